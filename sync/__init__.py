@@ -1,0 +1,1 @@
+"""Sync between the terminal and the central billing gateway: protocol, client, worker."""

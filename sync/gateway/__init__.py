@@ -1,0 +1,1 @@
+"""The reference central billing gateway (server side of the sync protocol)."""

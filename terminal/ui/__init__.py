@@ -1,0 +1,1 @@
+"""The Kivy app: screens (one .py + one .kv each), widgets, i18n."""
