@@ -1,0 +1,129 @@
+"""The terminal store's schema as an ordered list of migrations.
+
+`PRAGMA user_version` holds the number of migrations applied. A migration is only ever
+appended, never edited once released, so that a newer app opens an older database and
+keeps its rows.
+
+Server-owned tables (replaced wholesale by a route download): routes, accounts, meters,
+tariffs, codes, agents, agent_members, operators.
+Captured tables (never touched by a download): readings, payments, payment_allocations,
+receipts, receipt_blocks, voids, shifts, outbox, audit_log, print_jobs, walk_order.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+
+    -- server-owned ---------------------------------------------------------
+    CREATE TABLE routes (
+        route_id TEXT PRIMARY KEY, name TEXT NOT NULL, cycle TEXT NOT NULL,
+        read_date TEXT, hide_previous INTEGER NOT NULL DEFAULT 0,
+        server_version INTEGER NOT NULL DEFAULT 0, snapshot_id TEXT,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE tariffs (
+        tariff_id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+        bands TEXT NOT NULL, late_fee_ppm_per_day INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE codes (
+        kind TEXT NOT NULL, code TEXT NOT NULL, zh TEXT NOT NULL, en TEXT NOT NULL,
+        rule TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (kind, code)
+    );
+    CREATE TABLE agents (
+        agent_id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, contact TEXT
+    );
+    CREATE TABLE agent_members (
+        agent_id TEXT NOT NULL, account_no TEXT NOT NULL, PRIMARY KEY (agent_id, account_no)
+    );
+    CREATE TABLE operators (
+        operator_id TEXT PRIMARY KEY, name TEXT NOT NULL, roles TEXT NOT NULL,
+        pin_hash TEXT NOT NULL
+    );
+    CREATE TABLE accounts (
+        account_no TEXT PRIMARY KEY, route_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        name TEXT NOT NULL, address TEXT NOT NULL, phone TEXT,
+        tariff_id TEXT, arrears_fen INTEGER NOT NULL DEFAULT 0, arrears_due_date TEXT,
+        credit_fen INTEGER NOT NULL DEFAULT 0, agent_id TEXT, hazard TEXT,
+        last_third_party TEXT
+    );
+    CREATE INDEX accounts_route_seq ON accounts (route_id, seq);
+    CREATE TABLE meters (
+        meter_no TEXT PRIMARY KEY, account_no TEXT NOT NULL UNIQUE,
+        dials INTEGER NOT NULL, decimals INTEGER NOT NULL DEFAULT 0,
+        multiplier INTEGER NOT NULL DEFAULT 1, prev_value INTEGER, prev_date TEXT,
+        avg_daily_wh INTEGER, limit_low INTEGER, limit_high INTEGER
+    );
+
+    -- captured ---------------------------------------------------------------
+    CREATE TABLE walk_order (account_no TEXT PRIMARY KEY, position REAL NOT NULL);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY, op_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+        operator_id TEXT, device_time TEXT NOT NULL, payload TEXT NOT NULL,
+        payload_sha256 TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending','inflight','accepted','duplicate','rejected','conflict')),
+        attempts INTEGER NOT NULL DEFAULT 0, result_code TEXT, result_message TEXT,
+        updated_at TEXT
+    );
+    CREATE INDEX outbox_state ON outbox (state, seq);
+    CREATE TABLE readings (
+        op_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE REFERENCES outbox (seq),
+        account_no TEXT NOT NULL, meter_no TEXT NOT NULL, route_id TEXT, cycle TEXT,
+        status TEXT NOT NULL CHECK (status IN ('read','skipped')),
+        value INTEGER, consumption INTEGER, rollover INTEGER NOT NULL DEFAULT 0,
+        kwh_e3 INTEGER, entries TEXT NOT NULL DEFAULT '[]', reentry_ms INTEGER,
+        warnings TEXT NOT NULL DEFAULT '[]', skip_code TEXT, trouble_code TEXT, note TEXT,
+        lat REAL, lon REAL, gps_accuracy_m REAL, bill_estimate_fen INTEGER,
+        corrects TEXT REFERENCES readings (op_id), superseded_by TEXT,
+        operator_id TEXT NOT NULL, device_time TEXT NOT NULL
+    );
+    CREATE INDEX readings_account ON readings (account_no, cycle);
+    CREATE TABLE shifts (
+        shift_id TEXT PRIMARY KEY, operator_id TEXT NOT NULL, opened_at TEXT NOT NULL,
+        float_fen INTEGER NOT NULL, closed_at TEXT, counted_fen INTEGER,
+        expected_fen INTEGER, variance_fen INTEGER, z_no INTEGER UNIQUE, summary TEXT
+    );
+    CREATE TABLE payments (
+        op_id TEXT PRIMARY KEY, account_no TEXT, agent_id TEXT,
+        method TEXT NOT NULL CHECK (method IN ('cash','card')),
+        amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
+        tendered_fen INTEGER, change_fen INTEGER,
+        state TEXT NOT NULL CHECK (state IN ('intent','sent','approved','declined','unknown','done','voided')),
+        shift_id TEXT REFERENCES shifts (shift_id), receipt_no INTEGER UNIQUE,
+        card TEXT, operator_id TEXT NOT NULL, device_time TEXT NOT NULL, updated_at TEXT
+    );
+    CREATE TABLE payment_allocations (
+        payment_op_id TEXT NOT NULL REFERENCES payments (op_id), account_no TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL, PRIMARY KEY (payment_op_id, account_no)
+    );
+    CREATE TABLE receipt_blocks (
+        start_no INTEGER NOT NULL, end_no INTEGER NOT NULL, next_no INTEGER NOT NULL,
+        PRIMARY KEY (start_no)
+    );
+    CREATE TABLE receipts (
+        receipt_no INTEGER PRIMARY KEY, op_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+        content TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        verify_code TEXT NOT NULL, issued_at TEXT NOT NULL,
+        print_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE voids (
+        op_id TEXT PRIMARY KEY, payment_op_id TEXT NOT NULL UNIQUE REFERENCES payments (op_id),
+        reason TEXT NOT NULL, approved_by TEXT NOT NULL, operator_id TEXT NOT NULL,
+        device_time TEXT NOT NULL
+    );
+    CREATE TABLE print_jobs (
+        job_id INTEGER PRIMARY KEY, receipt_no INTEGER, doc TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','printing','held','done')),
+        copy INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+        reason TEXT, created_at TEXT NOT NULL, updated_at TEXT
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, operator_id TEXT, event TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+]
+
+SERVER_OWNED_TABLES = ("routes", "accounts", "meters", "tariffs", "codes", "agents",
+                       "agent_members", "operators")
