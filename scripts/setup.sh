@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Prepare this machine for Chaoshou: system libraries (when run as root on Debian/Ubuntu)
+# and a virtual environment with the project and the extras named in $EXTRAS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+EXTRAS=${EXTRAS:-app,gateway,dev}
+need_apt=0
+for pkg in fonts-noto-cjk libgl1 libegl1 libgl1-mesa-dri libmtdev1; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
+done
+if [ "$need_apt" = 1 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends \
+      fonts-noto-cjk libgl1 libegl1 libgl1-mesa-dri libmtdev1 >/dev/null
+  else
+    echo "Missing system packages (fonts-noto-cjk, Mesa GL, libmtdev1); install them as root." >&2
+  fi
+fi
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
