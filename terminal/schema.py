@@ -7,7 +7,9 @@ keeps its rows.
 Server-owned tables (replaced wholesale by a route download): routes, accounts, meters,
 tariffs, codes, agents, agent_members, operators.
 Captured tables (never touched by a download): readings, payments, payment_allocations,
-receipts, receipt_blocks, voids, shifts, outbox, audit_log, print_jobs, walk_order.
+receipts, receipt_blocks, voids, shifts, outbox, audit_log, print_jobs, walk_order, login_failures.
+Staging (paged route downloads, never visible): stage_snapshots, stage_accounts.
+Derived from accounts (kept in step by terminal.routes): account_fts.
 """
 
 MIGRATIONS: list[str] = [
@@ -121,6 +123,28 @@ MIGRATIONS: list[str] = [
     CREATE TABLE audit_log (
         id INTEGER PRIMARY KEY, at TEXT NOT NULL, operator_id TEXT, event TEXT NOT NULL,
         detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 2: route staging (paged downloads), the search index, login lockout
+    """
+    CREATE TABLE stage_snapshots (
+        snapshot_id TEXT PRIMARY KEY, route_id TEXT NOT NULL, header TEXT NOT NULL,
+        count INTEGER NOT NULL, cursor TEXT, pages INTEGER NOT NULL DEFAULT 0,
+        complete INTEGER NOT NULL DEFAULT 0, started_at TEXT NOT NULL, updated_at TEXT
+    );
+    CREATE INDEX stage_snapshots_route ON stage_snapshots (route_id);
+    CREATE TABLE stage_accounts (
+        snapshot_id TEXT NOT NULL REFERENCES stage_snapshots (snapshot_id) ON DELETE CASCADE,
+        account_no TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+        PRIMARY KEY (snapshot_id, account_no)
+    );
+    -- name and address split into single characters (rowid = accounts.rowid), so that a
+    -- phrase query of 1, 2 or more characters is a substring match, Chinese included
+    CREATE VIRTUAL TABLE account_fts USING fts5 (name, address, tokenize = 'unicode61');
+    CREATE INDEX readings_meter_cycle ON readings (meter_no, cycle);
+    CREATE TABLE login_failures (
+        operator_id TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0,
+        locked_until REAL, last_failure_at TEXT
     );
     """,
 ]
