@@ -1,0 +1,103 @@
+"""ESC/POS driver ↔ printer simulator over a real pseudo-terminal: status bits, refusing
+to start when not ready, a job cut short by paper out, a silent line."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from devices.printer import EscPosPrinter, PrinterNotReady, parse_status
+from devices.printer.escpos_render import render
+from devices.sim.printer import PrinterSim
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def reference():
+    return json.loads((FIXTURES / "receipt_collection.json").read_text("utf-8"))
+
+
+@pytest.fixture
+def rig(tmp_path):
+    sim = PrinterSim(tmp_path / "paper", idle_gap=0.3)
+    printer = EscPosPrinter(sim.serve_pty(), timeout=1.0)
+    yield sim, printer
+    printer.close()
+    sim.close()
+
+
+def test_status_bits_parsed():
+    assert parse_status(0x12, 0x12) == {"online": True, "paper": "ok", "cover_open": False}
+    assert parse_status(0x12, 0x1E)["paper"] == "near_end"
+    assert parse_status(0x32, 0x72)["paper"] == "out"
+    assert parse_status(0x16, 0x12)["cover_open"] is True
+    assert parse_status(None, None)["online"] is False
+    assert parse_status(0xFF, 0x12)["online"] is False  # not a status byte
+
+
+def test_status_over_pty_follows_the_printer(rig):
+    sim, printer = rig
+    assert printer.status() == {"online": True, "paper": "ok", "cover_open": False}
+    sim.near_end()
+    assert printer.status()["paper"] == "near_end"
+    sim.run_out_of_paper()
+    assert printer.status()["paper"] == "out"
+    sim.refill()
+    sim.open_cover()
+    assert printer.status() == {"online": True, "paper": "ok", "cover_open": True}
+    sim.close_cover()
+    assert printer.status()["cover_open"] is False
+
+
+def test_prints_reference_receipt_byte_exact(rig, reference):
+    sim, printer = rig
+    sent = printer.print_document(reference)
+    jobs = sim.wait_for_jobs(1)
+    assert sent == len(render(reference))
+    wire = bytes(sim.received).replace(b"\x10\x04\x02", b"").replace(b"\x10\x04\x04", b"")
+    assert wire == (FIXTURES / "receipt_collection.escpos").read_bytes()
+    assert not jobs[0].partial and "户名 Name                 王小明" in jobs[0].lines
+
+
+@pytest.mark.parametrize("fault, reason", [("paper", "paper_out"), ("cover", "cover_open")])
+def test_not_ready_before_the_job_sends_nothing(rig, reference, fault, reason):
+    sim, printer = rig
+    sim.run_out_of_paper() if fault == "paper" else sim.open_cover()
+    with pytest.raises(PrinterNotReady) as exc:
+        printer.print_document(reference)
+    assert exc.value.reason == reason and exc.value.partial is False
+    assert isinstance(exc.value, OSError)
+    assert b"\x1b@" not in sim.received and sim.jobs == []
+
+
+def test_paper_out_mid_job_is_partial(rig, reference):
+    sim, printer = rig
+    sim.run_out_of_paper(after_bytes=300)
+    with pytest.raises(PrinterNotReady) as exc:
+        printer.print_document(reference)
+    assert exc.value.reason == "paper_out" and exc.value.partial is True
+    job = sim.wait_for_jobs(1)[0]
+    assert job.partial and job.path.name.endswith("-partial.png")
+    assert job.qr == [] and "扫码缴费 Scan to pay" not in job.lines
+
+
+def test_nobody_answering_is_offline(tmp_path, reference):
+    master, slave = os.openpty()
+    try:
+        printer = EscPosPrinter(os.ttyname(slave), timeout=0.2)
+        assert printer.status()["online"] is False
+        with pytest.raises(PrinterNotReady) as exc:
+            printer.print_document(reference)
+        assert exc.value.reason == "offline" and exc.value.partial is False
+        printer.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_bad_document_raises_value_error_and_sends_nothing(rig):
+    sim, printer = rig
+    with pytest.raises(ValueError):
+        printer.print_document({"kind": "collection", "blocks": [{"t": "nope"}]})
+    assert bytes(sim.received) == b""
