@@ -112,7 +112,7 @@ def render_into(p, doc: dict, *, qr_native: bool = True, charset: str = "gbk") -
                 p.qr(item.data, ec=QR_ECLEVEL_M, size=QR_MODULE_DOTS, native=True)
             else:
                 p.qr(item.data, ec=QR_ECLEVEL_M, size=QR_MODULE_DOTS, native=False,
-                     image_arguments={"impl": "bitImageRaster", "center": True})
+                     image_arguments={"impl": "bitImageRaster", "center": False})
         elif isinstance(item, Feed):
             p.print_and_feed(item.n)  # ESC d n
         elif isinstance(item, Cut):
