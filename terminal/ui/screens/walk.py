@@ -1,0 +1,203 @@
+"""Route walk screen: the route's accounts in walk order in a RecycleView, filters (unread,
+skipped, problems, in arrears), search as you type, resequencing (move after…), tap → account.
+
+All queries run on a worker thread; a newer query supersedes an older one (token), so a
+fast typist never sees stale results land after fresh ones.
+"""
+from pathlib import Path
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+
+from terminal import routes, search
+from terminal.ui.widgets import AppScreen
+from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
+
+FILTERS = ("all", "unread", "skipped", "problems", "arrears")
+STATUS_COLORS = {"read": (0.2, 0.65, 0.3, 1), "skipped": (0.9, 0.6, 0.1, 1),
+                 "unread": (0.55, 0.55, 0.6, 1), "problem": (0.85, 0.2, 0.2, 1)}
+
+
+def load_walk(store, route_id, filter_, query):
+    """Worker: (route header, progress, rows) for the list."""
+    route = None
+    if route_id:
+        try:
+            route = routes.route_info(store, route_id)
+        except KeyError:
+            route = None
+    if route is None:
+        all_routes = routes.list_routes(store)
+        route = all_routes[0] if all_routes else None
+    if route is None:
+        return None, None, []
+    rid = route["route_id"]
+    if query.strip():
+        rows = search.search(store, query, limit=300)
+    else:
+        rows = routes.walk(store, rid, filter=None if filter_ == "all" else filter_)
+    return route, routes.progress(store, rid), [_row(r) for r in rows]
+
+
+def _row(r) -> dict:
+    status = r.get("status") or "unread"
+    if r.get("trouble_code") and status == "read":
+        status = "problem"
+    return {"account_no": r["account_no"], "seq_text": str(r.get("seq", "")),
+            "name": r.get("name", ""), "address": r.get("address", ""),
+            "meter_no": r.get("meter_no") or "",
+            "status": status, "arrears_fen": int(r.get("arrears_fen") or 0),
+            "hazard": bool(r.get("hazard"))}
+
+
+class WalkRow(ButtonBehavior, BoxLayout):
+    account_no = StringProperty("")
+    seq_text = StringProperty("")
+    name = StringProperty("")
+    address = StringProperty("")
+    meter_no = StringProperty("")
+    status = StringProperty("unread")
+    arrears_fen = NumericProperty(0)
+    hazard = BooleanProperty(False)
+    selected = BooleanProperty(False)
+
+    def status_color(self, status):
+        return STATUS_COLORS.get(status, STATUS_COLORS["unread"])
+
+    def status_label(self, status, _lang=None):
+        return {"read": tr("Read"), "skipped": tr("Skipped"), "unread": tr("Unread"),
+                "problem": tr("Problem")}.get(status, status)
+
+    def arrears_label(self, fen, _lang=None):
+        return (tr("Arrears") + " " + fmt_fen(fen)) if fen > 0 else ""
+
+    def on_release(self):
+        screen = App.get_running_app().sm.get_screen("walk")
+        screen.row_tapped(self.account_no)
+
+
+class WalkScreen(AppScreen):
+    route_id = StringProperty("")
+    route_name = StringProperty("")
+    progress_text = StringProperty("")
+    filter = StringProperty("all")
+    query = StringProperty("")
+    message = StringProperty("")
+    move_from = StringProperty("")
+    move_mode = BooleanProperty(False)
+    loading = BooleanProperty(False)
+    count = NumericProperty(0)
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._token = 0
+        self._search_trigger = Clock.create_trigger(lambda _dt: self.reload(), 0.15)
+
+    # -- lifecycle -----------------------------------------------------------
+    def on_pre_enter(self, *_):
+        rid = self.params.get("route_id") if self.params else None
+        if rid and rid != self.route_id:
+            self.route_id = rid
+            self.query = ""
+            self.filter = "all"
+            if "search" in self.ids:
+                self.ids.search.text = ""
+        self.cancel_move()
+        self.reload()
+
+    def reload(self):
+        self._token += 1
+        token = self._token
+        self.loading = True
+        app = App.get_running_app()
+        run(load_walk, app.services.store, self.route_id, self.filter, self.query,
+            on_done=lambda res: self._show(token, res),
+            on_error=lambda exc: self._failed(token, exc))
+
+    def _show(self, token, res):
+        if token != self._token:
+            return
+        route, progress, rows = res
+        self.loading = False
+        if route is None:
+            self.route_name = ""
+            self.message = tr("No route on this device. Download one on the Routes screen.")
+            self.ids.rv.data = []
+            self.count = 0
+            return
+        self.route_id = route["route_id"]
+        self.route_name = route.get("name", "")
+        p = progress or {}
+        self.progress_text = tr("Read {read} · skipped {skipped} · unread {unread} of {total}").format(
+            read=p.get("read", 0), skipped=p.get("skipped", 0), unread=p.get("unread", 0),
+            total=p.get("total", 0))
+        for r in rows:
+            r["selected"] = r["account_no"] == self.move_from
+        self.count = len(rows)
+        self.ids.rv.data = rows
+        if not self.move_mode:
+            self.message = "" if rows else tr("No accounts match.")
+
+    def _failed(self, token, exc):
+        if token != self._token:
+            return
+        self.loading = False
+        self.message = error_text(exc)
+
+    # -- filters and search ----------------------------------------------------
+    def set_filter(self, name):
+        if name in FILTERS:
+            self.filter = name
+            self.reload()
+
+    def on_search_text(self, text):
+        self.query = text
+        self._search_trigger()
+
+    # -- taps and resequencing -------------------------------------------------
+    def row_tapped(self, account_no):
+        if not self.move_mode:
+            App.get_running_app().go("account", account_no=account_no, route_id=self.route_id)
+            return
+        if not self.move_from:
+            self.move_from = account_no
+            self.message = tr("Now tap the account it should come after.")
+            for r in self.ids.rv.data:
+                r["selected"] = r["account_no"] == account_no
+            self.ids.rv.refresh_from_data()
+            return
+        if account_no == self.move_from:
+            self.cancel_move()
+            return
+        moving, after = self.move_from, account_no
+        app = App.get_running_app()
+        run(routes.move_after, app.services.store, moving, after,
+            on_done=lambda _r: self._moved(moving, after),
+            on_error=lambda exc: setattr(self, "message", error_text(exc)))
+
+    def _moved(self, moving, after):
+        self.cancel_move()
+        self.message = tr("Moved {a} after {b}.").format(a=moving, b=after)
+        self.reload()
+
+    def start_move(self):
+        self.move_mode = True
+        self.move_from = ""
+        self.message = tr("Tap the account to move.")
+
+    def cancel_move(self):
+        self.move_mode = False
+        self.move_from = ""
+        self.message = ""
+
+    def go_back(self):
+        App.get_running_app().go("home")
+
+
+NAME = "walk"
+SCREEN = WalkScreen
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))

@@ -1,0 +1,141 @@
+"""Small helpers and widgets shared by the field screens (walk, account, reading, payment,
+agents, shift): money text, amount parsing from a keypad, a choice popup, the worker-call
+helper and a keyed-entry buffer that a keypad and the hardware keyboard both feed.
+"""
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.properties import ListProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.popup import Popup
+
+from terminal.ui.widgets import BigButton
+
+
+Builder.load_string("""
+<ChoicePopup>:
+    size_hint: 0.92, 0.85
+    BoxLayout:
+        orientation: "vertical"
+        spacing: dp(4)
+        ScrollView:
+            do_scroll_x: False
+            BoxLayout:
+                id: box
+                orientation: "vertical"
+                size_hint_y: None
+                height: self.minimum_height
+                spacing: dp(4)
+        FieldButton:
+            id: cancel
+            text: root.cancel_text
+            background_color: 0.6, 0.6, 0.6, 1
+            on_release: root.dismiss()
+""")
+
+
+class FieldButton(BigButton):
+    """The shared BigButton (≥ 56 dp, wrapped text), named for the field screens' kv."""
+
+
+def fmt_fen(fen) -> str:
+    """Integer fen as yuan text: 123456 → "1,234.56"; None → "—"."""
+    if fen is None:
+        return "—"
+    fen = int(fen)
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}{yuan:,}.{cents:02d}"
+
+
+def parse_yuan(text: str) -> int:
+    """Keyed yuan text ("12", "12.5", "12.50") → integer fen; ValueError when not money."""
+    text = (text or "").strip()
+    if not text or text.count(".") > 1:
+        raise ValueError(text)
+    whole, _, frac = text.partition(".")
+    if not (whole or frac) or not (whole or "0").isdigit() or (frac and not frac.isdigit()):
+        raise ValueError(text)
+    if len(frac) > 2:
+        raise ValueError(text)
+    return int(whole or "0") * 100 + int((frac + "00")[:2])
+
+
+def tr(msgid: str) -> str:
+    """Translate in the operator's current language (falls back to the msgid)."""
+    app = App.get_running_app()
+    if app is not None and hasattr(app, "tr"):
+        return app.tr(msgid)
+    return msgid
+
+
+def lang() -> str:
+    app = App.get_running_app()
+    return getattr(app, "lang", "zh") if app is not None else "zh"
+
+
+def error_text(exc: BaseException) -> str:
+    """A core error in the operator's language (core errors carry message_zh/message_en)."""
+    zh = getattr(exc, "message_zh", None) or getattr(exc, "zh", None)
+    en = getattr(exc, "message_en", None) or getattr(exc, "en", None)
+    if lang() == "zh" and zh:
+        return zh
+    return en or zh or str(exc) or type(exc).__name__
+
+
+def run(fn, *args, on_done=None, on_error=None, **kwargs):
+    """Run fn on a worker thread through app.services.run; callbacks on the Kivy thread."""
+    app = App.get_running_app()
+    call = (lambda: fn(*args, **kwargs)) if kwargs else fn
+    call_args = () if kwargs else args
+    app.services.run(call, *call_args, on_done=on_done or (lambda _r: None),
+                     on_error=on_error or (lambda e: None))
+
+
+class ChoicePopup(Popup):
+    """A list of big buttons; tapping one calls on_choose(key) and closes."""
+    choices = ListProperty()          # [(key, label), ...]
+    on_choose = ObjectProperty(None)
+    cancel_text = StringProperty("")
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.cancel_text = tr("Cancel")
+        box = self.ids.box
+        for key, label in self.choices:
+            b = FieldButton(text=label)
+            b.bind(on_release=lambda _b, k=key: self._choose(k))
+            box.add_widget(b)
+
+    def _choose(self, key):
+        self.dismiss()
+        if self.on_choose:
+            self.on_choose(key)
+
+
+class EntryBuffer:
+    """Digits keyed on a keypad or a hardware keyboard, with a length limit."""
+
+    def __init__(self, max_len=12, allow_point=False):
+        self.text = ""
+        self.max_len = max_len
+        self.allow_point = allow_point
+
+    def key(self, k: str) -> str:
+        if k in ("backspace", "\b"):
+            self.text = self.text[:-1]
+        elif k in ("clear", "C"):
+            self.text = ""
+        elif k == "." and self.allow_point and "." not in self.text and len(self.text) < self.max_len:
+            self.text += "."
+        elif len(k) == 1 and k.isdigit() and len(self.text) < self.max_len:
+            self.text += k
+        return self.text
+
+
+def schedule(fn, delay=0):
+    return Clock.schedule_once(lambda _dt: fn(), delay)
+
+
+class Row(BoxLayout):
+    """Base for simple horizontal rows."""

@@ -1,0 +1,133 @@
+"""Printing from the field screens: queue a document, pump the print queue on the printer's
+thread, and when the printer is not ready (paper out, cover open, off) tell the collector
+what to fix and offer "Reprint" — the held job then prints as a COPY with the same number
+(terminal.print_queue does that; this module only drives it and talks to the person).
+"""
+from kivy.app import App
+from kivy.lang import Builder
+from kivy.properties import ObjectProperty, StringProperty
+from kivy.uix.popup import Popup
+
+from terminal import print_queue, receipt_docs
+from terminal.ui.widgets.field_common import error_text, run, tr
+
+Builder.load_string("""
+<PrinterProblemPopup>:
+    size_hint: 0.9, None
+    height: dp(340)
+    auto_dismiss: False
+    title: root.title_text
+    BoxLayout:
+        orientation: "vertical"
+        spacing: dp(8)
+        Label:
+            text: root.message
+            font_size: sp(20)
+            text_size: self.width, None
+            halign: "center"
+            valign: "middle"
+        BoxLayout:
+            size_hint_y: None
+            height: dp(64)
+            spacing: dp(8)
+            FieldButton:
+                id: reprint
+                text: root.reprint_text
+                height: dp(64)
+                on_release: root.do_reprint()
+            FieldButton:
+                id: later
+                text: root.later_text
+                height: dp(64)
+                background_color: 0.6, 0.6, 0.6, 1
+                on_release: root.dismiss()
+""")
+
+REASONS = {
+    "paper_out": "The printer is out of paper. Load a new roll, close the cover, then tap Reprint.",
+    "cover_open": "The printer cover is open. Close it, then tap Reprint.",
+    "offline": "The printer does not answer. Switch it on and check the cable, then tap Reprint.",
+}
+
+
+def reason_text(reason: str | None) -> str:
+    key = (reason or "offline").split(":")[0]
+    if key.startswith("bad_document"):
+        return tr("This document cannot be printed. Tell the office.")
+    return tr(REASONS.get(key, REASONS["offline"]))
+
+
+class PrinterProblemPopup(Popup):
+    message = StringProperty("")
+    title_text = StringProperty("")
+    reprint_text = StringProperty("")
+    later_text = StringProperty("")
+    on_reprint = ObjectProperty(None)
+
+    def __init__(self, **kw):
+        self.title_text = tr("Printer needs attention")
+        self.reprint_text = tr("Reprint (COPY)")
+        self.later_text = tr("Later")
+        super().__init__(**kw)
+
+    def do_reprint(self):
+        self.dismiss()
+        if self.on_reprint:
+            self.on_reprint()
+
+
+_open_popup = None
+
+
+def pump(on_message=None, on_printed=None):
+    """Print every queued job; report to `on_message(text)`; on a held job, ask the person."""
+    app = App.get_running_app()
+    store = app.services.store
+
+    def done(results):
+        held = [r for r in results if r.state == "held"]
+        printed = [r for r in results if r.state == "done"]
+        if held:
+            _problem(held[0].reason, on_message, on_printed)
+        else:
+            if on_message:
+                on_message(tr("Printed.") if printed else tr("Nothing to print."))
+            if on_printed:
+                on_printed(printed)
+
+    def failed(exc):
+        if on_message:
+            on_message(error_text(exc))
+        _problem(getattr(exc, "reason", None) or "offline", on_message, on_printed)
+
+    app.services.run_printer(lambda printer: print_queue.pump(store, printer),
+                             on_done=done, on_error=failed)
+
+
+def _problem(reason, on_message, on_printed):
+    global _open_popup
+    text = reason_text(reason)
+    if on_message:
+        on_message(text)
+    if _open_popup is not None:
+        _open_popup.dismiss()
+    _open_popup = PrinterProblemPopup(message=text,
+                                      on_reprint=lambda: pump(on_message, on_printed))
+    _open_popup.open()
+
+
+def queue_and_print(make_doc, *args, on_message=None, on_printed=None):
+    """Worker: `doc = make_doc(store, *args)` queued; then pump on the printer's thread."""
+    app = App.get_running_app()
+
+    def build(store):
+        doc = make_doc(store, *args)
+        job = print_queue.enqueue(store, doc)
+        return job
+
+    run(build, app.services.store, on_done=lambda _job: pump(on_message, on_printed),
+        on_error=lambda exc: on_message and on_message(error_text(exc)))
+
+
+def print_bill_notice(account_no, on_message=None):
+    queue_and_print(receipt_docs.bill_notice, account_no, on_message=on_message)
