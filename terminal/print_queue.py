@@ -139,6 +139,11 @@ def pump(store: Store, printer) -> list[PrintResult]:
             _finish(store, job_id, "held", reason, True)
             results.append(PrintResult(job_id, receipt_no, "held", as_copy_now, reason))
             continue
+        except Exception as exc:  # e.g. no CJK font for a raster line: nothing was sent
+            reason = f"printer_error: {exc}"
+            _finish(store, job_id, "held", reason, True)
+            results.append(PrintResult(job_id, receipt_no, "held", as_copy_now, reason))
+            break
         _finish(store, job_id, "done", None, as_copy_now)
         results.append(PrintResult(job_id, receipt_no, "done", as_copy_now, None))
     return results

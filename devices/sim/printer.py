@@ -4,7 +4,7 @@ Serves one end of a pseudo-terminal (`serve_pty()`, returns the path to open) or
 port (`serve_tcp(port)`), or is fed bytes directly (`feed(data) -> reply`). It answers the
 real-time status queries `DLE EOT 1/2/3/4` truthfully, and can be told to run out of paper
 (now or after N more bytes, to cut a job short), to open/close its cover, to report paper
-near end, and to be refilled. While out of paper or with the cover open it keeps parsing
+near end, to be refilled, and to lose power (it then neither prints nor answers). While out of paper or with the cover open it keeps parsing
 but prints nothing, like a printer stopped by its sensors.
 
 It understands ESC @, ESC a, ESC E, ESC !, GS !, ESC d, ESC J, GS V, FS & / FS . (GBK in
@@ -19,7 +19,8 @@ and saved as `job-NNNN.png` (`job-NNNN-partial.png` when some of it was not prin
     python -m devices.sim.printer --tcp 9100 --out DIR [--control 9101]
 
 Commands on stdin (or on the `--control` TCP port, one per line): `paper out [N]`,
-`paper near`, `paper ok`, `cover open`, `cover close`, `status`, `quit`.
+`paper near`, `paper ok`, `cover open`, `cover close`, `power off [N]`, `power on`,
+`status`, `quit` (N: after that many more received bytes).
 """
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ class PrinterSim:
         self.jobs: list[Job] = []
         self.received = bytearray()
         self._out_after: int | None = None
+        self.powered = True
+        self._off_after: int | None = None
         self._cond = threading.Condition(threading.RLock())
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -89,6 +92,27 @@ class PrinterSim:
                 self._out_after = after_bytes
             else:
                 self.paper, self._out_after = "out", None
+
+    def power_off(self, after_bytes: int | None = None) -> None:
+        """Switch off now, or after `after_bytes` more received bytes: from then on
+        nothing is printed and nothing is answered, like a printer whose battery died."""
+        with self._cond:
+            if after_bytes:
+                self._off_after = after_bytes
+            else:
+                self._switch_off()
+
+    def _switch_off(self) -> None:
+        self.powered, self._off_after = False, None
+        if self._job_has_content():  # what was printed stays on paper; the rest is lost
+            self._lost = True
+            self._end_job()
+        self._init_printer()
+
+    def power_on(self) -> None:
+        with self._cond:
+            self.powered, self._off_after = True, None
+            self._init_printer()
 
     def refill(self) -> None:
         with self._cond:
@@ -132,15 +156,19 @@ class PrinterSim:
                 self.open_cover()
             elif words[:2] == ["cover", "close"]:
                 self.close_cover()
+            elif words[:2] == ["power", "off"]:
+                self.power_off(int(words[2]) if len(words) > 2 else None)
+            elif words[:2] == ["power", "on"]:
+                self.power_on()
             elif words[:1] == ["quit"]:
                 self._stop.set()
             elif words[:1] != ["status"]:
                 return "error: commands are paper out [N] | paper near | paper ok | " \
-                       "cover open | cover close | status | quit"
+                       "cover open | cover close | power off [N] | power on | status | quit"
         except ValueError:
-            return "error: paper out takes a byte count"
+            return "error: the count must be a number of bytes"
         return f"ok paper={self.paper} cover={'open' if self.cover_open else 'closed'} " \
-               f"jobs={len(self.jobs)}"
+               f"power={'on' if self.powered else 'off'} jobs={len(self.jobs)}"
 
     # -- bytes in, replies out -------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
@@ -149,6 +177,12 @@ class PrinterSim:
             self._last_rx = time.monotonic()
             self.received += data
             for b in data:
+                if self._off_after is not None:
+                    self._off_after -= 1
+                    if self._off_after <= 0:
+                        self._switch_off()
+                if not self.powered:
+                    continue
                 if self._out_after is not None:
                     self._out_after -= 1
                     if self._out_after <= 0:

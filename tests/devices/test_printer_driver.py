@@ -101,3 +101,17 @@ def test_bad_document_raises_value_error_and_sends_nothing(rig):
     with pytest.raises(ValueError):
         printer.print_document({"kind": "collection", "blocks": [{"t": "nope"}]})
     assert bytes(sim.received) == b""
+
+
+def test_printer_dying_mid_job_is_offline_and_partial(rig, reference):
+    sim, printer = rig
+    printer.port.timeout = 0.3
+    sim.power_off(after_bytes=400)
+    with pytest.raises(PrinterNotReady) as exc:
+        printer.print_document(reference)
+    assert exc.value.reason == "offline" and exc.value.partial is True
+    assert printer.status()["online"] is False
+    job = sim.wait_for_jobs(1)[0]
+    assert job.partial and job.qr == []
+    sim.power_on()
+    assert printer.status()["online"] is True

@@ -113,3 +113,19 @@ def test_rare_character_raster_is_drawn_not_blank_nor_a_missing_glyph_box():
         drawn = cell(ch)
         assert drawn != blank and drawn != tofu
     assert cell("𠮷") != cell("𬌗")
+
+
+def test_missing_cjk_font_is_a_clear_error(monkeypatch, reference):
+    from devices.printer import fonts
+    reference["blocks"][6]["v"] = "王𠮷"
+    monkeypatch.setenv("CHAOSHOU_CJK_FONT", "/nonexistent/NotoSansCJK.ttc")
+    fonts.font_file.cache_clear()
+    fonts.cjk_font.cache_clear()
+    try:
+        with pytest.raises(fonts.CJKFontMissing, match="CHAOSHOU_CJK_FONT"):
+            render(reference)
+    finally:
+        monkeypatch.undo()
+        fonts.font_file.cache_clear()
+        fonts.cjk_font.cache_clear()
+    assert b"\x1dv0" in render(reference)
