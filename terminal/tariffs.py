@@ -1,0 +1,230 @@
+"""Tariffs and bills: flat and tiered (阶梯电价) charges, arrears, late fee, credit — in fen.
+
+Units (docs/contracts.md §0): consumption in `kwh_e3` (1/1000 kWh), prices in `price_e4`
+(1/10000 yuan per kWh), money in fen. A band line's exact amount is
+`kwh_e3 × price_e4` in units of 1e-7 yuan = 1e-5 fen.
+
+Rounding rule (one rule, everywhere): **each bill line is rounded once, half up, to the
+fen**; the current charge is the sum of the rounded lines. So the printed lines always add
+up to the printed charge, and the charge differs from the exact value by at most half a
+fen per line. The late fee (违约金) is `overdue_fen × late_fee_ppm_per_day × days / 10^6`,
+rounded once, half up, to the fen. No float is used anywhere.
+
+Tiered bands are monthly and cumulative: `{"upto_kwh": 230}` covers 0–230 kWh, the next
+`{"upto_kwh": 400}` covers 230–400 kWh, `{"upto_kwh": null}` everything above.
+
+The total due: `current + arrears + late fee − credit − paid here`, never below 0 (any
+credit left over is reported as `credit_left_fen`). "Paid here" is money this device
+collected for the account (payments and agent allocations, not voided) that the gateway
+has not yet acknowledged — once acknowledged, the server's balance (route refresh) holds it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sqlite3
+
+from terminal.ledger_errors import LedgerError, require_int
+
+E5_PER_FEN = 100_000  # kwh_e3 × price_e4 units per fen
+PPM = 1_000_000
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half up (numerator ≥ 0, denominator > 0)."""
+    if numerator < 0:
+        raise ValueError("round_half_up expects a non-negative numerator")
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tariff:
+    tariff_id: str
+    name: str
+    kind: str  # "flat" | "tiered"
+    bands: tuple  # ((upto_kwh | None, price_e4), ...) ascending, last open-ended
+    late_fee_ppm_per_day: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Tariff":
+        bands = d["bands"]
+        if isinstance(bands, str):
+            bands = json.loads(bands)
+        parsed = tuple((b.get("upto_kwh"), b["price_e4"]) for b in bands)
+        tariff = cls(d["tariff_id"], d.get("name", d["tariff_id"]), d["kind"], parsed,
+                     int(d.get("late_fee_ppm_per_day") or 0))
+        tariff.check()
+        return tariff
+
+    def check(self) -> None:
+        bad = LedgerError("bad_tariff", f"电价 {self.tariff_id} 的档位无效",
+                          f"Tariff {self.tariff_id} has invalid bands")
+        if self.kind not in ("flat", "tiered") or not self.bands:
+            raise bad
+        if self.kind == "flat" and len(self.bands) != 1:
+            raise bad
+        last = 0
+        for i, (upto, price) in enumerate(self.bands):
+            if isinstance(price, bool) or not isinstance(price, int) or price < 0:
+                raise bad
+            if upto is None:
+                if i != len(self.bands) - 1:
+                    raise bad
+            elif isinstance(upto, bool) or not isinstance(upto, int) or upto <= last:
+                raise bad
+            else:
+                last = upto
+        if self.bands[-1][0] is not None:
+            raise bad
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    """One band of the current charge."""
+    band: int           # 1-based band number
+    from_kwh: int
+    upto_kwh: int | None
+    kwh_e3: int
+    price_e4: int
+    amount_fen: int
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def charge_lines(tariff: Tariff, kwh_e3: int) -> list[Line]:
+    """The current charge of `kwh_e3` as band lines (bands with no consumption left out)."""
+    require_int(kwh_e3, "用电量", "Consumption")
+    if kwh_e3 < 0:
+        raise LedgerError("negative_kwh", "用电量不能为负", "Consumption cannot be negative")
+    lines: list[Line] = []
+    low = 0
+    for i, (upto, price) in enumerate(tariff.bands, start=1):
+        high = None if upto is None else upto * 1000
+        part = kwh_e3 - low if high is None else min(kwh_e3, high) - low
+        if part > 0:
+            lines.append(Line(i, low // 1000, upto, part, price,
+                              round_half_up(part * price, E5_PER_FEN)))
+        if high is None or kwh_e3 <= high:
+            break
+        low = high
+    return lines
+
+
+def charge_fen(tariff: Tariff, kwh_e3: int) -> int:
+    return sum(line.amount_fen for line in charge_lines(tariff, kwh_e3))
+
+
+def late_fee_fen(overdue_fen: int, ppm_per_day: int, due_date: str | None, today: dt.date) -> int:
+    """违约金 on `overdue_fen` for the whole days after `due_date` (0 when not yet overdue)."""
+    if not due_date or overdue_fen <= 0 or ppm_per_day <= 0:
+        return 0
+    days = (today - dt.date.fromisoformat(due_date)).days
+    if days <= 0:
+        return 0
+    return round_half_up(overdue_fen * ppm_per_day * days, PPM)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bill:
+    account_no: str
+    tariff_id: str | None
+    kwh_e3: int | None
+    lines: tuple
+    current_fen: int
+    arrears_fen: int
+    arrears_due_date: str | None
+    overdue_days: int
+    late_fee_fen: int
+    credit_fen: int
+    paid_here_fen: int
+    total_due_fen: int
+    credit_left_fen: int
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["lines"] = [line.as_dict() for line in self.lines]
+        return d
+
+
+def _account(conn: sqlite3.Connection, account_no: str):
+    row = conn.execute("SELECT * FROM accounts WHERE account_no=?", (account_no,)).fetchone()
+    if row is None:
+        raise LedgerError("unknown_account", f"户号 {account_no} 不存在",
+                          f"Account {account_no} is not on this device")
+    return row
+
+
+def get_tariff(conn: sqlite3.Connection, tariff_id: str | None) -> Tariff:
+    row = None if tariff_id is None else conn.execute(
+        "SELECT * FROM tariffs WHERE tariff_id=?", (tariff_id,)).fetchone()
+    if row is None:
+        raise LedgerError("unknown_tariff", f"电价 {tariff_id} 不存在，无法计费",
+                          f"Tariff {tariff_id} is not on this device; cannot bill")
+    return Tariff.from_dict(dict(row))
+
+
+def bill_estimate(store, account_no: str, kwh_e3: int) -> int:
+    """The current charge in fen of `kwh_e3` on the account's tariff (for a reading).
+
+    Raises LedgerError (`unknown_account`, `unknown_tariff`, `negative_kwh`, `not_integer`).
+    """
+    conn = store.conn
+    return charge_fen(get_tariff(conn, _account(conn, account_no)["tariff_id"]), kwh_e3)
+
+
+def latest_kwh_e3(conn: sqlite3.Connection, account_no: str) -> int | None:
+    """kWh of the account's latest valid reading in its route's current cycle (None if unread)."""
+    try:
+        row = conn.execute(
+            "SELECT r.kwh_e3 FROM readings r JOIN accounts a ON a.account_no=r.account_no "
+            "LEFT JOIN routes rt ON rt.route_id=a.route_id "
+            "WHERE r.account_no=? AND r.status='read' AND r.superseded_by IS NULL "
+            "AND (rt.cycle IS NULL OR r.cycle IS NULL OR r.cycle=rt.cycle) "
+            "ORDER BY r.seq DESC LIMIT 1", (account_no,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else row[0]
+
+
+def paid_here_fen(conn: sqlite3.Connection, account_no: str) -> int:
+    """Collected on this device for the account, not voided, not yet acknowledged by the gateway."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(pa.amount_fen), 0) FROM payment_allocations pa "
+        "JOIN payments p ON p.op_id=pa.payment_op_id "
+        "LEFT JOIN outbox o ON o.op_id=p.op_id "
+        "WHERE pa.account_no=? AND p.state IN ('done','approved') "
+        "AND (o.state IS NULL OR o.state NOT IN ('accepted','duplicate'))",
+        (account_no,)).fetchone()
+    return row[0]
+
+
+def bill_for(store, account_no: str, kwh_e3: int | None = None,
+             today: dt.date | None = None) -> Bill:
+    """The account's bill: current charge (from `kwh_e3`, else its latest reading this
+    cycle, else none), arrears, late fee, credit, what was paid here, total due."""
+    conn = store.conn
+    today = today or dt.date.today()
+    acct = _account(conn, account_no)
+    if kwh_e3 is None:
+        kwh_e3 = latest_kwh_e3(conn, account_no)
+    lines: list[Line] = []
+    if kwh_e3 is not None:
+        lines = charge_lines(get_tariff(conn, acct["tariff_id"]), kwh_e3)
+    ppm = 0
+    if acct["tariff_id"] is not None:
+        row = conn.execute("SELECT late_fee_ppm_per_day FROM tariffs WHERE tariff_id=?",
+                           (acct["tariff_id"],)).fetchone()
+        ppm = row[0] if row else 0
+    arrears = max(0, acct["arrears_fen"])
+    due = acct["arrears_due_date"]
+    days = max(0, (today - dt.date.fromisoformat(due)).days) if due and arrears else 0
+    fee = late_fee_fen(arrears, ppm, due, today)
+    current = sum(line.amount_fen for line in lines)
+    credit = max(0, acct["credit_fen"])
+    paid = paid_here_fen(conn, account_no)
+    gross = current + arrears + fee
+    net = gross - credit - paid
+    return Bill(account_no, acct["tariff_id"], kwh_e3, tuple(lines), current, arrears, due,
+                days, fee, credit, paid, max(0, net), max(0, -net))
