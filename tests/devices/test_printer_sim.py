@@ -129,3 +129,42 @@ def test_command_line_serves_a_pty_and_writes_pngs(tmp_path, reference):
             proc.kill()
     assert "ok paper=out" in out and "job-0001.png" in out
     assert (tmp_path / "job-0001.png").is_file()
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from devices.printer.layout import Line, layout, text_width, wrap  # noqa: E402
+
+TEXT = st.text(st.one_of(st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+                         st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)),
+               max_size=80)
+
+
+@given(TEXT)
+def test_wrap_never_overflows_and_keeps_every_visible_character(text):
+    lines = wrap(text, 32)
+    assert all(text_width(line) <= 32 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(TEXT, TEXT, st.sampled_from(["normal", "double", "tall", "wide"]))
+def test_what_is_rendered_is_what_the_simulator_prints(tmp_path, key, text, size):
+    doc = {"kind": "test", "blocks": [{"t": "text", "text": text, "size": size},
+                                      {"t": "kv", "k": key, "v": text}, {"t": "cut"}]}
+    expected = [item.text for item in layout(doc) if isinstance(item, Line)]
+    sim = PrinterSim(tmp_path / "hyp")
+    sim.feed(render(doc))
+    assert sim.jobs[-1].lines == expected
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_simulator_survives_arbitrary_bytes(tmp_path, data):
+    sim = PrinterSim(tmp_path / "fuzz")
+    reply = sim.feed(data)  # garbage never crashes the parser …
+    sim.close()  # … nor drawing what it printed
+    # … and every answer is a well-formed status byte (DLE EOT) or a GS r paper status
+    assert all(b & 0x93 == 0x12 or b in (0x00, 0x03, 0x0F) for b in reply)
