@@ -198,13 +198,14 @@ def make_account(rng: random.Random, account_no: str, meter_no: str, seq: int,
 
 
 def fake_accounts(n: int, seed: int = DEMO_SEED) -> list[dict]:
-    """n accounts for one big route (benchmarks); account_no 3xxxxxxxxx, seq 10, 20, …"""
+    """n accounts for one big route (benchmarks): account_no 3 + 9 digits, meter_no M + 9 digits
+    (never clashing with `demo_utility`), seq 10, 20, …"""
     rng = random.Random(seed)
     out = []
     for i in range(n):
         road = ROADS[(i // 500) % len(ROADS)]
         kind = "commercial" if i % 10 == 0 else "urban"
-        out.append(make_account(rng, f"3{i + 1:09d}", f"M{i + 1:08d}", (i + 1) * 10,
+        out.append(make_account(rng, f"3{i + 1:09d}", f"M{i + 1:09d}", (i + 1) * 10,
                                 kind, road, DISTRICTS[(i // 2000) % len(DISTRICTS)]))
     return out
 

@@ -1,0 +1,78 @@
+"""Gateway runtime context: engine, settings, write serialisation, API errors, clock."""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from sync.gateway import db
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": code, "message": message}` with a 4xx status."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+@dataclass
+class Settings:
+    snapshot_ttl_s: int = 3600
+    change_retention_s: int = 60 * 24 * 3600
+    platform_key: str = "demo-platform-key"
+    supervisor_token_ttl_s: int = 12 * 3600
+    void_retry_timeout_s: int = 600
+    fault_after_commit: int | None = None  # os._exit after the N-th committed ops batch
+    max_ops_per_batch: int = 2000
+    max_body_bytes: int = 16 * 1024 * 1024
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+@dataclass
+class Context:
+    engine: object
+    settings: Settings
+    is_sqlite: bool
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    committed_batches: int = 0
+    first_retry: dict = field(default_factory=dict)  # (device_id, op_id) -> first retry time
+    token_cache: dict = field(default_factory=dict)  # token hash -> device row dict
+
+    @contextmanager
+    def write(self, device_id: str | None = None):
+        """A write transaction; SQLite: one writer at a time (BEGIN IMMEDIATE)."""
+        # One writer per process on every engine: change-feed versions then commit in order,
+        # so a reader never skips a version that commits late.
+        with self.write_lock:
+            with self.engine.connect().execution_options(sqlite_write=True) as conn:
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def read(self):
+        """A read transaction (deferred on SQLite: readers never wait for the writer)."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def kv_get(self, conn, key: str, default=None):
+        row = conn.execute(select(db.kv.c.value).where(db.kv.c.key == key)).first()
+        return default if row is None else row[0]
+
+    def kv_set(self, conn, key: str, value: str) -> None:
+        if conn.execute(select(db.kv.c.key).where(db.kv.c.key == key)).first():
+            conn.execute(db.kv.update().where(db.kv.c.key == key).values(value=value))
+        else:
+            conn.execute(db.kv.insert().values(key=key, value=value))

@@ -1,0 +1,272 @@
+"""Gateway database: SQLAlchemy Core schema and engine setup (SQLite file or PostgreSQL URL).
+
+JSON documents are stored as canonical-JSON text so the same code runs on both engines.
+SQLite runs in WAL mode with synchronous=FULL; writers (connections with the execution
+option `sqlite_write=True`) take `BEGIN IMMEDIATE` so a transaction never has to upgrade its
+lock half-way; readers use a deferred BEGIN and never wait for the writer.
+"""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table,
+                        Text, UniqueConstraint, create_engine, event)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+Big = BigInteger().with_variant(Integer(), "sqlite")
+
+kv = Table("kv", metadata,  # reference documents and counters: codes, tariffs, settings …
+           Column("key", String(300), primary_key=True),
+           Column("value", Text, nullable=False))
+
+agents = Table("agents", metadata,
+               Column("agent_id", String(32), primary_key=True),
+               Column("name", Text, nullable=False),
+               Column("kind", String(16), nullable=False),
+               Column("contact", Text))
+
+operators = Table("operators", metadata,
+                  Column("operator_id", String(32), primary_key=True),
+                  Column("name", Text, nullable=False),
+                  Column("roles", Text, nullable=False),
+                  Column("pin_hash", Text, nullable=False))
+
+routes = Table("routes", metadata,
+               Column("route_id", String(32), primary_key=True),
+               Column("name", Text, nullable=False),
+               Column("cycle", String(16), nullable=False),
+               Column("read_date", String(10), nullable=False),
+               Column("hide_previous", Boolean, nullable=False, default=False),
+               Column("operator_id", String(32)),
+               Column("device_id", String(64)),
+               Column("download_requested", Boolean, nullable=False, default=False))
+
+route_assignments = Table("route_assignments", metadata,
+                          Column("id", Integer, primary_key=True, autoincrement=True),
+                          Column("route_id", String(32), nullable=False),
+                          Column("operator_id", String(32)),
+                          Column("device_id", String(64)),
+                          Column("reason", Text, nullable=False),
+                          Column("by_operator", String(32)),
+                          Column("at", String(40), nullable=False))
+
+# `doc` is the account in the route-document shape (contracts §1), the source of truth;
+# `bill_fen` is the arrears at the start of the cycle (for double-collection detection).
+accounts = Table("accounts", metadata,
+                 Column("account_no", String(32), primary_key=True),
+                 Column("route_id", String(32), nullable=False),
+                 Column("seq", Big, nullable=False),
+                 Column("active", Boolean, nullable=False, default=True),
+                 Column("bill_fen", Big, nullable=False, default=0),
+                 Column("agent_id", String(32)),
+                 Column("doc", Text, nullable=False),
+                 Index("ix_accounts_route", "route_id", "seq"),
+                 Index("ix_accounts_agent", "agent_id"))
+
+route_changes = Table("route_changes", metadata,
+                      Column("version", Integer, primary_key=True, autoincrement=True),
+                      Column("route_id", String(32), nullable=False),
+                      Column("account_no", String(32)),
+                      Column("kind", String(16), nullable=False),
+                      Column("change", Text, nullable=False),
+                      Column("created_at", Big, nullable=False),
+                      Index("ix_changes_route", "route_id", "version"),
+                      sqlite_autoincrement=True)
+
+snapshots = Table("snapshots", metadata,
+                  Column("snapshot_id", String(64), primary_key=True),
+                  Column("route_id", String(32), nullable=False),
+                  Column("as_of_version", Big, nullable=False),
+                  Column("count", Integer, nullable=False),
+                  Column("digest", String(64), nullable=False),
+                  Column("header", Text, nullable=False),
+                  Column("created_at", Big, nullable=False),
+                  Column("expires_at", Big, nullable=False),
+                  Column("expired", Boolean, nullable=False, default=False))
+
+snapshot_accounts = Table("snapshot_accounts", metadata,
+                          Column("snapshot_id", String(64), primary_key=True),
+                          Column("pos", Integer, primary_key=True),
+                          Column("doc", Text, nullable=False))
+
+devices = Table("devices", metadata,
+                Column("device_id", String(64), primary_key=True),
+                Column("name", Text, nullable=False),
+                Column("token_hash", String(64), nullable=False, unique=True),
+                Column("device_key", String(64), nullable=False),
+                Column("enrolled_at", String(40), nullable=False),
+                Column("revoked_at", String(40)),
+                Column("last_seen", String(40)),
+                Column("contiguous_seq", Big, nullable=False, default=0),
+                Column("max_seq", Big, nullable=False, default=0))
+
+enrol_codes = Table("enrol_codes", metadata,
+                    Column("code", String(64), primary_key=True),
+                    Column("reusable", Boolean, nullable=False, default=False),
+                    Column("created_by", String(32)),
+                    Column("created_at", String(40), nullable=False),
+                    Column("used_by", String(64)),
+                    Column("used_at", String(40)))
+
+supervisor_tokens = Table("supervisor_tokens", metadata,
+                          Column("token_hash", String(64), primary_key=True),
+                          Column("operator_id", String(32), nullable=False),
+                          Column("expires_at", Big, nullable=False))
+
+receipt_blocks = Table("receipt_blocks", metadata,
+                       Column("start", Big, primary_key=True),
+                       Column("end", Big, nullable=False),
+                       Column("device_id", String(64), nullable=False),
+                       Column("issued_at", String(40), nullable=False))
+
+sync_ops = Table("sync_ops", metadata,
+                 Column("device_id", String(64), primary_key=True),
+                 Column("op_id", String(100), primary_key=True),
+                 Column("seq", Big, nullable=False),
+                 Column("type", String(40), nullable=False),
+                 Column("operator_id", String(32)),
+                 Column("device_time", String(40)),
+                 Column("payload", Text, nullable=False),
+                 Column("payload_sha256", String(64), nullable=False),
+                 Column("status", String(16), nullable=False),
+                 Column("code", String(40)),
+                 Column("message", Text),
+                 Column("received_at", String(40), nullable=False),
+                 UniqueConstraint("device_id", "seq", name="uq_sync_ops_device_seq"))
+
+readings = Table("readings", metadata,
+                 Column("id", Integer, primary_key=True, autoincrement=True),
+                 Column("op_id", String(100), nullable=False, unique=True),
+                 Column("device_id", String(64), nullable=False),
+                 Column("operator_id", String(32)),
+                 Column("account_no", String(32)),
+                 Column("meter_no", String(32)),
+                 Column("route_id", String(32)),
+                 Column("cycle", String(16)),
+                 Column("status", String(16), nullable=False),
+                 Column("value", Big),
+                 Column("consumption", Big),
+                 Column("kwh_e3", Big),
+                 Column("skip_code", String(16)),
+                 Column("trouble_code", String(16)),
+                 Column("corrects", String(100)),
+                 Column("superseded_by", String(100)),
+                 Column("state", String(16), nullable=False),  # current | conflict
+                 Column("payload", Text, nullable=False),
+                 Column("received_at", String(40), nullable=False),
+                 Index("ix_readings_account", "account_no", "cycle"))
+
+payments = Table("payments", metadata,
+                 Column("id", Integer, primary_key=True, autoincrement=True),
+                 Column("op_id", String(100), nullable=False, unique=True),
+                 Column("device_id", String(64), nullable=False),
+                 Column("operator_id", String(32)),
+                 Column("account_no", String(32)),
+                 Column("agent_id", String(32)),
+                 Column("method", String(16)),
+                 Column("amount_fen", Big, nullable=False),
+                 Column("shift_id", String(64)),
+                 Column("receipt_no", String(32)),
+                 Column("suspense", Boolean, nullable=False, default=False),
+                 Column("voided_by", String(100)),
+                 Column("applied", Text, nullable=False),  # {account_no: [to_arrears, to_credit]}
+                 Column("payload", Text, nullable=False),
+                 Column("received_at", String(40), nullable=False),
+                 Index("ix_payments_account", "account_no"))
+
+voids = Table("voids", metadata,
+              Column("id", Integer, primary_key=True, autoincrement=True),
+              Column("op_id", String(100), nullable=False, unique=True),
+              Column("device_id", String(64), nullable=False),
+              Column("payment_op_id", String(100), nullable=False),
+              Column("amount_fen", Big, nullable=False),
+              Column("reason", Text),
+              Column("approved_by", String(32)),
+              Column("payload", Text, nullable=False),
+              Column("received_at", String(40), nullable=False))
+
+receipts = Table("receipts", metadata,
+                 Column("device_id", String(64), primary_key=True),
+                 Column("receipt_no", String(32), primary_key=True),
+                 Column("op_id", String(100), nullable=False, unique=True),
+                 Column("kind", String(16), nullable=False),
+                 Column("amount_fen", Big, nullable=False),
+                 Column("content", Text, nullable=False),
+                 Column("prev_hash", String(64), nullable=False),
+                 Column("hash", String(64), nullable=False),
+                 Column("verify_code", String(64), nullable=False))
+
+shift_events = Table("shift_events", metadata,
+                     Column("op_id", String(100), primary_key=True),
+                     Column("device_id", String(64), nullable=False),
+                     Column("shift_id", String(64), nullable=False),
+                     Column("type", String(16), nullable=False),
+                     Column("payload", Text, nullable=False))
+
+thirdparty = Table("thirdparty_payments", metadata,
+                   Column("platform", String(32), primary_key=True),
+                   Column("txn_id", String(100), primary_key=True),
+                   Column("account_no", String(32), nullable=False),
+                   Column("amount_fen", Big, nullable=False),
+                   Column("paid_at", String(40), nullable=False),
+                   Column("body_sha256", String(64), nullable=False),
+                   Column("suspense", Boolean, nullable=False, default=False),
+                   Column("received_at", String(40), nullable=False))
+
+exceptions = Table("exceptions", metadata,
+                   Column("id", Integer, primary_key=True, autoincrement=True),
+                   Column("kind", String(32), nullable=False),
+                   Column("code", String(40), nullable=False),
+                   Column("device_id", String(64)),
+                   Column("op_id", String(100)),
+                   Column("seq", Big),
+                   Column("account_no", String(32)),
+                   Column("amount_fen", Big),
+                   Column("credit_fen", Big),
+                   Column("message", Text, nullable=False),
+                   Column("detail", Text),
+                   Column("created_at", String(40), nullable=False),
+                   Column("resolved_at", String(40)),
+                   Column("resolved_by", String(32)),
+                   Column("resolution_note", Text))
+
+closeouts = Table("closeouts", metadata,
+                  Column("device_id", String(64), primary_key=True),
+                  Column("shift_id", String(64), primary_key=True),
+                  Column("ok", Boolean, nullable=False),
+                  Column("report", Text, nullable=False),
+                  Column("at", String(40), nullable=False))
+
+
+def dumps(obj) -> str:
+    """Canonical JSON text for storage."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def make_engine(db_url: str) -> Engine:
+    """Create the engine and the schema; SQLite gets WAL, synchronous=FULL, busy timeout."""
+    is_sqlite = db_url.startswith("sqlite")
+    kwargs = {}
+    if is_sqlite:
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(db_url, **kwargs)
+    if is_sqlite:
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            write = conn.get_execution_options().get("sqlite_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    metadata.create_all(engine)
+    return engine

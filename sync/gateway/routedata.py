@@ -1,0 +1,215 @@
+"""Device-facing route data: reference data, receipt blocks, assignments, paged consistent
+snapshots (count + digest) and the change feed since a server version."""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+from sqlalchemy import delete, func, select
+
+from sync.gateway import db
+from sync.gateway.context import ApiError, Context, now_iso, now_s
+
+ROUTE_KEYS = ("route_id", "name", "cycle", "read_date", "hide_previous")
+MAX_PAGE = 5000
+MAX_CHANGES = 5000
+
+
+def reference(ctx: Context) -> dict:
+    with ctx.read() as conn:
+        operators = [{"operator_id": r.operator_id, "name": r.name,
+                      "roles": json.loads(r.roles), "pin_hash": r.pin_hash}
+                     for r in conn.execute(select(db.operators).order_by(
+                         db.operators.c.operator_id))]
+        members: dict[str, list] = {}
+        for agent_id, account_no in conn.execute(
+                select(db.accounts.c.agent_id, db.accounts.c.account_no)
+                .where(db.accounts.c.agent_id.is_not(None), db.accounts.c.active.is_(True))
+                .order_by(db.accounts.c.account_no)):
+            members.setdefault(agent_id, []).append(account_no)
+        agents = [{"agent_id": r.agent_id, "name": r.name, "kind": r.kind,
+                   "contact": r.contact, "members": members.get(r.agent_id, [])}
+                  for r in conn.execute(select(db.agents).order_by(db.agents.c.agent_id))]
+        return {"operators": operators, "codes": _kv_json(ctx, conn, "codes", {}),
+                "tariffs": _kv_json(ctx, conn, "tariffs", []), "agents": agents,
+                "settings": _kv_json(ctx, conn, "settings", {})}
+
+
+def _kv_json(ctx, conn, key, default):
+    value = ctx.kv_get(conn, key)
+    return default if value is None else json.loads(value)
+
+
+def receipt_block(ctx: Context, device_id: str, size: int) -> dict:
+    with ctx.write() as conn:
+        start = int(ctx.kv_get(conn, "next_receipt_no", "100000"))
+        end = start + size - 1
+        conn.execute(db.receipt_blocks.insert().values(start=start, end=end,
+                                                       device_id=device_id,
+                                                       issued_at=now_iso()))
+        ctx.kv_set(conn, "next_receipt_no", str(end + 1))
+    return {"start": start, "end": end}
+
+
+def _route_version(conn, route_id: str) -> int:
+    return conn.execute(select(func.max(db.route_changes.c.version))
+                        .where(db.route_changes.c.route_id == route_id)).scalar() or 0
+
+
+def current_version(conn) -> int:
+    """The server version: the newest change, or the purge floor when all were purged."""
+    top = conn.execute(select(func.max(db.route_changes.c.version))).scalar() or 0
+    floor = conn.execute(select(db.kv.c.value).where(db.kv.c.key == "changes_floor")).scalar()
+    return max(top, int(floor or 0))
+
+
+def assignments(ctx: Context, device_id: str) -> list[dict]:
+    with ctx.read() as conn:
+        rows = conn.execute(select(db.routes).where(db.routes.c.device_id == device_id)
+                            .order_by(db.routes.c.route_id)).mappings().all()
+        return [{"route_id": r["route_id"], "name": r["name"], "operator_id": r["operator_id"],
+                 "download_requested": bool(r["download_requested"]),
+                 "server_version": _route_version(conn, r["route_id"])} for r in rows]
+
+
+def _route(conn, route_id: str) -> dict:
+    row = conn.execute(select(db.routes).where(db.routes.c.route_id == route_id)) \
+        .mappings().first()
+    if row is None:
+        raise ApiError(404, "unknown_route", f"no route {route_id!r}")
+    return dict(row)
+
+
+def create_snapshot(ctx: Context, route_id: str) -> dict:
+    """Pin the route's account set now: copy it into snapshot_accounts with count + digest."""
+    with ctx.write() as conn:
+        route = _route(conn, route_id)
+        version = current_version(conn)
+        docs = [d for (d,) in conn.execute(
+            select(db.accounts.c.doc).where(db.accounts.c.route_id == route_id,
+                                            db.accounts.c.active.is_(True))
+            .order_by(db.accounts.c.seq, db.accounts.c.account_no))]
+        digest = hashlib.sha256()
+        for d in docs:  # stored docs are canonical JSON already
+            digest.update(d.encode("utf-8") + b"\n")
+        snapshot_id = "S" + secrets.token_hex(12)
+        used_agents = {a for (a,) in conn.execute(
+            select(db.accounts.c.agent_id).distinct().where(
+                db.accounts.c.route_id == route_id, db.accounts.c.active.is_(True),
+                db.accounts.c.agent_id.is_not(None)))}
+        codes = _kv_json(ctx, conn, "codes", {})
+        header = {
+            "route": {**{k: route[k] for k in ROUTE_KEYS},
+                      "hide_previous": bool(route["hide_previous"]), "server_version": version},
+            "tariffs": _kv_json(ctx, conn, "tariffs", []),
+            "codes": {"skip": codes.get("skip", []), "trouble": codes.get("trouble", [])},
+            "agents": [{"agent_id": r.agent_id, "name": r.name, "kind": r.kind,
+                        "contact": r.contact}
+                       for r in conn.execute(select(db.agents).where(
+                           db.agents.c.agent_id.in_(used_agents)).order_by(db.agents.c.agent_id))],
+        }
+        now = now_s()
+        conn.execute(db.snapshots.insert().values(
+            snapshot_id=snapshot_id, route_id=route_id, as_of_version=version, count=len(docs),
+            digest=digest.hexdigest(), header=db.dumps(header), created_at=now,
+            expires_at=now + ctx.settings.snapshot_ttl_s, expired=False))
+        rows = [{"snapshot_id": snapshot_id, "pos": i, "doc": d} for i, d in enumerate(docs)]
+        for i in range(0, len(rows), 5000):
+            conn.execute(db.snapshot_accounts.insert(), rows[i:i + 5000])
+        _expire_snapshots(ctx, conn)
+    return {"snapshot_id": snapshot_id, "count": len(docs), "header": header}
+
+
+def _expire_snapshots(ctx, conn) -> None:
+    old = [s for (s,) in conn.execute(select(db.snapshots.c.snapshot_id).where(
+        db.snapshots.c.expired.is_(False), db.snapshots.c.expires_at < now_s()))]
+    if old:
+        conn.execute(delete(db.snapshot_accounts).where(
+            db.snapshot_accounts.c.snapshot_id.in_(old)))
+        conn.execute(db.snapshots.update().where(db.snapshots.c.snapshot_id.in_(old))
+                     .values(expired=True))
+
+
+def snapshot_page(ctx: Context, route_id: str, snapshot_id: str, after: str | None,
+                  limit: int) -> str:
+    """One page as JSON text (the stored canonical docs are spliced in unparsed)."""
+    try:
+        pos = -1 if after in (None, "") else int(after)
+    except ValueError:
+        raise ApiError(400, "invalid_cursor", "after must be a cursor from a previous page")
+    if not -1 <= pos < 2 ** 31:
+        raise ApiError(400, "invalid_cursor", "after is out of range")
+    with ctx.read() as conn:
+        snap = conn.execute(select(db.snapshots).where(
+            db.snapshots.c.snapshot_id == snapshot_id,
+            db.snapshots.c.route_id == route_id)).mappings().first()
+        if snap is None:
+            raise ApiError(404, "unknown_snapshot", "no such snapshot for this route")
+        if snap["expired"] or snap["expires_at"] < now_s():
+            raise ApiError(410, "snapshot_expired", "snapshot expired; create a new one")
+        docs = conn.execute(select(db.snapshot_accounts.c.pos, db.snapshot_accounts.c.doc)
+                            .where(db.snapshot_accounts.c.snapshot_id == snapshot_id,
+                                   db.snapshot_accounts.c.pos > pos)
+                            .order_by(db.snapshot_accounts.c.pos).limit(limit)).all()
+    last = docs[-1][0] if docs else pos
+    done = last >= snap["count"] - 1
+    tail = {"next": None if done else str(last), "count": snap["count"],
+            "digest": snap["digest"] if done else None, "as_of_version": snap["as_of_version"]}
+    return ('{"accounts":[' + ",".join(d for _p, d in docs) + "]," + db.dumps(tail)[1:])
+
+
+def mark_downloaded(ctx: Context, device_id: str, route_id: str, snapshot_id: str) -> dict:
+    with ctx.write() as conn:
+        route = _route(conn, route_id)
+        snap = conn.execute(select(db.snapshots.c.snapshot_id).where(
+            db.snapshots.c.snapshot_id == snapshot_id,
+            db.snapshots.c.route_id == route_id)).first()
+        if snap is None:
+            raise ApiError(404, "unknown_snapshot", "no such snapshot for this route")
+        cleared = route["device_id"] in (None, device_id)
+        if cleared:
+            conn.execute(db.routes.update().where(db.routes.c.route_id == route_id)
+                         .values(download_requested=False))
+    return {"ok": True, "cleared": cleared}
+
+
+def purge_changes(ctx: Context) -> None:
+    """Drop change-feed rows older than the retention; remember the highest dropped version."""
+    cutoff = now_s() - ctx.settings.change_retention_s
+    with ctx.read() as conn:
+        oldest = conn.execute(select(func.min(db.route_changes.c.created_at))).scalar()
+    if oldest is None or oldest >= cutoff:
+        return
+    with ctx.write() as conn:
+        top = conn.execute(select(func.max(db.route_changes.c.version))
+                           .where(db.route_changes.c.created_at < cutoff)).scalar()
+        if top is None:
+            return
+        conn.execute(delete(db.route_changes).where(db.route_changes.c.version <= top))
+        floor = int(ctx.kv_get(conn, "changes_floor", "0"))
+        ctx.kv_set(conn, "changes_floor", str(max(floor, top)))
+
+
+def changes(ctx: Context, route_id: str, since: int) -> dict:
+    purge_changes(ctx)
+    with ctx.read() as conn:
+        _route(conn, route_id)
+        floor = int(ctx.kv_get(conn, "changes_floor", "0"))
+        version = current_version(conn)
+        if since < floor:
+            raise ApiError(410, "cursor_expired",
+                           f"changes before version {floor} are no longer kept; reload the route")
+        if since > version:
+            raise ApiError(410, "cursor_expired", "cursor is ahead of this server; reload")
+        rows = conn.execute(select(db.route_changes.c.version, db.route_changes.c.change)
+                            .where(db.route_changes.c.route_id == route_id,
+                                   db.route_changes.c.version > since,
+                                   db.route_changes.c.version <= version)
+                            .order_by(db.route_changes.c.version).limit(MAX_CHANGES + 1)).all()
+    has_more = len(rows) > MAX_CHANGES
+    rows = rows[:MAX_CHANGES]
+    if has_more:
+        version = rows[-1][0]
+    return {"version": version, "changes": [json.loads(c) for _v, c in rows],
+            "has_more": has_more}

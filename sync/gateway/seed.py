@@ -1,0 +1,65 @@
+"""Loading a utility (the deterministic demo, or benchmark routes) into the gateway DB."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from sync.gateway import db
+from sync.gateway.context import Context, now_iso
+from sync.gateway.demo_data import CYCLE, READ_DATE, demo_utility, fake_accounts
+
+DEMO_ENROL_CODE = "DEMO-ENROL"
+
+
+def seed_demo(ctx: Context, accounts: int = 1200, pin_iterations: int | None = None) -> bool:
+    """Seed the demo utility once (no-op when already seeded); returns True if seeded."""
+    kwargs = {"accounts": accounts}
+    if pin_iterations:
+        kwargs["pin_iterations"] = pin_iterations
+    with ctx.write() as conn:
+        if ctx.kv_get(conn, "seeded"):
+            return False
+        utility = demo_utility(**kwargs)
+        for key in ("tariffs", "codes", "settings"):
+            ctx.kv_set(conn, key, db.dumps(utility[key]))
+        conn.execute(db.agents.insert(), [
+            {k: a[k] for k in ("agent_id", "name", "kind", "contact")}
+            for a in utility["agents"]])
+        conn.execute(db.operators.insert(), [
+            {"operator_id": o["operator_id"], "name": o["name"], "roles": db.dumps(o["roles"]),
+             "pin_hash": o["pin_hash"]} for o in utility["operators"]])
+        for route in utility["routes"]:
+            _insert_route(conn, route, utility["route_accounts"][route["route_id"]])
+        conn.execute(db.enrol_codes.insert().values(code=DEMO_ENROL_CODE, reusable=True,
+                                                     created_by="seed", created_at=now_iso()))
+        ctx.kv_set(conn, "seeded", "demo")
+    return True
+
+
+def add_route(ctx: Context, route_id: str, name: str, accounts: list[dict],
+              operator_id: str | None = None) -> None:
+    """Add a route with the given accounts (e.g. `fake_accounts(10_000)` for benchmarks)."""
+    with ctx.write() as conn:
+        _insert_route(conn, {"route_id": route_id, "name": name, "cycle": CYCLE,
+                             "read_date": READ_DATE, "hide_previous": False,
+                             "operator_id": operator_id}, accounts)
+
+
+def add_bench_route(ctx: Context, n: int, route_id: str = "R900") -> None:
+    with ctx.read() as conn:
+        exists = conn.execute(select(db.routes.c.route_id)
+                              .where(db.routes.c.route_id == route_id)).first()
+    if not exists:
+        add_route(ctx, route_id, "压测抄表段", fake_accounts(n), operator_id="1001")
+
+
+def _insert_route(conn, route: dict, accounts: list[dict]) -> None:
+    conn.execute(db.routes.insert().values(
+        route_id=route["route_id"], name=route["name"], cycle=route["cycle"],
+        read_date=route["read_date"], hide_previous=bool(route.get("hide_previous")),
+        operator_id=route.get("operator_id"), device_id=None, download_requested=False))
+    rows = [{"account_no": a["account_no"], "route_id": route["route_id"], "seq": a["seq"],
+             "active": True, "bill_fen": a["arrears_fen"], "agent_id": a.get("agent_id"),
+             "doc": db.dumps(a)}
+            for a in accounts]
+    for i in range(0, len(rows), 5000):
+        conn.execute(db.accounts.insert(), rows[i:i + 5000])
