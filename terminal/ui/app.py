@@ -1,0 +1,228 @@
+"""The Kivy application: settings, fonts, i18n, screen discovery and navigation.
+
+`ChaoshouApp(data_dir=…)` builds a root of StatusBar + MessageBanner + ScreenManager and
+adds one instance of every screen module in terminal/ui/screens/ (a module with `NAME`
+and `SCREEN`). Navigation: `app.go(name, **params)` sets `screen.params` and switches;
+`app.back()` returns to the previous screen. `app.tr(msgid, app.lang)` translates (see
+terminal/ui/i18n.py). `app.services` (terminal/ui/services.py) holds the store, the sync
+worker, the devices, the operator and shift, and `run()` for work off the Kivy thread.
+
+No kv is loaded in `build()`: every kv file is loaded once when its module is imported,
+so the app can be created many times in one process (the UI tests do).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import pkgutil
+from pathlib import Path
+
+from terminal.ui import fonts, i18n
+
+FONT_PATH = fonts.register()  # before any widget exists
+
+from kivy.app import App  # noqa: E402
+from kivy.clock import Clock  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+from kivy.properties import ListProperty, ObjectProperty, StringProperty  # noqa: E402
+from kivy.uix.boxlayout import BoxLayout  # noqa: E402
+from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
+
+import terminal.ui.screens as screens_pkg  # noqa: E402
+from terminal.ui.widgets import MessageBanner, StatusBar  # noqa: E402
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+DEFAULTS = {
+    "gateway": {"url": "http://127.0.0.1:8700", "ca_bundle": "", "device_name": "handheld"},
+    "devices": {"printer_url": "", "printer_baud": "9600",
+                "terminal_url": "", "terminal_baud": "9600"},
+    "app": {"language": "zh"},
+    "cardlimits": {"per_payment_fen": "500000", "total_fen": "2000000", "count": "50",
+                    "max_age_hours": "72"},
+}
+
+SETTINGS_PANEL = [
+    {"type": "title", "title": "Gateway"},
+    {"type": "string", "title": "Gateway URL", "section": "gateway", "key": "url"},
+    {"type": "string", "title": "CA bundle (PEM file, empty = system)", "section": "gateway", "key": "ca_bundle"},
+    {"type": "title", "title": "Devices"},
+    {"type": "string", "title": "Printer port URL", "section": "devices", "key": "printer_url"},
+    {"type": "options", "title": "Printer baud", "section": "devices", "key": "printer_baud",
+     "options": ["9600", "19200", "38400", "57600", "115200"]},
+    {"type": "string", "title": "Card terminal port URL", "section": "devices", "key": "terminal_url"},
+    {"type": "options", "title": "Card terminal baud", "section": "devices", "key": "terminal_baud",
+     "options": ["9600", "19200", "38400", "57600", "115200"]},
+    {"type": "title", "title": "Language"},
+    {"type": "options", "title": "Language", "section": "app", "key": "language", "options": ["zh", "en"]},
+    {"type": "title", "title": "Offline card limits"},
+    {"type": "numeric", "title": "Per payment (fen)", "section": "cardlimits", "key": "per_payment_fen"},
+    {"type": "numeric", "title": "Total stored (fen)", "section": "cardlimits", "key": "total_fen"},
+    {"type": "numeric", "title": "Count", "section": "cardlimits", "key": "count"},
+    {"type": "numeric", "title": "Maximum age (hours)", "section": "cardlimits", "key": "max_age_hours"},
+]
+
+
+def discover_screens() -> list:
+    """(NAME, SCREEN) of every screen module in terminal/ui/screens/, in name order."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(screens_pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        try:
+            module = importlib.import_module(f"{screens_pkg.__name__}.{info.name}")
+        except Exception:  # one broken screen must not take the others down
+            log.exception("screen module %s cannot be imported; it is left out", info.name)
+            continue
+        name, cls = getattr(module, "NAME", None), getattr(module, "SCREEN", None)
+        if name and cls:
+            found.append((name, cls))
+    return found
+
+
+class ChaoshouApp(App):
+    lang = StringProperty("zh")
+    services = ObjectProperty(None, allownone=True)
+    history = ListProperty()
+    title = "抄收 Chaoshou"
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, *, demo=None,
+                 config_overrides: dict | None = None, start_worker: bool = True,
+                 worker_options: dict | None = None, **kwargs):
+        self._data_dir = Path(data_dir) if data_dir else None
+        self.demo = demo                      # terminal.ui.demo.Demo when run with --demo
+        self.config_overrides = config_overrides or {}
+        self.start_worker = start_worker
+        self.worker_options = worker_options or {}   # extra SyncWorker arguments (period, …)
+        self.font_path = FONT_PATH
+        super().__init__(**kwargs)
+        from terminal.ui.services import Services  # imports Kivy; kept out of module import order
+        self.services = Services(self)
+
+    # --- configuration ----------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        path = self._data_dir or Path(self.user_data_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def get_application_config(self, defaultpath="%(appdir)s/%(appname)s.ini"):
+        return str(self.data_dir / "chaoshou.ini")
+
+    def build_config(self, config):
+        for section, values in DEFAULTS.items():
+            config.setdefaults(section, dict(values))
+
+    def load_config(self):
+        config = super().load_config()
+        for section, values in self.config_overrides.items():
+            for key, value in values.items():
+                config.set(section, key, str(value))
+        if self.config_overrides:
+            config.write()
+        return config
+
+    def build_settings(self, settings):
+        panel = [dict(item, title=self.tr(item["title"])) for item in SETTINGS_PANEL]
+        settings.add_json_panel(self.tr("Chaoshou settings"), self.config, data=json.dumps(panel))
+
+    def on_config_change(self, config, section, key, value):
+        if (section, key) == ("app", "language"):
+            self.set_language(value)
+        self.services.on_config_change(section, key, value)
+
+    # --- building -----------------------------------------------------------------------
+    def build(self):
+        self.set_language(self.config.get("app", "language"))
+        root = BoxLayout(orientation="vertical")
+        self.status_bar = StatusBar()
+        self.banner = MessageBanner()
+        self.sm = ScreenManager(transition=NoTransition())
+        root.add_widget(self.status_bar)
+        root.add_widget(self.banner)
+        root.add_widget(self.sm)
+        for name, cls in discover_screens():
+            try:
+                self.sm.add_widget(cls(name=name))
+            except Exception:
+                log.exception("screen %s failed to build; it is left out", name)
+        if FONT_PATH is None:
+            Clock.schedule_once(lambda *_: self.notify(fonts.MISSING_MESSAGE, "error", 0))
+        Window.bind(on_keyboard=self._on_keyboard)
+        return root
+
+    def on_start(self):
+        self.services.start()
+        first = "login" if self.services.enrolled() else "enrol"
+        self.go(first)
+
+    def on_stop(self):
+        Window.unbind(on_keyboard=self._on_keyboard)
+        if self.services is not None:
+            self.services.close()
+
+    def shutdown(self) -> None:
+        """Stop this app without ending Kivy's event loop (tests make many apps)."""
+        self.dispatch("on_stop")
+        window = self._app_window or Window
+        for child in list(window.children):
+            window.remove_widget(child)
+        App._running_app = None
+
+    # --- navigation ---------------------------------------------------------------------
+    def go(self, name: str, **params) -> bool:
+        """Show screen `name` with `params` (set on `screen.params` before it enters)."""
+        if not self.sm.has_screen(name):
+            self.notify(self.tr("This function is not available yet ({name}).").format(name=name),
+                        "warning")
+            return False
+        screen = self.sm.get_screen(name)
+        screen.params = params
+        current = self.sm.current
+        if current and current != name and current not in ("enrol",):
+            self.history.append(current)
+            del self.history[:-20]
+        self.sm.current = name
+        return True
+
+    def back(self) -> bool:
+        while self.history:
+            name = self.history.pop()
+            if name != self.sm.current and name not in ("login", "enrol"):
+                screen = self.sm.get_screen(name)
+                self.sm.current = screen.name
+                return True
+        return False
+
+    def _on_keyboard(self, _window, key, *_args):
+        if key == 27:  # Escape / Android back
+            return self.back()
+        return False
+
+    @property
+    def current_screen(self):
+        return self.sm.current_screen
+
+    # --- language and messages ----------------------------------------------------------
+    def tr(self, msgid: str, *_bindings) -> str:
+        """Translate `msgid`; extra arguments only make kv re-evaluate (pass `app.lang`)."""
+        return i18n.tr(msgid, self.lang)
+
+    def set_language(self, lang: str) -> None:
+        if lang not in i18n.LANGS:
+            lang = "zh"
+        i18n.set_language(lang)
+        self.lang = lang
+        if self.config and self.config.get("app", "language") != lang:
+            self.config.set("app", "language", lang)
+            self.config.write()
+
+    def error_text(self, exc: BaseException) -> str:
+        return i18n.error_text(exc, self.lang)
+
+    def notify(self, text: str, level: str = "info", seconds: float = 6) -> None:
+        log.info("[%s] %s", level, text)
+        self.banner.show(text, level, seconds)

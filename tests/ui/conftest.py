@@ -1,0 +1,381 @@
+"""Headless UI test harness: the real app, rendered offscreen, driven by real taps and keys.
+
+Applies DESIGN.md §8's recipe before Kivy is imported, and provides fixtures:
+
+- `ui` — a `UI` driver around a fresh `ChaoshouApp` (own data dir under tmp_path, worker
+  thread started when enrolled). Helpers: `ui.tap(widget_or_id_or_text)`, `ui.type(text)`,
+  `ui.key(name)`, `ui.keypad(digits, enter=True)`, `ui.wait_for(cond, timeout, what)`,
+  `ui.shot(name)` (PNG under artifacts/ui/<test>/NN-name.png), `ui.find(id or text)`,
+  `ui.screen` / `ui.go(name, **params)`, `ui.pump(frames)`, `ui.store` (a Store on the
+  test's thread). Make it with `make_ui(**options)` to enrol first or configure devices.
+- `gateway` — a real gateway process on loopback seeded with the demo utility
+  (`sync.gateway.testing.run_gateway`), with `.url` and supervisor helpers.
+- `printer_sim` — the ESC/POS simulator on a pty (`.url`, `.sim`, `.out_dir`).
+- `zvt_sim` — the ZVT card terminal simulator on a pty (`.url`, `.sim`).
+- `ui_flows.login(ui, operator, pin)` and `ui_flows.download_route(ui, route_id)` — the
+  first part of scenario 1, reusable by every field-screen test.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "ui"
+sys.path.insert(0, str(ROOT))
+
+from terminal.ui import headless  # noqa: E402  (no Kivy import)
+
+headless.prepare(tempfile.mkdtemp(prefix="chaoshou-kivy-"), headless=None)
+
+import pytest  # noqa: E402
+
+import contextlib  # noqa: E402
+import shutil  # noqa: E402
+
+from terminal.ui.app import ChaoshouApp  # noqa: E402  (registers the CJK font first)
+from kivy.base import EventLoop  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+from kivy.tests import UnitTestTouch  # noqa: E402
+from kivy.uix.scrollview import ScrollView  # noqa: E402
+from kivy.uix.widget import Widget  # noqa: E402
+
+from terminal.store import Store  # noqa: E402
+
+KEYS = {"enter": (13, None), "backspace": (8, None), "escape": (27, None), "tab": (9, "\t"),
+        "delete": (127, None)}
+FAST_WORKER = {"period": 2.0, "debounce": 0.2, "watchdog": 5.0}
+
+
+class UITimeout(AssertionError):
+    pass
+
+
+class UI:
+    """Drives one running ChaoshouApp in this process (see the module docstring)."""
+
+    def __init__(self, app: ChaoshouApp, artifacts: Path):
+        self.app = app
+        self.artifacts = artifacts
+        self._shots = 0
+        self._store: Store | None = None
+
+    @classmethod
+    def start(cls, *, artifacts: Path, data_dir: Path, gateway=None, enrol: bool = False,
+              printer=None, terminal=None, language: str = "zh", start_worker: bool = True,
+              worker_options: dict | None = None, config: dict | None = None) -> "UI":
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        overrides = {"app": {"language": language}}
+        if gateway is not None:
+            overrides["gateway"] = {"url": gateway.url}
+        devices = {}
+        if printer is not None:
+            devices["printer_url"] = printer.url
+        if terminal is not None:
+            devices["terminal_url"] = terminal.url
+        if devices:
+            overrides["devices"] = devices
+        for section, values in (config or {}).items():
+            overrides.setdefault(section, {}).update(values)
+        if enrol:
+            if gateway is None:
+                raise ValueError("enrol=True needs a gateway")
+            enrol_store(data_dir / "chaoshou.db", gateway.url)
+        app = ChaoshouApp(data_dir, config_overrides=overrides, start_worker=start_worker,
+                          worker_options=dict(FAST_WORKER, **(worker_options or {})))
+        EventLoop.ensure_window()
+        app._run_prepare()
+        ui = cls(app, artifacts)
+        ui.pump(3)
+        return ui
+
+    # --- frames and state -------------------------------------------------------------
+    def pump(self, frames: int = 1) -> None:
+        for _ in range(frames):
+            EventLoop.idle()
+
+    def wait_for(self, cond, timeout: float = 10.0, what: str = ""):
+        """Pump frames until `cond()` is truthy; returns its value. Screenshot on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = cond()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                self.shot("timeout")
+                raise UITimeout(f"timed out after {timeout}s waiting for {what or cond} "
+                                f"(screen {self.app.sm.current!r}, banner {self.app.banner.text!r})")
+            EventLoop.idle()
+
+    def wait_screen(self, name: str, timeout: float = 10.0):
+        self.wait_for(lambda: self.app.sm.current == name, timeout, f"screen {name}")
+        self.pump(2)
+        return self.screen
+
+    @property
+    def screen(self):
+        return self.app.sm.current_screen
+
+    @property
+    def services(self):
+        return self.app.services
+
+    @property
+    def store(self) -> Store:
+        """A Store on the test's own thread (the app's file)."""
+        if self._store is None:
+            self._store = Store(self.app.services.db_path, check=False)
+        return self._store
+
+    def go(self, name: str, **params):
+        self.app.go(name, **params)
+        return self.wait_screen(name)
+
+    # --- finding widgets ----------------------------------------------------------------
+    def _roots(self):
+        yield self.screen
+        root = self.app.root
+        for child in root.children:
+            if child is not self.app.sm:
+                yield child
+
+    def find(self, query, *, where=None, required: bool = True):
+        """A widget by id (any `ids` in the current screen, status bar or banner) or by
+        its shown text (exact, or the msgid translated). None when not required."""
+        if isinstance(query, Widget):
+            return query
+        roots = [where] if where is not None else list(self._roots())
+        for top in roots:
+            if query in getattr(top, "ids", {}):
+                return top.ids[query]
+            for w in top.walk(restrict=True):
+                ids = getattr(w, "ids", None)
+                if ids and query in ids:
+                    return ids[query]
+        texts = {query, self.app.tr(query)}
+        for top in roots:
+            for w in top.walk(restrict=True):
+                if getattr(w, "text", None) in texts and w.opacity > 0:
+                    return w
+        if required:
+            raise LookupError(f"no widget {query!r} on screen {self.app.sm.current!r}")
+        return None
+
+    def exists(self, query) -> bool:
+        return self.find(query, required=False) is not None
+
+    # --- input ------------------------------------------------------------------------
+    def tap(self, target, *, pump: int = 3):
+        """A real touch (down + up) at the centre of the widget (scrolled into view)."""
+        widget = self.find(target)
+        node = widget.parent
+        while node is not None:
+            if isinstance(node, ScrollView):
+                node.scroll_to(widget, padding=10, animate=False)
+                self.pump(2)
+                break
+            node = node.parent
+        x, y = widget.to_window(*widget.center)
+        if not (0 <= x < Window.width and 0 <= y < Window.height):
+            raise AssertionError(f"{target!r} is off screen at {(x, y)}")
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        self.pump(1)
+        touch.touch_up()
+        self.pump(pump)
+        return widget
+
+    def type(self, text: str) -> None:
+        """Type text as a hardware keyboard would (to the focused field or the keypad)."""
+        for ch in text:
+            code = ord(ch) if ord(ch) < 256 else 0
+            Window.dispatch("on_key_down", code, 0, ch, [])
+            Window.dispatch("on_textinput", ch)
+            Window.dispatch("on_key_up", code, 0)
+        self.pump(2)
+
+    def key(self, name: str) -> None:
+        code, text = KEYS[name]
+        Window.dispatch("on_key_down", code, 0, text, [])
+        Window.dispatch("on_key_up", code, 0)
+        self.pump(2)
+
+    def keypad(self, digits: str, *, enter: bool = True, where=None) -> None:
+        """Tap digits (and OK) on the visible NumericKeypad of the current screen."""
+        from terminal.ui.widgets import NumericKeypad
+        pads = [w for w in (where or self.screen).walk(restrict=True)
+                if isinstance(w, NumericKeypad) and w.opacity > 0 and not w.disabled]
+        if not pads:
+            raise LookupError(f"no keypad on screen {self.app.sm.current!r}")
+        pad = pads[0]
+        keys = {getattr(k, "key", None): k for k in pad.children}
+        for d in digits:
+            self.tap(keys[d], pump=1)
+        if enter:
+            self.tap(keys["enter"])
+
+    # --- screenshots --------------------------------------------------------------------
+    def shot(self, name: str) -> Path:
+        """Save the window as artifacts/ui/<test>/NN-<name>.png; returns the path."""
+        self.pump(2)
+        self._shots += 1
+        target = self.artifacts / f"{self._shots:02d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+        tmp = Path(tempfile.mkdtemp(prefix="shot-"))
+        made = Window.screenshot(name=str(tmp / "s.png"))
+        shutil.move(made, target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self.app.shutdown()
+        self.pump(2)
+
+
+def enrol_store(db_path: Path, gateway_url: str, code: str = "DEMO-ENROL") -> str:
+    """Enrol a device store directly (no UI) and fetch its reference data."""
+    from sync.client import SyncClient
+    store = Store(db_path)
+    client = SyncClient(store, gateway_url)
+    try:
+        device_id = client.enrol(gateway_url, code, "test-handheld")
+        client.refresh_reference()
+        return device_id
+    finally:
+        client.close()
+        store.close()
+
+
+class Flows:
+    """Reusable UI flows (scenario 1's first part) for every UI test."""
+
+    @staticmethod
+    def login(ui: UI, operator: str = "1001", pin: str = "1234", shot: bool = True) -> None:
+        ui.wait_screen("login")
+        ui.tap("operator_field")
+        ui.keypad(operator)               # OK moves to the PIN field
+        ui.keypad(pin)                    # OK logs in (PIN hash checked on a worker thread)
+        ui.wait_screen("home")
+        if shot:
+            ui.shot(f"home-{operator}")
+
+    @staticmethod
+    def download_route(ui: UI, route_id: str = "R001", timeout: float = 30.0) -> int:
+        """From home: Routes → download `route_id`; waits until it is live in the store."""
+        if ui.app.sm.current != "routes":
+            ui.tap("tile_routes")
+            ui.wait_screen("routes")
+        ui.wait_for(lambda: ui.exists(f"download_{route_id}"), 15, f"route {route_id} listed")
+        ui.shot(f"routes-before-{route_id}")
+        ui.tap(f"download_{route_id}")
+        count = ui.wait_for(lambda: ui.store.conn.execute(
+            "SELECT COUNT(*) FROM accounts WHERE route_id=?", (route_id,)).fetchone()[0],
+            timeout, f"route {route_id} in the store")
+        ui.wait_for(lambda: (ui.services.download or {}).get("state") == "done", timeout,
+                    "download finished")
+        ui.shot(f"routes-after-{route_id}")
+        return count
+
+
+class _Gateway:
+    def __init__(self, handle):
+        self.handle = handle
+        self.url = handle.url
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
+@contextlib.contextmanager
+def start_gateway(data_dir: Path, **options):
+    """A real gateway process on loopback, seeded with the demo utility."""
+    from sync.gateway.testing import run_gateway
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with run_gateway(data_dir, **options) as handle:
+        yield _Gateway(handle)
+
+
+class _Sim:
+    def __init__(self, sim, url, out_dir=None):
+        self.sim, self.url, self.out_dir = sim, url, out_dir
+
+
+@contextlib.contextmanager
+def printer_on_pty(out_dir: Path):
+    from devices.sim.printer import PrinterSim
+    sim = PrinterSim(out_dir, idle_gap=0.3)
+    try:
+        yield _Sim(sim, sim.serve_pty(), out_dir)
+    finally:
+        sim.close()
+
+
+@contextlib.contextmanager
+def zvt_on_pty(**options):
+    from devices.sim.zvt import ZvtSim
+    sim = ZvtSim(**options)
+    try:
+        yield _Sim(sim, sim.serve_pty())
+    finally:
+        sim.close()
+
+
+@pytest.fixture
+def artifacts_dir(request) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    path = ARTIFACTS / name
+    if path.exists():
+        for old in path.glob("*.png"):
+            old.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    with start_gateway(tmp_path / "gateway") as gw:
+        yield gw
+
+
+@pytest.fixture
+def printer_sim(tmp_path):
+    with printer_on_pty(tmp_path / "receipts") as sim:
+        yield sim
+
+
+@pytest.fixture
+def zvt_sim():
+    with zvt_on_pty() as sim:
+        yield sim
+
+
+@pytest.fixture
+def make_ui(tmp_path, artifacts_dir):
+    """`make_ui(gateway=gw, enrol=True, printer=sim, terminal=sim, data_dir=…, **app_kwargs)`."""
+    made: list[UI] = []
+
+    def make(**options) -> UI:
+        options.setdefault("data_dir", tmp_path / f"app{len(made)}")
+        ui = UI.start(artifacts=artifacts_dir, **options)
+        made.append(ui)
+        return ui
+
+    yield make
+    for ui in reversed(made):
+        ui.close()
+
+
+@pytest.fixture
+def ui(make_ui):
+    return make_ui()
+
+
+@pytest.fixture
+def ui_flows():
+    return Flows
