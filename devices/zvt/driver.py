@@ -1,0 +1,383 @@
+"""ZVT card payment terminal driver (ECR side), implementing PaymentTerminal (contracts §6).
+
+Flow of a transaction: the ECR sends the command (`06 01` …) and waits for the link ACK;
+the PT answers `80 00 00` and from then on is master: intermediate status `04 FF`, print
+lines `06 D1`/`06 D3`, status information `04 0F`, and finally completion `06 0F` or abort
+`06 1E`. The ECR answers each with ACK + `80 00 00`.
+
+Crash rule: when the result arrives (`04 0F`, or `06 1E`/`84 xx` without one) it is handed
+to `on_result` *before* the driver sends the link ACK for it; if `on_result` raises, nothing
+is acknowledged and the exception propagates. Recovery of an interrupted transaction:
+`last_result()` sends Repeat Receipt (`06 20`), to which the PT answers with the status
+information of its last transaction (or `84 xx` / `06 1E` when it has none).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+from devices.serial_port import open_port
+
+from .apdu import Apdu, decode_totals, encode_bmps
+from .bcd import encode_bcd
+from .errors import TerminalLinkError, TerminalTimeout, ZvtProtocolError
+from .framing import Link, SerialChannel
+from .messages import result_text, status_text
+
+__all__ = ["ZvtTerminal", "CardResult", "DayTotals", "CURRENCY_CNY", "MAX_AMOUNT_FEN"]
+
+log = logging.getLogger("chaoshou.zvt")
+
+CURRENCY_CNY = 156
+MAX_AMOUNT_FEN = 10 ** 12 - 1  # 6 BCD bytes
+ACK_APDU = Apdu(0x80, 0x00).encode()
+ABORT_APDU = Apdu(0x06, 0xB0).encode()
+
+
+@dataclass(frozen=True)
+class CardResult:
+    """The terminal's answer to a card transaction; no card data beyond a masked PAN."""
+    approved: bool
+    result_code: int
+    amount_fen: int
+    trace: int | None = None
+    receipt_no: int | None = None
+    masked_pan: str | None = None
+    card_type: str | None = None
+    terminal_id: str | None = None
+    text: str = ""
+    currency: int | None = None
+    time: str | None = None  # terminal clock "HH:MM:SS"
+    date: str | None = None  # "MM-DD"
+    receipt_lines: tuple = ()
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """End-of-day result: what the terminal settled since the previous end of day."""
+    ok: bool
+    result_code: int
+    total_fen: int
+    count: int
+    trace: int | None = None
+    first_receipt: int | None = None
+    last_receipt: int | None = None
+    by_card: dict = field(default_factory=dict)  # group -> (count, fen)
+    text: str = ""
+    receipt_lines: tuple = ()
+
+
+def safe_masked_pan(pan: str | None) -> str | None:
+    """At most the first 6 and last 4 digits of a PAN, whatever the terminal sent."""
+    if not pan:
+        return None
+    keep_head = 6 if len(pan) >= 13 else 0
+    out = [c if (i < keep_head or i >= len(pan) - 4) else "*" for i, c in enumerate(pan)]
+    return "".join(out)
+
+
+@dataclass
+class _Tx:
+    result: CardResult | None = None
+    status_info: Apdu | None = None
+    completion: Apdu | None = None
+    refused: int | None = None  # 84 xx or 06 1E code
+    lines: list = field(default_factory=list)
+
+
+class ZvtTerminal:
+    """A ZVT payment terminal on a serial line (9600 8N2) or any port URL.
+
+    `port` is a URL for `devices.serial_port.open_port` or an already open
+    pyserial-compatible port. Timeouts are in seconds. `poll_interval` switches reading to
+    naive sleep-and-poll (kept for the benchmark's baseline).
+    """
+
+    def __init__(self, port, *, password: int = 0, currency: int = CURRENCY_CNY,
+                 config_byte: int = 0xBA, ack_timeout: float = 5.0,
+                 reply_timeout: float = 15.0, overall_timeout: float = 180.0,
+                 inter_byte_timeout: float = 0.2, max_tries: int = 3,
+                 poll_interval: float | None = None, log_traffic=None,
+                 text_encoding: str = "cp437"):
+        if isinstance(port, str):
+            try:
+                port = open_port(port, baudrate=9600, bytesize=8, parity="N", stopbits=2,
+                                 timeout=0.05, write_timeout=ack_timeout, log=log_traffic)
+            except OSError as exc:
+                raise TerminalLinkError(f"cannot open payment terminal port: {exc}") from exc
+            self._owns_port = True
+        else:
+            self._owns_port = False
+        self.port = port
+        self.password = password
+        self.currency = currency
+        self.config_byte = config_byte
+        self.reply_timeout = reply_timeout
+        self.overall_timeout = overall_timeout
+        self.text_encoding = text_encoding
+        self.link = Link(SerialChannel(port, poll_interval=poll_interval),
+                         ack_timeout=ack_timeout, inter_byte_timeout=inter_byte_timeout,
+                         max_tries=max_tries)
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+        self._busy = False
+
+    # -- PaymentTerminal -------------------------------------------------------------------
+    def authorize(self, amount_fen: int, on_status=None, on_result=None) -> CardResult:
+        """Take a card payment of `amount_fen`. Returns the result (also given to on_result)."""
+        _check_amount(amount_fen)
+        apdu = Apdu(0x06, 0x01, encode_bmps([(0x04, amount_fen), (0x49, self.currency)]))
+        return self._card_transaction(apdu, amount_fen, on_status, on_result)
+
+    def refund(self, amount_fen: int, on_status=None, on_result=None) -> CardResult:
+        """Refund `amount_fen` to a card (`06 31`)."""
+        _check_amount(amount_fen)
+        apdu = Apdu(0x06, 0x31, self._pw() + encode_bmps([(0x04, amount_fen),
+                                                          (0x49, self.currency)]))
+        return self._card_transaction(apdu, amount_fen, on_status, on_result)
+
+    def reverse(self, receipt_no: int, on_status=None, on_result=None) -> CardResult:
+        """Reverse (void) the payment with terminal receipt number `receipt_no` (`06 30`)."""
+        apdu = Apdu(0x06, 0x30, self._pw() + encode_bmps([(0x87, receipt_no)]))
+        return self._card_transaction(apdu, 0, on_status, on_result)
+
+    def last_result(self) -> CardResult | None:
+        """The terminal's last transaction result via Repeat Receipt (`06 20`); None if the
+        terminal has none. Used to resolve a payment left `unknown` by a link failure."""
+        tx = self._run(Apdu(0x06, 0x20, self._pw()))
+        if tx.status_info is None:
+            return None
+        return self._card_result(tx.status_info, 0, tx.lines)
+
+    def end_of_day(self) -> DayTotals:
+        """Close the terminal's batch (`06 50`) and return its totals."""
+        tx = self._run(Apdu(0x06, 0x50, self._pw()))
+        if tx.status_info is None:
+            code = tx.refused if tx.refused is not None else 0xFF
+            return DayTotals(False, code, 0, 0, text=result_text(code),
+                             receipt_lines=tuple(tx.lines))
+        f = tx.status_info.fields()
+        code = f.get(0x27, 0xFF)
+        first = last = None
+        by_card = {}
+        if 0x60 in f:
+            first, last, by_card = decode_totals(f[0x60])
+        return DayTotals(ok=code == 0, result_code=code, total_fen=f.get(0x04, 0),
+                         count=sum(c for c, _ in by_card.values()), trace=f.get(0x0B),
+                         first_receipt=first, last_receipt=last, by_card=by_card,
+                         text=f.get(0x3C) or result_text(code), receipt_lines=tuple(tx.lines))
+
+    def status(self) -> dict:
+        """Status enquiry (`05 01`): {"ready", "result_code", "text", "terminal_id"}."""
+        tx = self._run(Apdu(0x05, 0x01, self._pw()))
+        if tx.status_info is None:
+            code = tx.refused if tx.refused is not None else 0xFF
+            return {"ready": False, "result_code": code, "text": result_text(code),
+                    "terminal_id": None}
+        f = tx.status_info.fields()
+        code = f.get(0x27, 0xFF)
+        text = f.get(0x3C) or ("终端就绪 Terminal ready" if code == 0 else result_text(code))
+        return {"ready": code == 0, "result_code": code, "text": text,
+                "terminal_id": f.get(0x29)}
+
+    def register(self, password: int | None = None, config_byte: int | None = None,
+                 currency: int | None = None) -> dict:
+        """Registration (`06 00`): password, config byte, currency. Returns
+        {"ok", "result_code", "terminal_id"} from the terminal's completion."""
+        if password is not None:
+            self.password = password
+        if config_byte is not None:
+            self.config_byte = config_byte
+        if currency is not None:
+            self.currency = currency
+        data = self._pw() + bytes([self.config_byte]) + encode_bcd(self.currency, 2)
+        tx = self._run(Apdu(0x06, 0x00, data))
+        if tx.refused is not None:
+            return {"ok": False, "result_code": tx.refused, "terminal_id": None}
+        f = tx.completion.fields() if tx.completion and tx.completion.data else {}
+        return {"ok": True, "result_code": 0, "terminal_id": f.get(0x29)}
+
+    def abort(self) -> None:
+        """Abort the running transaction (answered to the next `04 FF` with `06 B0`), or,
+        when idle, send `06 B0` on its own."""
+        if self._busy:
+            self._abort.set()
+            return
+        self._run(Apdu(0x06, 0xB0), simple=True)
+
+    def log_off(self) -> None:
+        """Log off (`06 02`)."""
+        self._run(Apdu(0x06, 0x02), simple=True)
+
+    def close(self) -> None:
+        if self._owns_port:
+            try:
+                self.port.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def stats(self) -> dict:
+        """Frames and bytes exchanged so far, both directions."""
+        l = self.link
+        return {"frames_out": l.frames_out, "frames_in": l.frames_in,
+                "bytes_out": l.bytes_out, "bytes_in": l.bytes_in}
+
+    # -- internals -------------------------------------------------------------------------
+    def _pw(self) -> bytes:
+        return encode_bcd(self.password, 3)
+
+    def _card_transaction(self, apdu, amount_fen, on_status, on_result) -> CardResult:
+        tx = self._run(apdu, on_status=on_status, on_result=on_result, amount_fen=amount_fen,
+                       card=True)
+        return replace(tx.result, receipt_lines=tuple(tx.lines))
+
+    def _card_result(self, msg: Apdu, amount_fen: int, lines) -> CardResult:
+        f = msg.fields()
+        if 0x27 not in f:
+            raise ZvtProtocolError("status information without a result code (27)")
+        code = f[0x27]
+        card_type = f.get(0x8B) or (f"ZVT card type {f[0x8A]}" if 0x8A in f else None)
+        t, d = f.get(0x0C), f.get(0x0D)
+        return CardResult(
+            approved=code == 0, result_code=code, amount_fen=f.get(0x04, amount_fen),
+            trace=f.get(0x0B), receipt_no=f.get(0x87),
+            masked_pan=safe_masked_pan(f.get(0x22)), card_type=card_type,
+            terminal_id=f.get(0x29), text=f.get(0x3C) or result_text(code),
+            currency=f.get(0x49), time=f"{t[0:2]}:{t[2:4]}:{t[4:6]}" if t else None,
+            date=f"{d[0:2]}-{d[2:4]}" if d else None, receipt_lines=tuple(lines))
+
+    def _run(self, apdu: Apdu, *, on_status=None, on_result=None, amount_fen: int = 0,
+             simple: bool = False, card: bool = False) -> _Tx:
+        with self._lock:
+            self._busy = True
+            self._abort.clear()
+            tx = _Tx()
+            try:
+                self._exchange(apdu, tx, on_status, on_result, amount_fen, simple, card)
+            except TerminalLinkError as exc:
+                if exc.result is None and tx.result is not None:
+                    exc.result = tx.result
+                raise
+            finally:
+                self._busy = False
+            return tx
+
+    def _exchange(self, apdu, tx: _Tx, on_status, on_result, amount_fen, simple,
+                  card) -> None:
+        deliver = on_result or (lambda result: None)
+        link = self.link
+        link.discard_input()
+        deadline = time.monotonic() + self.overall_timeout
+        link.send(apdu.encode())
+        first = link.receive(self.reply_timeout)
+        if first.cls == 0x84:
+            tx.refused = first.instr
+            if card:
+                # The terminal refused the command: definitely no payment.
+                tx.result = CardResult(False, first.instr, amount_fen,
+                                       text=result_text(first.instr))
+                deliver(tx.result)
+            return
+        if first.command != (0x80, 0x00):
+            raise ZvtProtocolError(f"expected 80 00 or 84 xx, got {first.cls:02X} "
+                                   f"{first.instr:02X}")
+        if simple:
+            return
+        abort_sent = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TerminalTimeout(f"transaction not finished in {self.overall_timeout:g} s")
+            msg = link.receive(remaining, ack=False)
+            cmd = msg.command
+            if cmd == (0x04, 0xFF):
+                link.ack()
+                code = msg.data[0] if msg.data else 0
+                self._report_status(on_status, code)
+                if self._abort.is_set() and not abort_sent:
+                    abort_sent = True
+                    link.send(ABORT_APDU)
+                else:
+                    link.send(ACK_APDU)
+            elif cmd == (0x06, 0xD1):
+                link.ack()
+                tx.lines.append(msg.data[1:].decode(self.text_encoding, "replace").rstrip())
+                link.send(ACK_APDU)
+            elif cmd == (0x06, 0xD3):
+                link.ack()
+                tx.lines.extend(self._text_block(msg))
+                link.send(ACK_APDU)
+            elif cmd == (0x04, 0x0F):
+                if tx.status_info is None:
+                    tx.status_info = msg
+                    if card:
+                        tx.result = self._card_result(msg, amount_fen, tx.lines)
+                        deliver(tx.result)  # raises -> no ACK, the caller sees it
+                link.ack()
+                link.send(ACK_APDU)
+            elif cmd == (0x06, 0x0F):
+                if card and tx.result is None:
+                    # Completion without status information: outcome cannot be known here.
+                    raise ZvtProtocolError("completion without status information")
+                link.ack()
+                tx.completion = msg
+                link.send(ACK_APDU)
+                return
+            elif cmd == (0x06, 0x1E):
+                code = msg.data[0] if msg.data else 0xFF
+                tx.refused = code
+                if card and tx.result is None:
+                    tx.result = CardResult(False, code, amount_fen, text=result_text(code),
+                                           receipt_lines=tuple(tx.lines))
+                    deliver(tx.result)
+                elif tx.result is not None and tx.result.approved:
+                    log.warning("terminal aborted (%02X) after an approved status", code)
+                link.ack()
+                link.send(ACK_APDU)
+                return
+            else:
+                log.info("ignoring terminal message %02X %02X", msg.cls, msg.instr)
+                link.ack()
+                link.send(ACK_APDU)
+
+    def _text_block(self, msg: Apdu) -> list:
+        """Lines of a `06 D3` text block: TLV 06 → 25 (print texts) → 07 (lines)."""
+        lines = []
+
+        def walk(items):
+            for item in items:
+                if isinstance(item.value, list):
+                    walk(item.value)
+                elif item.tag == 0x07:
+                    lines.append(item.value.decode(self.text_encoding, "replace").rstrip())
+        try:
+            walk(msg.fields().get(0x06, []))
+        except ValueError:
+            log.warning("unreadable 06 D3 text block")
+        return lines
+
+    @staticmethod
+    def _report_status(on_status, code: int) -> None:
+        if on_status is None:
+            return
+        try:
+            on_status(code, status_text(code))
+        except Exception:  # a display problem must not break a payment in flight
+            log.exception("on_status callback failed")
+
+
+def _check_amount(amount_fen) -> None:
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
+        raise TypeError("amount_fen must be an int (fen)")
+    if not 0 < amount_fen <= MAX_AMOUNT_FEN:
+        raise ValueError(f"amount_fen must be 1..{MAX_AMOUNT_FEN}, got {amount_fen}")
+
