@@ -12,7 +12,8 @@ Printable or not: a character is printable by the printer's own font when it is 
 ASCII or encodes to a two-byte code in the printer's charset (`gbk` by default; `gb2312`
 for printers with the smaller font). Anything else — characters outside GBK, including
 those outside the Basic Multilingual Plane such as 𠮷 and 𬌗 — is not, and the renderer
-prints its whole line as a raster image instead.
+prints its whole line as a raster image instead. Before that, a few characters with an
+exact look-alike in GBK are mapped to it (`¥` → `￥`, no-break space → space).
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ ALIGNS = ("left", "center", "right")
 SIZES = {"normal": (1, 1), "double": (2, 2), "tall": (1, 2), "wide": (2, 1)}
 BLOCK_TYPES = ("text", "kv", "rule", "qr", "feed", "cut")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# Characters the printer's charset lacks but has a look-alike for, printed as that one
+# (¥ U+00A5 is not in GBK; its full-width form ￥ U+FFE5 is).
+_EQUIVALENTS = str.maketrans({"¥": "￥", "\u00a0": " ", "\u3000": "  "})
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ def wrap(text: str, cols: int) -> list[str]:
 def _clean(value, where: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{where} must be a string, got {type(value).__name__}")
-    return _CONTROL.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
+    value = value.replace("\r\n", "\n").replace("\r", "\n").translate(_EQUIVALENTS)
+    return _CONTROL.sub(" ", value)
 
 
 def _text_lines(text: str, cols: int) -> list[str]:

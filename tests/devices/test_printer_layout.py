@@ -63,3 +63,9 @@ def test_control_characters_become_spaces_not_commands():
 def test_bad_documents_are_clear_errors(bad, message):
     with pytest.raises(ValueError, match=message):
         layout(bad)
+
+
+def test_yen_sign_is_printed_as_its_gbk_full_width_form():
+    [line] = layout(doc({"t": "kv", "k": "实收 Paid", "v": "¥123.45"}))
+    assert line.text.endswith("￥123.45") and text_width(line.text) == COLUMNS
+    assert all(printable(c) for c in line.text)

@@ -138,3 +138,29 @@ def test_bad_documents_refused_at_enqueue_and_held_not_blocking(rig):
     assert [(r.job_id, r.state) for r in results] == [(bad_id, "held"), (good_id, "done")]
     assert results[0].reason.startswith("bad_document:")
     assert [p["job_id"] for p in print_queue.pending(store)] == [bad_id]
+
+
+def test_a_real_cash_payment_prints_from_the_queue(tmp_path):
+    """End to end with the money core: the payment queues its receipt in its transaction;
+    the queue prints it; the paper carries the rare-character name and both QR codes."""
+    from ledger_fixtures import make_store
+    from terminal import payments, shifts
+
+    store = make_store(tmp_path / "t.db", block=(100000, 100004))
+    shifts.open_shift(store, "2001", 10000)
+    paid = payments.cash_payment(store, "3100000001", 5000, "2001", tendered_fen=10000)
+    [job] = pending(store)
+    assert job["receipt_no"] == int(paid.receipt_no) and job["state"] == "queued"
+    with PrinterSim(tmp_path / "paper") as sim:
+        printer = EscPosPrinter(sim.serve_pty())
+        [result] = pump(store, printer)
+        printed = sim.wait_for_jobs(1)[0]
+        printer.close()
+    assert (result.state, result.copy) == ("done", False)
+    qr_data = [b["data"] for b in paid.doc["blocks"] if b["t"] == "qr"]
+    assert printed.qr == qr_data
+    assert sorted(r.text for r in zxingcpp.read_barcodes(Image.open(printed.path))) == \
+        sorted(qr_data)
+    assert printed.rasters == 1  # the 户名 line with 王𠮷
+    assert any(line.endswith("￥50.00") for line in printed.lines)
+    store.close()
