@@ -1,0 +1,322 @@
+"""Reading validation as pure functions (no database): DESIGN.md §4, in this order.
+
+1. Normalise the keyed text: ASCII digits and full-width digits (０–９, from a Chinese IME)
+   are digits; spaces are ignored; `.`, `．` or `。` is the decimal point. Anything else is
+   refused with a bilingual message. The value is the integer of all dial digits
+   (contracts §0): with 1 decimal, "1234.5" and "12345" both mean value 12345; "1234.5"
+   on a meter without decimals, more decimal digits than the meter has, or more digits than
+   dials are refused.
+2. Consumption = new − previous, in meter units. If new < previous, previous is in the top
+   10 % of the dial range and new in the bottom 10 %, the meter rolled over:
+   consumption = new + 10^dials − previous (a warning to confirm). Otherwise the
+   consumption is negative: refused, unless a trouble code is given (e.g. meter running
+   backwards), then it is an error to confirm by blind re-entry.
+3. Zero consumption needs a trouble or skip code (refused without one; a warning with one).
+4. High/low: server limits (`limit_low`/`limit_high`, meter units) when the route has them;
+   otherwise tiered limits around the expected consumption = avg_daily_wh × days since the
+   previous reading (Wh, i.e. kWh × 1000). The band is chosen by the expected kWh:
+
+   | expected kWh | warning high / low | error high / low |
+   |--------------|--------------------|------------------|
+   | 0 – 99       | +70 % / −40 %      | +200 % / −80 %   |
+   | 100 – 999    | +60 % / −30 %      | +65 % / −35 %    |
+   | ≥ 1,000      | +40 % / −15 %      | +50 % / −20 %    |
+
+   SAP IS-U's example (validation class 0001) gives the 0–99 warnings, the 100–999 row and
+   the ≥1,000 errors; the 0–99 error bounds and ≥1,000 warning bounds are ours. A deviation
+   of less than 5 kWh from the expected consumption is never flagged (small users).
+   Errors win over warnings. No expectation (no previous reading, no average) → no check.
+
+Levels: `ok`, `warning` (the reader confirms), `error` (the reader keys the same value again
+without seeing the first; `blocking` errors cannot be accepted at all — fix the input).
+kWh: kwh_e3 = consumption × multiplier × 1000 / 10^decimals, rounded half up (exact for
+decimals ≤ 3).
+"""
+import dataclasses
+import datetime as dt
+
+NOTE_MAX = 140
+DEFAULT_DAYS = 30
+ROLLOVER_FRACTION = 10  # top/bottom 1/10 of the dial range
+MIN_FLAG_DEVIATION_E3 = 5_000  # 5 kWh
+
+# (lower bound of expected kWh, warn_high %, warn_low %, error_high %, error_low %)
+BANDS = (
+    (1000, 40, 15, 50, 20),
+    (100, 60, 30, 65, 35),
+    (0, 70, 40, 200, 80),
+)
+
+_FULL_WIDTH = {chr(0xFF10 + i): str(i) for i in range(10)}
+_POINTS = {".", "．", "。"}
+_SPACES = {" ", "\u3000", "\t"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    level: str  # ok | warning | error
+    code: str
+    message_zh: str
+    message_en: str
+    blocking: bool = False
+
+    @property
+    def message(self) -> str:
+        return f"{self.message_zh} {self.message_en}"
+
+
+def _err(code, zh, en, blocking=False) -> Result:
+    return Result("error", code, zh, en, blocking)
+
+
+def _warn(code, zh, en) -> Result:
+    return Result("warning", code, zh, en)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeterSpec:
+    dials: int
+    decimals: int = 0
+    multiplier: int = 1
+    prev_value: int | None = None
+    prev_date: str | None = None
+    avg_daily_wh: int | None = None
+    limit_low: int | None = None
+    limit_high: int | None = None
+
+    @classmethod
+    def from_row(cls, row) -> "MeterSpec":
+        d = dict(row)
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if d.get(f.name) is not None})
+
+    @property
+    def top(self) -> int:
+        """10^dials: the value after which the meter rolls over to 0."""
+        return 10 ** self.dials
+
+
+@dataclasses.dataclass(frozen=True)
+class Assessment:
+    value: int | None
+    consumption: int | None
+    rollover: bool
+    kwh_e3: int | None
+    results: tuple
+
+    @property
+    def blocking(self) -> bool:
+        return any(r.blocking for r in self.results)
+
+    @property
+    def need(self) -> str | None:
+        """'reenter' (an error), 'confirm' (a warning) or None (ok, or blocked)."""
+        return need_for(self.results)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [r.code for r in self.results if r.level != "ok"]
+
+
+def need_for(results) -> str | None:
+    if any(r.blocking for r in results):
+        return None
+    if any(r.level == "error" for r in results):
+        return "reenter"
+    if any(r.level == "warning" for r in results):
+        return "confirm"
+    return None
+
+
+# --- 1. normalising the keyed text -------------------------------------------------------
+
+def normalise(keyed, dials: int, decimals: int = 0) -> tuple[int | None, list[Result]]:
+    """The value of the keyed text, or None and a blocking error saying what is wrong."""
+    if not isinstance(keyed, str):
+        keyed = "" if keyed is None else str(keyed)
+    text = []
+    for ch in keyed:
+        if ch in _SPACES:
+            continue
+        ch = _FULL_WIDTH.get(ch, ch)
+        if ch in _POINTS:
+            ch = "."
+        elif not ("0" <= ch <= "9"):
+            return None, [_err("not_digits", f"只能输入数字，“{ch}”不是数字",
+                               f"Digits only: '{ch}' is not a digit", True)]
+        text.append(ch)
+    s = "".join(text)
+    if not s.replace(".", ""):
+        return None, [_err("empty", "请输入读数", "Enter the reading", True)]
+    if s.count(".") > 1:
+        return None, [_err("not_digits", "小数点只能有一个", "Only one decimal point", True)]
+    if "." in s:
+        whole, frac = s.split(".")
+        if decimals == 0:
+            return None, [_err("no_decimals", "此表没有小数位，请不要输入小数点",
+                               "This meter has no decimal dials; key whole digits only", True)]
+        if len(frac) > decimals:
+            return None, [_err("too_many_decimals", f"小数位最多 {decimals} 位",
+                               f"At most {decimals} decimal digit(s) on this meter", True)]
+        if len(whole) > dials - decimals:
+            return None, [_err("too_many_digits", f"整数位超过表盘位数（{dials - decimals} 位）",
+                               f"More whole digits than the meter's {dials - decimals}", True)]
+        digits = (whole or "0") + frac.ljust(decimals, "0")
+    else:
+        if len(s) > dials:
+            return None, [_err("too_many_digits", f"位数超过表盘位数（{dials} 位）",
+                               f"More digits than the meter's {dials} dials", True)]
+        digits = s
+    return int(digits), []
+
+
+# --- 2–4. consumption and plausibility --------------------------------------------------
+
+def consumption(value: int, prev_value: int | None, dials: int) -> tuple[int | None, bool]:
+    """(consumption in meter units, rollover); negative when it went backwards without a wrap."""
+    if prev_value is None:
+        return None, False
+    if value >= prev_value:
+        return value - prev_value, False
+    top = 10 ** dials
+    if prev_value * ROLLOVER_FRACTION >= top * (ROLLOVER_FRACTION - 1) and value * ROLLOVER_FRACTION < top:
+        return value + top - prev_value, True
+    return value - prev_value, False
+
+
+def to_kwh_e3(units: int, decimals: int = 0, multiplier: int = 1) -> int:
+    """Meter units → kWh × 1000, rounded half up (away from zero for negatives)."""
+    num = abs(units) * multiplier * 1000
+    den = 10 ** decimals
+    q = (num + den // 2) // den
+    return -q if units < 0 else q
+
+
+def days_between(prev_date: str | None, read_date: dt.date) -> int:
+    """Days since the previous reading (≥ 1); DEFAULT_DAYS when unknown or malformed."""
+    if not prev_date:
+        return DEFAULT_DAYS
+    try:
+        prev = dt.date.fromisoformat(prev_date[:10])
+    except ValueError:
+        return DEFAULT_DAYS
+    return max(1, (read_date - prev).days)
+
+
+def band_for(expected_e3: int) -> tuple:
+    for band in BANDS:
+        if expected_e3 >= band[0] * 1000:
+            return band
+    return BANDS[-1]
+
+
+def tier_check(kwh_e3: int, expected_e3: int, *, reveal: bool = True) -> list[Result]:
+    """Tiered high/low for a positive consumption against the expected one (both kWh × 1000)."""
+    if expected_e3 <= 0 or kwh_e3 <= 0 or abs(kwh_e3 - expected_e3) < MIN_FLAG_DEVIATION_E3:
+        return []
+    _, w_hi, w_lo, e_hi, e_lo = band_for(expected_e3)
+    pct = (kwh_e3 - expected_e3) * 100 // expected_e3 if kwh_e3 >= expected_e3 else \
+        -((expected_e3 - kwh_e3) * 100 // expected_e3)
+    shown_zh = f"（{kwh_e3 / 1000:.1f} kWh，{pct:+d}%）" if reveal else ""
+    shown_en = f" ({kwh_e3 / 1000:.1f} kWh, {pct:+d}%)" if reveal else ""
+    if kwh_e3 * 100 > expected_e3 * (100 + e_hi):
+        return [_err("high_error", f"用电量远高于预期{shown_zh}，请重新输入核对",
+                     f"Consumption far above expected{shown_en}; key it again to confirm")]
+    if kwh_e3 * 100 < expected_e3 * (100 - e_lo):
+        return [_err("low_error", f"用电量远低于预期{shown_zh}，请重新输入核对",
+                     f"Consumption far below expected{shown_en}; key it again to confirm")]
+    if kwh_e3 * 100 > expected_e3 * (100 + w_hi):
+        return [_warn("high_warning", f"用电量高于预期{shown_zh}，请确认",
+                      f"Consumption above expected{shown_en}; please confirm")]
+    if kwh_e3 * 100 < expected_e3 * (100 - w_lo):
+        return [_warn("low_warning", f"用电量低于预期{shown_zh}，请确认",
+                      f"Consumption below expected{shown_en}; please confirm")]
+    return []
+
+
+def check_reading(keyed, meter: MeterSpec, *, read_date: dt.date, trouble_code: str | None = None,
+                  skip_code: str | None = None, hide_previous: bool = False) -> Assessment:
+    """The whole stack for one keyed value; see the module docstring for the rules."""
+    value, results = normalise(keyed, meter.dials, meter.decimals)
+    if value is None:
+        return Assessment(None, None, False, None, tuple(results))
+    cons, rollover = consumption(value, meter.prev_value, meter.dials)
+    results = []
+    reveal = not hide_previous
+    if cons is None:
+        return Assessment(value, None, False, None, ())
+    kwh_e3 = to_kwh_e3(cons, meter.decimals, meter.multiplier)
+    if rollover:
+        results.append(_warn("rollover", "表计已走满一圈归零，请确认读数",
+                             "The meter rolled over past zero; please confirm the reading"))
+    if cons < 0:
+        if trouble_code:
+            results.append(_err("negative", "读数小于上次读数，请重新输入核对",
+                                "Reading below the previous one; key it again to confirm"))
+        else:
+            results.append(_err("negative", "读数小于上次读数：请核对表盘；如电表倒转请选择故障代码",
+                                "Reading below the previous one: check the dials, or choose a "
+                                "trouble code (e.g. meter running backwards)", True))
+        return Assessment(value, cons, False, kwh_e3, tuple(results))
+    if cons == 0:
+        if trouble_code or skip_code:
+            results.append(_warn("zero", "本期用电量为零，请确认", "Zero consumption; please confirm"))
+        else:
+            results.append(_err("zero_needs_code", "本期用电量为零：请选择故障或原因代码",
+                                "Zero consumption: choose a trouble or skip code", True))
+        return Assessment(value, cons, rollover, kwh_e3, tuple(results))
+    if meter.limit_low is not None or meter.limit_high is not None:
+        if meter.limit_high is not None and cons > meter.limit_high:
+            results.append(_err("above_limit", "用电量高于上限，请重新输入核对",
+                                "Consumption above the office's upper limit; key it again to confirm"))
+        elif meter.limit_low is not None and cons < meter.limit_low:
+            results.append(_err("below_limit", "用电量低于下限，请重新输入核对",
+                                "Consumption below the office's lower limit; key it again to confirm"))
+    elif meter.avg_daily_wh:
+        expected_e3 = meter.avg_daily_wh * days_between(meter.prev_date, read_date)
+        results.extend(tier_check(kwh_e3, expected_e3, reveal=reveal))
+    return Assessment(value, cons, rollover, kwh_e3, tuple(results))
+
+
+# --- codes, note, GPS ---------------------------------------------------------------------
+
+def check_note(note: str | None, required: bool = False) -> list[Result]:
+    if note is not None and not isinstance(note, str):
+        return [_err("note_invalid", "备注必须是文字", "The note must be text", True)]
+    text = (note or "").strip()
+    if required and not text:
+        return [_err("note_required", "此代码需要填写备注", "This code needs a note", True)]
+    if len(text) > NOTE_MAX:
+        return [_err("note_too_long", f"备注最多 {NOTE_MAX} 字（现 {len(text)} 字）",
+                     f"Note at most {NOTE_MAX} characters (now {len(text)})", True)]
+    return []
+
+
+def check_skip(rule: dict | None, *, has_value: bool, note: str | None, photo) -> list[Result]:
+    """A skip code's rule: reading required | forbidden | optional, note/photo required."""
+    if rule is None:
+        return [_err("unknown_skip_code", "未知的原因代码", "Unknown skip code", True)]
+    out = []
+    reading = rule.get("reading", "optional")
+    if reading == "forbidden" and has_value:
+        out.append(_err("reading_forbidden", "此原因代码不允许输入读数",
+                        "This skip code does not allow a reading", True))
+    if reading == "required" and not has_value:
+        out.append(_err("reading_required", "此原因代码需要输入读数", "This skip code needs a reading", True))
+    out.extend(check_note(note, bool(rule.get("note_required"))))
+    if rule.get("photo_required") and not photo:
+        out.append(_err("photo_required", "此原因代码需要拍照", "This skip code needs a photo", True))
+    return out
+
+
+def check_gps(gps) -> tuple[dict | None, list[Result]]:
+    """Normalise a GPS fix {lat, lon, accuracy_m} (None = no fix, which is allowed)."""
+    if gps is None:
+        return None, []
+    try:
+        lat, lon = float(gps["lat"]), float(gps["lon"])
+        acc = float(gps.get("accuracy_m") or 0.0)
+    except (KeyError, TypeError, ValueError):
+        return None, [_err("gps_invalid", "定位数据无效", "Invalid GPS position", True)]
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= acc < 1e6):
+        return None, [_err("gps_invalid", "定位数据超出范围", "GPS position out of range", True)]
+    return {"lat": lat, "lon": lon, "accuracy_m": acc}, []
