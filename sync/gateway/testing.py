@@ -6,6 +6,9 @@ loopback port, plus small HTTP helpers for enrolment, supervisor login and assig
         token = supervisor_token(base_url)            # demo supervisor 9001 / 9999
         assign_route(base_url, "R001", device["device_id"])
 
+`OpFactory(device)` builds valid op envelopes (readings, payments with chained signed
+receipts, voids, shift ops) and closeout summaries; `post_ops(base_url, token, ops)`.
+
 `GatewayProcess` gives control for fault tests: `start()`, `stop()`, `kill()`,
 `restart()`, `wait_exit(timeout)`, `base_url`, `port` (kept across restarts), `proc`.
 """
@@ -17,10 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from sync import protocol
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_ENROL_CODE = "DEMO-ENROL"
@@ -150,3 +156,99 @@ def thirdparty_payment(base_url: str, account_no: str, amount_fen: int, txn_id: 
                       headers={"X-Platform-Key": DEMO_PLATFORM_KEY}, timeout=10)
     r.raise_for_status()
     return r.json()
+
+
+class OpFactory:
+    """Builds protocol-correct op envelopes for one enrolled device (tests, benchmarks):
+    contiguous seqs, payload hashes, receipts chained and signed with the device key."""
+
+    def __init__(self, device: dict, operator_id: str = "1001", first_receipt: int = 100000,
+                 cycle: str = "2026-11"):
+        self.device, self.operator_id, self.cycle = device, operator_id, cycle
+        self.seq = 0
+        self.receipt_no = first_receipt
+        self.prev_hash = protocol.GENESIS_HASH
+        self.log: list[dict] = []  # every envelope made, in seq order
+
+    def envelope(self, type_: str, payload: dict) -> dict:
+        self.seq += 1
+        op = {"op_id": str(uuid.uuid4()), "seq": self.seq, "type": type_,
+              "device_time": "2026-11-27T10:00:00+08:00", "operator_id": self.operator_id,
+              "payload": payload, "payload_sha256": protocol.sha256hex(payload)}
+        self.log.append(op)
+        return op
+
+    def reading(self, account_no: str, value: int | None = 1234, status: str = "read",
+                route_id: str | None = None, corrects: str | None = None, **extra) -> dict:
+        payload = {"account_no": account_no, "meter_no": None, "route_id": route_id,
+                   "cycle": self.cycle, "status": status, "value": value,
+                   "consumption": None, "rollover": False, "kwh_e3": None,
+                   "skip_code": None if status == "read" else "S01", "trouble_code": None,
+                   "note": None, "warnings": [], "entries": [] if value is None else [value],
+                   "reentry_ms": None, "gps": None, "bill_estimate_fen": None,
+                   "corrects": corrects}
+        payload.update(extra)
+        return self.envelope("reading", payload)
+
+    def receipt(self, amount_fen: int, content: dict) -> dict:
+        self.receipt_no += 1
+        receipt_no = str(self.receipt_no)
+        content = dict(content, receipt_no=receipt_no)
+        hash_ = protocol.receipt_hash(self.prev_hash, content)
+        code = protocol.verify_code(self.device["device_key"], self.device["device_id"],
+                                    receipt_no, amount_fen, hash_)
+        out = {"receipt_no": receipt_no, "content": content, "prev_hash": self.prev_hash,
+               "hash": hash_, "verify_code": code}
+        self.prev_hash = hash_
+        return out
+
+    def payment(self, account_no: str | None, amount_fen: int, method: str = "cash",
+                shift_id: str = "SH1", agent_id: str | None = None,
+                allocations: list | None = None) -> dict:
+        payload = {"account_no": account_no, "agent_id": agent_id, "method": method,
+                   "amount_fen": amount_fen,
+                   "tendered_fen": amount_fen if method == "cash" else None,
+                   "change_fen": 0 if method == "cash" else None, "shift_id": shift_id,
+                   "allocations": allocations or [],
+                   "card": None if method == "cash" else {
+                       "result_code": "00", "trace": "000123", "terminal_receipt_no": "0042",
+                       "masked_pan": "622848******1234", "card_type": "UnionPay",
+                       "terminal_id": "T0001"},
+                   "receipt": self.receipt(amount_fen, {"kind": "collection",
+                                                        "account_no": account_no,
+                                                        "amount_fen": amount_fen})}
+        return self.envelope("payment", payload)
+
+    def void(self, payment_op: dict, reason: str = "wrong account", approved_by: str = "9001",
+             shift_id: str = "SH1") -> dict:
+        amount = payment_op["payload"]["amount_fen"]
+        payload = {"payment_op_id": payment_op["op_id"],
+                   "receipt_no": payment_op["payload"]["receipt"]["receipt_no"],
+                   "amount_fen": amount, "reason": reason, "approved_by": approved_by,
+                   "shift_id": shift_id,
+                   "receipt": self.receipt(amount, {"kind": "void", "amount_fen": amount})}
+        return self.envelope("void", payload)
+
+    def shift_open(self, shift_id: str = "SH1", float_fen: int = 10000) -> dict:
+        return self.envelope("shift_open", {"shift_id": shift_id, "float_fen": float_fen})
+
+    def closeout_summary(self, shift_id: str, seq_from: int, seq_to: int) -> dict:
+        """The §3 summary the device would compute over its ops seq_from..seq_to."""
+        ops = [o for o in self.log if seq_from <= o["seq"] <= seq_to]
+        counts: dict[str, int] = {}
+        sums = {"cash": 0, "card": 0, "void": 0}
+        for o in ops:
+            counts[o["type"]] = counts.get(o["type"], 0) + 1
+            if o["type"] == "payment":
+                sums[o["payload"]["method"]] += o["payload"]["amount_fen"]
+            elif o["type"] == "void":
+                sums["void"] += o["payload"]["amount_fen"]
+        return {"shift_id": shift_id, "device_id": self.device["device_id"],
+                "seq_from": seq_from, "seq_to": seq_to, "counts": counts, "sums_fen": sums,
+                "digest": protocol.closeout_digest(o["payload_sha256"] for o in ops)}
+
+
+def post_ops(base_url: str, token: str, ops: list[dict], session=None) -> requests.Response:
+    s = session or requests
+    return s.post(base_url + "/v1/ops", json={"ops": ops},
+                  headers={"Authorization": f"Bearer {token}"}, timeout=30)
