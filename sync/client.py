@@ -159,7 +159,8 @@ class SyncClient:
     """HTTP client of one device; `store` is a `terminal.store.Store` used from this thread."""
 
     def __init__(self, store: Store, base_url: str | None = None, *, ca_bundle: str | None = None,
-                 timeout=(3.05, 15), page_limit: int = PAGE_LIMIT):
+                 timeout=(3.05, 15), page_limit: int = PAGE_LIMIT,
+                 start_batch: int = START_BATCH, max_batch: int = MAX_BATCH):
         self.store = store
         self.base_url = (base_url or store.get_meta("gateway_url") or "").rstrip("/")
         self.timeout = timeout
@@ -167,7 +168,8 @@ class SyncClient:
         self.session = requests.Session()
         self.session.verify = ca_bundle if ca_bundle else True
         self.session.headers.update({"X-App-Version": APP_VERSION, "Accept": "application/json"})
-        self.batch_size = START_BATCH
+        self.max_batch = max_batch
+        self.batch_size = min(start_batch, max_batch)
         self.last_ok: float | None = None       # time.time() of the last authenticated success
         self.last_ok_iso: str | None = None
         self.last_missing_seqs: list = []
@@ -371,7 +373,7 @@ class SyncClient:
                 report.missing_seqs = doc["missing_seqs"]
             if done + attention == 0:
                 raise TransientError("gateway asked to retry later", code="server_retry")
-            self.batch_size = min(MAX_BATCH, self.batch_size * 2)
+            self.batch_size = min(self.max_batch, self.batch_size * 2)
         return report
 
     def _commit_results(self, ops, results) -> tuple[int, int]:
@@ -447,18 +449,15 @@ class SyncClient:
                 "resumed": resumed}
 
     def _staged_count(self, route_id, snapshot_id) -> int:
-        try:
-            from terminal import routes
-            fn = getattr(routes, "staged_count", None)
-            return int(fn(self.store, snapshot_id)) if fn else 0
-        except Exception:  # progress display only
-            return 0
+        from terminal import routes
+        status = routes.stage_status(self.store, route_id)
+        return int(status["staged"]) if status and status["snapshot_id"] == snapshot_id else 0
 
     def _snapshot_call(self, method, path, **kw):
         try:
             return self._call(method, path, **kw)
         except ProtocolError as exc:
-            if exc.status in (404, 410):
+            if exc.status in (400, 404, 410):   # bad cursor, unknown or expired snapshot
                 raise _SnapshotGone() from exc
             raise
 
@@ -466,20 +465,32 @@ class SyncClient:
         """Apply the change feed since the local route version; 410 → fresh snapshot reload."""
         from terminal import routes
         since = routes.current_version(self.store, route_id)
-        try:
-            doc = self._call("GET", f"/v1/routes/{route_id}/changes", params={"since": since})
-        except ProtocolError as exc:
-            if exc.status != 410:
-                raise
-            result = self.download_route(route_id, progress_cb, fresh=True)
-            return {"route_id": route_id, "reloaded": True, "changes": 0,
+        if since is None:   # not on this device yet
+            result = self.download_route(route_id, progress_cb)
+            return {"reloaded": True, "changes": 0,
                     "version": routes.current_version(self.store, route_id), **result}
-        changes = doc.get("changes") or []
-        version = int(doc.get("version", since))
-        if changes or version != since:
-            routes.apply_changes(self.store, route_id, changes, version)
-        return {"route_id": route_id, "reloaded": False, "changes": len(changes),
-                "version": version}
+        applied, version = 0, since
+        while True:
+            try:
+                doc = self._call("GET", f"/v1/routes/{route_id}/changes",
+                                 params={"since": version})
+            except ProtocolError as exc:
+                if exc.status != 410:
+                    raise
+                # cursor expired (device offline too long): reload the snapshot; this
+                # replaces server-owned tables only, never captures
+                result = self.download_route(route_id, progress_cb, fresh=True)
+                return {"reloaded": True, "changes": applied,
+                        "version": routes.current_version(self.store, route_id), **result}
+            changes = doc.get("changes") or []
+            new_version = int(doc.get("version", version))
+            if changes or new_version != version:
+                routes.apply_changes(self.store, route_id, changes, new_version)
+            applied += len(changes)
+            version = new_version
+            if not doc.get("has_more") or not changes:
+                break
+        return {"route_id": route_id, "reloaded": False, "changes": applied, "version": version}
 
     # --- closeout -----------------------------------------------------------------------
 
