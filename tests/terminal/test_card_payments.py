@@ -1,0 +1,261 @@
+"""Card payments: sent committed before the terminal is asked, result committed before it is
+acknowledged, unknown after a line drop and resolved from the terminal, masked PAN only,
+offline limits."""
+import datetime as dt
+import json
+import sqlite3
+
+import pytest
+
+from ledger_fixtures import CardResult, FakeTerminal, make_store
+from terminal import outbox, payments, receipts, shifts
+from terminal.ledger_errors import LedgerError
+from terminal.payments import CardDataError, masked_pan
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = make_store(tmp_path / "t.db")
+    shifts.open_shift(s, "2001", 0)
+    return s
+
+
+def state_seen_by_another_connection(store, op_id):
+    conn = sqlite3.connect(store.path)
+    try:
+        row = conn.execute("SELECT state FROM payments WHERE op_id IS NOT NULL "
+                           "ORDER BY device_time DESC, rowid DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
+
+
+class WitnessTerminal(FakeTerminal):
+    """Records what another connection sees at the moments that matter."""
+
+    def __init__(self, store, **kw):
+        super().__init__(**kw)
+        self.store = store
+        self.seen = {}
+
+    def authorize(self, amount_fen, on_status, on_result):
+        self.seen["before_send"] = state_seen_by_another_connection(self.store, None)
+
+        def wrapped(result):
+            on_result(result)
+            self.seen["before_ack"] = state_seen_by_another_connection(self.store, None)
+        return super().authorize(amount_fen, on_status, wrapped)
+
+
+def test_approved_card_payment(store):
+    term = WitnessTerminal(store)
+    statuses = []
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001",
+                              on_status=lambda c, t: statuses.append(t))
+    assert term.seen == {"before_send": "sent", "before_ack": "approved"}
+    assert statuses and r.state == "approved" and r.receipt_no == "100000"
+    payload = json.loads(outbox.get(store, r.op_id)["payload"])
+    assert payload["method"] == "card" and payload["amount_fen"] == 4200
+    assert payload["tendered_fen"] is None
+    assert payload["card"] == {"result_code": 0, "trace": 501, "terminal_receipt_no": 9501,
+                               "masked_pan": "622848******1234", "card_type": "UnionPay",
+                               "terminal_id": "T0000001"}
+    content = payload["receipt"]["content"]
+    assert content["card"]["last4"] == "1234" and "622848" not in json.dumps(content)
+    assert "622848" not in json.dumps(r.doc) and "****1234" in json.dumps(r.doc, ensure_ascii=False)
+    audit = " ".join(row[0] for row in store.conn.execute("SELECT detail FROM audit_log"))
+    assert "622848" not in audit and "1234" not in audit
+    assert receipts.verify_store(store) == []
+
+
+def test_declined_writes_no_op_and_no_number(store):
+    r = payments.card_payment(store, FakeTerminal("decline"), "3100000002", 4200, "2001")
+    assert r.state == "declined" and r.receipt_no is None
+    assert store.conn.execute("SELECT COUNT(*) FROM outbox WHERE type='payment'").fetchone()[0] == 0
+    assert receipts.numbers_left(store) == 1000
+    assert payments.card_payment(store, FakeTerminal(), "3100000002", 4200, "2001").state == "approved"
+
+
+def test_result_only_returned_is_booked(store):
+    r = payments.card_payment(store, FakeTerminal("return_only"), "3100000002", 4200, "2001")
+    assert r.state == "approved" and r.receipt_no == "100000"
+
+
+def test_line_drop_before_result_is_unknown_then_resolved_declined(store):
+    term = FakeTerminal("drop_before")
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    assert r.state == "unknown" and r.receipt_no is None
+    assert [u["op_id"] for u in payments.unknown_payments(store)] == [r.op_id]
+    # no blind retry: a new card payment waits until this one is settled
+    with pytest.raises(LedgerError) as err:
+        payments.card_payment(store, FakeTerminal(), "3100000002", 4200, "2001")
+    assert err.value.code == "card_unresolved" and term.calls == 1
+    with pytest.raises(LedgerError) as err:
+        shifts.close_shift(store, "2001", counted_fen=0)
+    assert err.value.code == "unknown_card_payments"
+    # the terminal has no transaction for it → declined, nothing booked
+    done = payments.resolve_unknown(store, term, r.op_id)
+    assert done.state == "declined" and payments.unknown_payments(store) == []
+    assert store.conn.execute("SELECT COUNT(*) FROM outbox WHERE type='payment'").fetchone()[0] == 0
+
+
+def test_line_drop_after_approval_is_resolved_approved(store):
+    term = FakeTerminal("drop_after")
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    assert r.state == "unknown"
+    term.reachable = False
+    with pytest.raises(LedgerError) as err:
+        payments.resolve_unknown(store, term, r.op_id)
+    assert err.value.code == "terminal_unreachable"
+    assert payments.unknown_payments(store)[0]["state"] == "unknown"
+    term.reachable = True
+    done = payments.resolve_unknown(store, term, r.op_id)
+    assert done.state == "approved" and done.receipt_no == "100000"
+    assert json.loads(outbox.get(store, r.op_id)["payload"])["card"]["trace"] == term.last.trace
+    with pytest.raises(LedgerError) as err:
+        payments.resolve_unknown(store, term, r.op_id)
+    assert err.value.code == "not_unknown"
+    assert receipts.verify_store(store) == []
+
+
+def test_last_result_of_another_payment_does_not_match(store):
+    term = FakeTerminal()
+    first = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    assert first.state == "approved"
+    term.mode = "drop_before"
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001")   # same amount
+    assert r.state == "unknown"
+    # last_result() is still the first (already booked) transaction: not ours
+    assert payments.resolve_unknown(store, term, r.op_id).state == "declined"
+    assert store.conn.execute("SELECT COUNT(*) FROM outbox WHERE type='payment'").fetchone()[0] == 1
+
+
+def test_commit_failure_in_on_result_leaves_it_unacknowledged_and_unknown(store, monkeypatch):
+    term = FakeTerminal()
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(outbox, "append", broken)
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    assert term.acked == [] and r.state == "unknown" and receipts.numbers_left(store) == 1000
+    monkeypatch.undo()
+    assert payments.resolve_unknown(store, term, r.op_id).state == "approved"
+    assert receipts.verify_store(store) == []
+
+
+def test_amount_mismatch_is_not_booked(store):
+    class Odd(FakeTerminal):
+        def authorize(self, amount_fen, on_status, on_result):
+            result = CardResult(True, 0, amount_fen + 1, 77, 1)
+            on_result(result)
+            return result
+    r = payments.card_payment(store, Odd(), "3100000002", 4200, "2001")
+    assert r.state == "unknown" and r.receipt_no is None
+
+
+def test_recover_on_start_up(tmp_path):
+    s = make_store(tmp_path / "t.db")
+    shifts.open_shift(s, "2001", 0)
+    with s.transaction() as conn:
+        for op, state in (("a", "intent"), ("b", "sent")):
+            conn.execute("INSERT INTO payments (op_id, account_no, method, amount_fen, state, shift_id,"
+                         " operator_id, device_time) VALUES (?, '3100000002', 'card', 100, ?, ?, "
+                         "'2001', '2026-11-27T10:00:00+08:00')",
+                         (op, state, shifts.current_shift(s)["shift_id"]))
+    s.close()
+    s = make_store(tmp_path / "t.db", block=None)
+    assert payments.recover_card_payments(s) == {"declined": 1, "unknown": 1}
+    assert [u["op_id"] for u in payments.unknown_payments(s)] == ["b"]
+
+
+# -- masked PAN ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value,expected", [
+    ("622848******1234", "622848******1234"),
+    ("622848XXXXXX1234", "622848******1234"),
+    ("622848EEEEEEEEE1234", "622848*********1234"),
+    ("6228 48** **** 1234", "622848******1234"),
+    ("************1234", "************1234"),
+    (None, None), ("", None),
+])
+def test_masked_pan_accepted(value, expected):
+    assert masked_pan(value) == expected
+
+
+@pytest.mark.parametrize("value", [
+    "4111111111111111",            # full PAN, Luhn valid
+    "4111111111111112",            # full PAN, Luhn invalid: still refused
+    "6228480000000001234",         # 19 digits
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "41111111111*1111",            # 15 digits shown
+])
+def test_full_pan_refused_without_echo(value):
+    with pytest.raises(CardDataError) as err:
+        masked_pan(value)
+    assert err.value.code == "full_pan_refused"
+    assert value not in str(err.value) and value.replace(" ", "") not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["1234", "abc", "622848******12", 1234, "62284*1234"])
+def test_malformed_masked_pan_refused(value):
+    with pytest.raises(CardDataError):
+        masked_pan(value)
+
+
+def test_full_pan_from_terminal_is_never_stored(store):
+    pan = "6228480402564890018"
+    r = payments.card_payment(store, FakeTerminal(pan=pan), "3100000002", 4200, "2001")
+    assert r.state == "approved"   # the money was taken; the card number is not kept
+    payload = json.loads(outbox.get(store, r.op_id)["payload"])
+    assert payload["card"]["masked_pan"] is None
+    store.conn.execute("PRAGMA wal_checkpoint(FULL)")
+    raw = open(store.path, "rb").read()
+    assert pan.encode() not in raw and b"0402564890018" not in raw
+
+
+# -- offline limits --------------------------------------------------------------------------
+
+def test_per_payment_limits(store):
+    store.set_meta("card_limits", json.dumps({"min_fen": 100, "max_fen": 5000}))
+    for amount, code in ((99, "amount_below_minimum"), (5001, "amount_over_cap"),
+                         (0, "amount_not_positive"), (12.0, "not_integer")):
+        with pytest.raises(LedgerError) as err:
+            payments.card_payment(store, FakeTerminal(), "3100000002", amount, "2001")
+        assert err.value.code == code
+    assert store.conn.execute("SELECT COUNT(*) FROM payments").fetchone()[0] == 0
+
+
+def test_count_and_total_limits_until_synced(store):
+    store.set_meta("card_limits", json.dumps({"max_count": 2, "max_total_fen": 10000}))
+    term = FakeTerminal()
+    payments.card_payment(store, term, "3100000002", 4000, "2001")
+    with pytest.raises(LedgerError) as err:
+        payments.card_payment(store, term, "3100000002", 6001, "2001")
+    assert err.value.code == "card_total_limit"
+    payments.card_payment(store, term, "3100000002", 1000, "2001")
+    with pytest.raises(LedgerError) as err:
+        payments.card_payment(store, term, "3100000002", 100, "2001")
+    assert err.value.code == "card_count_limit"
+    batch = outbox.take_batch(store, 50)
+    outbox.mark_results(store, [{"op_id": op.op_id, "status": "accepted"} for op in batch])
+    assert payments.card_payment(store, term, "3100000002", 100, "2001").state == "approved"
+
+
+def test_age_limit(store):
+    store.set_meta("card_limits", json.dumps({"max_age_hours": 24}))
+    r = payments.card_payment(store, FakeTerminal(), "3100000002", 100, "2001")
+    created = dt.datetime.fromisoformat(
+        store.conn.execute("SELECT device_time FROM payments WHERE op_id=?", (r.op_id,)).fetchone()[0])
+    with pytest.raises(LedgerError) as err:
+        payments.card_payment(store, FakeTerminal(), "3100000002", 100, "2001",
+                              now=created + dt.timedelta(hours=25))
+    assert err.value.code == "card_age_limit"
+    assert payments.card_payment(store, FakeTerminal(), "3100000002", 100, "2001",
+                                 now=created + dt.timedelta(hours=23)).state == "approved"
+
+
+def test_default_limits_documented():
+    assert payments.CARD_LIMIT_DEFAULTS == {"min_fen": 1, "max_fen": 500_000,
+                                            "max_total_fen": 2_000_000, "max_count": 50,
+                                            "max_age_hours": 72}
