@@ -186,6 +186,7 @@ class ZvtSimulator:
         self.journal: list[JournalEntry] = []
         self.batch: list[JournalEntry] = []
         self.received: list[tuple[int, int]] = []   # commands accepted from the ECR
+        self.acked: list[tuple[int, int]] = []      # PT messages the ECR acknowledged
         self.statuses_sent = 0
         self.currency = 156
         self.registered_config: int | None = None
@@ -355,6 +356,7 @@ class ZvtSimulator:
             link.frames_out += 1
             link.write(frame)
             if link.wait_ack(self.ack_timeout) == ACK:
+                self.acked.append(tuple(apdu[:2]))
                 return
         raise _EcrGone(f"no ACK for {apdu[:2].hex().upper()}")
 

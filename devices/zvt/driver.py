@@ -95,7 +95,7 @@ class ZvtTerminal:
     naive sleep-and-poll (kept for the benchmark's baseline).
     """
 
-    def __init__(self, port, *, password: int = 0, currency: int = CURRENCY_CNY,
+    def __init__(self, port, *, password: int = 0, currency: int | None = CURRENCY_CNY,
                  config_byte: int = 0xBA, ack_timeout: float = 5.0,
                  reply_timeout: float = 15.0, overall_timeout: float = 180.0,
                  inter_byte_timeout: float = 0.2, max_tries: int = 3,
@@ -128,14 +128,13 @@ class ZvtTerminal:
     def authorize(self, amount_fen: int, on_status=None, on_result=None) -> CardResult:
         """Take a card payment of `amount_fen`. Returns the result (also given to on_result)."""
         _check_amount(amount_fen)
-        apdu = Apdu(0x06, 0x01, encode_bmps([(0x04, amount_fen), (0x49, self.currency)]))
+        apdu = Apdu(0x06, 0x01, encode_bmps(self._amount_fields(amount_fen)))
         return self._card_transaction(apdu, amount_fen, on_status, on_result)
 
     def refund(self, amount_fen: int, on_status=None, on_result=None) -> CardResult:
         """Refund `amount_fen` to a card (`06 31`)."""
         _check_amount(amount_fen)
-        apdu = Apdu(0x06, 0x31, self._pw() + encode_bmps([(0x04, amount_fen),
-                                                          (0x49, self.currency)]))
+        apdu = Apdu(0x06, 0x31, self._pw() + encode_bmps(self._amount_fields(amount_fen)))
         return self._card_transaction(apdu, amount_fen, on_status, on_result)
 
     def reverse(self, receipt_no: int, on_status=None, on_result=None) -> CardResult:
@@ -192,7 +191,9 @@ class ZvtTerminal:
             self.config_byte = config_byte
         if currency is not None:
             self.currency = currency
-        data = self._pw() + bytes([self.config_byte]) + encode_bcd(self.currency, 2)
+        data = self._pw() + bytes([self.config_byte])
+        if self.currency is not None:
+            data += encode_bcd(self.currency, 2)
         tx = self._run(Apdu(0x06, 0x00, data))
         if tx.refused is not None:
             return {"ok": False, "result_code": tx.refused, "terminal_id": None}
@@ -232,6 +233,12 @@ class ZvtTerminal:
                 "bytes_out": l.bytes_out, "bytes_in": l.bytes_in}
 
     # -- internals -------------------------------------------------------------------------
+    def _amount_fields(self, amount_fen: int) -> list:
+        fields = [(0x04, amount_fen)]
+        if self.currency is not None:  # None: leave the currency to the terminal's setting
+            fields.append((0x49, self.currency))
+        return fields
+
     def _pw(self) -> bytes:
         return encode_bcd(self.password, 3)
 

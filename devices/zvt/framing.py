@@ -215,7 +215,10 @@ class Link:
         return bytes(apdu)
 
     def wait_ack(self, timeout: float) -> int | None:
-        """ACK or NAK byte, or None if neither arrives (a frame start counts as none)."""
+        """ACK or NAK byte, or None if neither arrives within `timeout`.
+
+        A frame arriving instead is the peer repeating its previous frame because our ACK
+        for it was lost or late: it is acknowledged again and dropped."""
         deadline = time.monotonic() + timeout
         while True:
             b = self._byte(max(0.0, deadline - time.monotonic()))
@@ -225,7 +228,13 @@ class Link:
                 return b
             if b == DLE:
                 self._unget(b)
-                return None
+                try:
+                    self.read_frame(self.inter_byte_timeout)
+                except FrameError:
+                    continue
+                except TerminalTimeout:
+                    return None
+                self.ack()
 
     def send(self, apdu: bytes) -> None:
         """Send one APDU and wait for its ACK, resending on NAK or silence."""
