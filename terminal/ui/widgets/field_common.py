@@ -9,7 +9,9 @@ from kivy.properties import ListProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.popup import Popup
 
-from terminal.ui.widgets import BigButton
+from kivy.uix.screenmanager import Screen
+
+from terminal.ui.widgets import BigButton, NumericKeypad
 
 
 Builder.load_string("""
@@ -139,3 +141,18 @@ def schedule(fn, delay=0):
 
 class Row(BoxLayout):
     """Base for simple horizontal rows."""
+
+
+class FieldKeypad(NumericKeypad):
+    """The shared NumericKeypad, taking hardware keys only when every Screen around it is
+    the current one (the field screens nest a ScreenManager for their stages)."""
+
+    def _active(self) -> bool:
+        if not super()._active():
+            return False
+        node = self.parent
+        while node is not None:
+            if isinstance(node, Screen) and (node.manager is None or node.manager.current != node.name):
+                return False
+            node = node.parent
+        return True
