@@ -6,9 +6,9 @@ number; amount = the payment's amount, so a void never returns more than was col
 and a payment is voided at most once), writes the outbox op `void` (contracts §2) and an
 audit entry — all in one transaction.
 
-The approver must be an operator on this device holding the `supervisor` role. The caller
-verifies the supervisor's PIN (terminal.operators) before calling; `approved_by` is that
-verified operator id. Card payments are not voided here: they are reversed at the payment
+The approver must be an operator on this device holding the `supervisor` role. With
+`supervisor_pin` the PIN is checked here (terminal.operators.approve: lockout and audit
+included); without it the caller has already verified `approved_by` that way. Card payments are not voided here: they are reversed at the payment
 terminal itself.
 """
 from __future__ import annotations
@@ -46,8 +46,10 @@ def _roles(conn, operator_id: str) -> list[str]:
 
 
 def void_payment(store: Store, payment_op_id: str, reason: str, operator_id: str,
-                 approved_by: str) -> VoidResult:
-    """Void a cash payment of the open shift, approved by a (PIN-verified) supervisor."""
+                 approved_by: str, supervisor_pin: str | None = None) -> VoidResult:
+    """Void a cash payment of the open shift, approved by a (PIN-verified) supervisor.
+
+    Raises LedgerError (nothing written) — or operators.LoginError for a wrong PIN."""
     reason = (reason or "").strip()
     if not reason:
         raise LedgerError("reason_required", "请填写作废原因", "Enter the reason for the void")
@@ -71,6 +73,9 @@ def void_payment(store: Store, payment_op_id: str, reason: str, operator_id: str
     if shift is None or shift["shift_id"] != pay["shift_id"]:
         raise LedgerError("other_shift", "只能作废本班次的收据", "Only payments of the open shift can be voided")
     receipts.require_numbers(store)
+    if supervisor_pin is not None:
+        from terminal import operators
+        operators.approve(store, approved_by, supervisor_pin, "void", payment_op_id=payment_op_id)
     op_id = outbox.new_op_id()
     amount = pay["amount_fen"]
     with store.transaction() as conn:
