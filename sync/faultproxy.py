@@ -11,7 +11,8 @@ way field networks and overloaded servers do:
 - `truncate_response`: the answer is cut off half-way (declared length kept);
 - `error_500` / `error_503` / `error_413` / `error_429`: answered by the proxy itself, without
   forwarding (503/429 carry `Retry-After: retry_after`);
-- `error_after_forward`: forwarded (the gateway commits) and then answered with a 502.
+- `error_after_forward`: forwarded (the gateway commits) and then answered with a 502;
+- any other `error_NNN` (e.g. `error_426`, `error_401`): answered by the proxy with NNN.
 
 Usage::
 
@@ -19,7 +20,8 @@ Usage::
         client = SyncClient(store, proxy.url)
 
 Only requests whose path starts with one of `paths` are disturbed (default: all).
-`stats` counts what was done.
+`stats` counts what was done (`requests` received, `forwarded` answered by the gateway,
+and one counter per fault kind).
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ class FaultProxy:
     def __init__(self, upstream: str, *, seed: int = 0, rates: dict | None = None,
                  retry_after: float = 0, delay_range=(0.0, 0.05), paths=("/",),
                  host: str = "127.0.0.1", port: int = 0, upstream_timeout: float = 60.0):
-        unknown = set(rates or {}) - set(FAULTS)
+        unknown = {k for k in rates or {} if k not in FAULTS and not _is_status_fault(k)}
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         parsed = urllib.parse.urlsplit(upstream)
@@ -98,8 +100,8 @@ class FaultProxy:
         with self._rng_lock:
             roll = self._rng.random()
             acc = 0.0
-            for kind in FAULTS:
-                acc += self.rates.get(kind, 0.0)
+            for kind, rate in self.rates.items():
+                acc += rate
                 if roll < acc:
                     return kind
         return None
@@ -107,6 +109,10 @@ class FaultProxy:
     def delay(self) -> float:
         with self._rng_lock:
             return self._rng.uniform(*self.delay_range)
+
+
+def _is_status_fault(kind: str) -> bool:
+    return kind.startswith("error_") and kind[6:].isdigit() and 400 <= int(kind[6:]) <= 599
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -176,7 +182,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
             resp = conn.getresponse()
-            return resp.status, resp.getheaders(), resp.read()
+            out = resp.status, resp.getheaders(), resp.read()
+            owner.stats["forwarded"] += 1
+            return out
         finally:
             conn.close()
 
