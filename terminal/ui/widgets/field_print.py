@@ -96,8 +96,11 @@ def pump(on_message=None, on_printed=None):
                 on_printed(printed)
 
     def failed(exc):
-        if on_message:
-            on_message(error_text(exc))
+        if getattr(exc, "kind", None) == "printer" and getattr(exc, "message_en", None):
+            # no printer port configured: nothing to reprint until Settings are fixed
+            if on_message:
+                on_message(error_text(exc))
+            return
         _problem(getattr(exc, "reason", None) or "offline", on_message, on_printed)
 
     app.services.run_printer(lambda printer: print_queue.pump(store, printer),
