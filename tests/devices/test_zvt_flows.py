@@ -291,3 +291,16 @@ def test_concurrent_abort_from_another_thread(sim, term, book):
     state = pay(book, term, "op-c", 1200, lambda c, s: first_prompt.set())
     t.join()
     assert state == "declined" and book.get("op-c")["result_code"] == 0x6C
+
+
+def test_traffic_log_of_a_payment_never_shows_a_pan(sim, book):
+    from devices.serial_port import HexLog
+    log = HexLog()
+    with ZvtTerminal(sim.path, log_traffic=log, **FAST) as t:
+        assert pay(book, t, "op-l", 1234) == "approved"
+    assert log.lines[0].startswith("TX 10 02 06 01 0A 04 00 00 0")  # amount run is masked
+    assert any(line.startswith("RX 06") for line in log.lines)
+    for line in log.lines:
+        run = max((len(m) for m in re.findall(r"[0-9]+", line[3:].replace(" ", ""))),
+                  default=0)
+        assert run < 13, line
