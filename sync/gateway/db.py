@@ -270,3 +270,21 @@ def make_engine(db_url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
     metadata.create_all(engine)
     return engine
+
+
+def in_query(conn, sql: str, fixed: tuple, values) -> list:
+    """Run `sql` with `{p}` placeholders for `fixed` params and `{in}` for a value list.
+
+    Driver-level SQL: SQLAlchemy's expanding IN costs ~1 ms per 200 values, which matters
+    in the ingest hot path. Empty `values` returns []. Values are chunked by 500.
+    """
+    values = list(values)
+    if not values:
+        return []
+    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    out = []
+    for i in range(0, len(values), 500):
+        chunk = values[i:i + 500]
+        text = sql.replace("{p}", ph).replace("{in}", ",".join([ph] * len(chunk)))
+        out.extend(conn.exec_driver_sql(text, tuple(fixed) + tuple(chunk)).fetchall())
+    return out

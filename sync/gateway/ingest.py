@@ -131,51 +131,40 @@ class Batch:
 
     # -- prefetch what the ops refer to, a few queries per batch
     def _prefetch(self):
-        c, d = self.conn, self.device_id
-        op_ids = [o["op_id"] for o in self.ops]
-        self.known = {r.op_id: r for r in c.execute(
-            select(db.sync_ops.c.op_id, db.sync_ops.c.seq, db.sync_ops.c.payload_sha256,
-                   db.sync_ops.c.status, db.sync_ops.c.code, db.sync_ops.c.message)
-            .where(db.sync_ops.c.device_id == d, db.sync_ops.c.op_id.in_(op_ids)))}
-        seqs = [o["seq"] for o in self.ops]
-        self.seq_owner = dict(c.execute(
-            select(db.sync_ops.c.seq, db.sync_ops.c.op_id)
-            .where(db.sync_ops.c.device_id == d, db.sync_ops.c.seq.in_(seqs))).all())
+        c, d, q = self.conn, self.device_id, db.in_query
+        self.known = {r[0]: _Prior(*r[1:]) for r in q(
+            c, "SELECT op_id, seq, payload_sha256, status, code, message FROM sync_ops "
+               "WHERE device_id = {p} AND op_id IN ({in})", (d,), [o["op_id"] for o in self.ops])}
+        self.seq_owner = dict(q(c, "SELECT seq, op_id FROM sync_ops "
+                                   "WHERE device_id = {p} AND seq IN ({in})",
+                                (d,), [o["seq"] for o in self.ops]))
         payloads = [o["payload"] for o in self.ops]
         account_nos = {p.get("account_no") for p in payloads}
         for p in payloads:
-            for a in p.get("allocations") or [] if isinstance(p.get("allocations"), list) else []:
-                if isinstance(a, dict):
-                    account_nos.add(a.get("account_no"))
+            allocations = p.get("allocations")
+            if isinstance(allocations, list):
+                account_nos.update(a.get("account_no") for a in allocations
+                                   if isinstance(a, dict))
         self.accounts.load(account_nos)
         names = [a for a in account_nos if isinstance(a, str)]
-        self.current = {}  # (account_no, cycle) -> reading row dict or {"op_id"} from DB
-        if names:
-            for r in c.execute(select(db.readings.c.op_id, db.readings.c.account_no,
-                                      db.readings.c.cycle)
-                               .where(db.readings.c.account_no.in_(names),
-                                      db.readings.c.state == "current",
-                                      db.readings.c.superseded_by.is_(None))):
-                self.current[(r.account_no, r.cycle)] = {"op_id": r.op_id, "db": True}
-        self.thirdparty_paid = dict(c.execute(
-            select(db.thirdparty.c.account_no, func.sum(db.thirdparty.c.amount_fen))
-            .where(db.thirdparty.c.account_no.in_(names), db.thirdparty.c.suspense.is_(False))
-            .group_by(db.thirdparty.c.account_no)).all()) if names else {}
+        # (account_no, cycle) -> the current reading: a pending row dict or {"op_id", "db"}
+        self.current = {(no, cycle): {"op_id": op_id, "db": True} for op_id, no, cycle in q(
+            c, "SELECT op_id, account_no, cycle FROM readings WHERE account_no IN ({in}) "
+               "AND state = 'current' AND superseded_by IS NULL", (), names)}
+        self.thirdparty_paid = dict(q(
+            c, "SELECT account_no, sum(amount_fen) FROM thirdparty_payments "
+               "WHERE account_no IN ({in}) AND NOT suspense GROUP BY account_no", (), names))
         refs = {p.get("payment_op_id") for p in payloads} | {p.get("corrects") for p in payloads}
         refs = [r for r in refs if isinstance(r, str)]
-        self.db_payments = {}
-        self.db_readings = set()
-        if refs:
-            for r in c.execute(select(db.payments).where(db.payments.c.op_id.in_(refs))).mappings():
-                self.db_payments[r["op_id"]] = dict(r)
-            self.db_readings = {r[0] for r in c.execute(
-                select(db.readings.c.op_id).where(db.readings.c.op_id.in_(refs)))}
-        receipt_nos = [str(p["receipt"].get("receipt_no")) for p in payloads
-                       if isinstance(p.get("receipt"), dict)]
-        self.receipt_nos = {r[0] for r in c.execute(
-            select(db.receipts.c.receipt_no).where(db.receipts.c.device_id == d,
-                                                   db.receipts.c.receipt_no.in_(receipt_nos)))
-        } if receipt_nos else set()
+        cols = ("op_id", "account_no", "amount_fen", "voided_by", "applied")
+        self.db_payments = {r[0]: dict(zip(cols, r)) for r in q(
+            c, f"SELECT {', '.join(cols)} FROM payments WHERE op_id IN ({{in}})", (), refs)}
+        self.db_readings = {r[0] for r in q(c, "SELECT op_id FROM readings "
+                                               "WHERE op_id IN ({in})", (), refs)}
+        self.receipt_nos = {r[0] for r in q(
+            c, "SELECT receipt_no FROM receipts WHERE device_id = {p} AND receipt_no IN ({in})",
+            (d,), {str(p["receipt"].get("receipt_no")) for p in payloads
+                   if isinstance(p.get("receipt"), dict)})}
         self.batch_payments: dict[str, dict] = {}
 
     def exception(self, kind: str, code: str, message: str, op: dict | None = None,
@@ -217,6 +206,12 @@ class Batch:
                 self.exception("rejected", "seq_conflict", f"seq {seq} reused", op,
                                detail={"held_by": owner})
                 continue
+            stored = text.decode("utf-8")
+            if op["type"] == "payment" and isinstance(op["payload"].get("card"), dict):
+                masked = _mask_card(op["payload"])
+                if masked is not op["payload"]:
+                    stored = db.dumps(masked)
+            op["_stored"] = stored
             try:
                 status, code, message = self._apply(op)
             except Retry as exc:
@@ -226,13 +221,10 @@ class Batch:
             except Invalid as exc:
                 status, code, message = "rejected", exc.code, exc.message
                 self.exception("rejected", exc.code, exc.message, op)
-            stored_payload = text.decode("utf-8")
-            if op["type"] == "payment" and isinstance(op["payload"].get("card"), dict):
-                stored_payload = db.dumps(_mask_card(op["payload"]))
             self.sync_rows.append({
                 "device_id": self.device_id, "op_id": op_id, "seq": seq, "type": op["type"],
                 "operator_id": op.get("operator_id"), "device_time": op.get("device_time"),
-                "payload": stored_payload, "payload_sha256": digest, "status": status,
+                "payload": stored, "payload_sha256": digest, "status": status,
                 "code": code, "message": message, "received_at": self.now})
             seen[op_id] = _Prior(seq, digest, status, code, message)
             self.seq_owner[seq] = op_id
@@ -315,7 +307,7 @@ def _reading(b: Batch, op):
            "consumption": consumption, "kwh_e3": kwh_e3, "skip_code": p.get("skip_code"),
            "trouble_code": p.get("trouble_code"), "corrects": p.get("corrects"),
            "superseded_by": None, "state": "current",
-           "payload": protocol.canonical_json(p).decode(), "received_at": b.now}
+           "payload": op["_stored"], "received_at": b.now}
     acc = b.accounts.get(account_no)
     result = ("accepted", None, None)
     if acc is None or not acc["active"]:
@@ -432,7 +424,7 @@ def _payment(b: Batch, op):
            "method": method if isinstance(method, str) else None, "amount_fen": amount,
            "shift_id": p.get("shift_id") if isinstance(p.get("shift_id"), str) else None,
            "receipt_no": None, "suspense": suspense, "voided_by": None,
-           "applied": db.dumps(applied), "payload": db.dumps(_mask_card(p)),
+           "applied": db.dumps(applied), "payload": op["_stored"],
            "received_at": b.now}
     row["receipt_no"] = _store_receipt(b, op, "payment", amount)
     b.payments.append(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
 
 from sync.gateway import db
 from sync.gateway.context import now_s
@@ -22,15 +22,13 @@ class AccountCache:
 
     def load(self, account_nos) -> None:
         wanted = [a for a in set(account_nos) if isinstance(a, str) and a not in self.rows]
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
-            for no in chunk:
-                self.rows[no] = None
-            q = select(db.accounts).where(db.accounts.c.account_no.in_(chunk))
-            for r in self.conn.execute(q).mappings():
-                self.rows[r["account_no"]] = {"route_id": r["route_id"], "active": r["active"],
-                                              "bill_fen": r["bill_fen"],
-                                              "doc": json.loads(r["doc"])}
+        for no in wanted:
+            self.rows[no] = None
+        for no, route_id, active, bill_fen, doc in db.in_query(
+                self.conn, "SELECT account_no, route_id, active, bill_fen, doc FROM accounts "
+                           "WHERE account_no IN ({in})", (), wanted):
+            self.rows[no] = {"route_id": route_id, "active": bool(active), "bill_fen": bill_fen,
+                             "doc": json.loads(doc)}
 
     def get(self, account_no) -> dict | None:
         if not isinstance(account_no, str):
