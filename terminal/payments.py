@@ -202,9 +202,12 @@ def take_cash(store: Store, *, amount_fen, operator_id: str, tendered_fen=None,
 
 def _account_content(store: Store, account_no: str, amount: int, today) -> tuple[dict, list]:
     acct = _account(store, account_no)
-    due = tariffs.bill_for(store, account_no, today=today).total_due_fen
+    try:
+        due = tariffs.bill_for(store, account_no, today=today).total_due_fen
+    except LedgerError:  # e.g. its tariff is missing: the money can still be taken
+        due = None
     content = {"name": acct["name"], "address": acct["address"], "due_before_fen": due,
-               "advance_fen": max(0, amount - due)}
+               "advance_fen": None if due is None else max(0, amount - due)}
     return content, [{"account_no": account_no, "name": acct["name"], "amount_fen": amount}]
 
 

@@ -8,8 +8,6 @@ says exactly what the original said.
 """
 from __future__ import annotations
 
-import json
-
 from terminal import receipts
 from terminal.ledger_errors import LedgerError, fen_text
 from terminal.store import Store, audit
@@ -238,7 +236,3 @@ def shift_report_document(store: Store, report: dict, kind: str) -> dict:
             blocks.append(_kv(f"{_money(int(denom))} ×{count}", _money(int(denom) * count)))
         blocks.append(_kv("摘要 Digest", report["digest"][:16]))
     return _doc(kind, blocks + _footer())
-
-
-def load_json(text):
-    return json.loads(text) if isinstance(text, str) else text
