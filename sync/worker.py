@@ -58,6 +58,8 @@ class SyncWorker:
         self._last_reference: float | None = None
         self._download_wanted: set[str] = set()
         self._pending_total = 0
+        self.poll_every = min(5.0, watchdog / 3)
+        self._next_poll = 0.0
         self.store: Store | None = None
         self.client: SyncClient | None = None
         self._status = {
@@ -167,8 +169,11 @@ class SyncWorker:
             self._set(state="stopped")
 
     def _wait_for_work(self):
-        with self._cond:
-            while True:
+        while True:
+            if self.clock() >= self._next_poll:   # see captures made without a poke
+                self._next_poll = self.clock() + self.poll_every
+                self._refresh_local()
+            with self._cond:
                 if self._stopping:
                     return "stop", []
                 now = self.clock()
@@ -200,7 +205,8 @@ class SyncWorker:
                 if self._pending_total and self._last_attempt is not None:
                     wake.append(self._last_attempt + self.watchdog)
                 delay = max(0.01, min(wake) - now) if wake else 60.0
-                self._cond.wait(min(delay, 60.0))
+                delay = min(delay, max(0.01, self._next_poll - now))
+                self._cond.wait(delay)
 
     def _ensure_client(self) -> SyncClient:
         if self.client is None:
@@ -250,7 +256,7 @@ class SyncWorker:
         except UpdateRequired as exc:
             self._set(state="update_required", update_required=True, online=True,
                       last_error=self._err(exc))
-        except SyncError as exc:
+        except SyncError as exc:   # protocol trouble, route verification…: retry later
             delay = self.backoff.next_delay()
             self._retry_at = self.clock() + delay
             self._set(state="backoff", last_error=self._err(exc))
@@ -276,38 +282,58 @@ class SyncWorker:
             self._refresh_local()
 
     def _full_extras(self, client: SyncClient) -> None:
-        from terminal import routes
+        """Reference data, receipt numbers, assignments, downloads and change feeds.
+
+        A step that fails for a non-network reason does not starve the others; the first
+        such error is raised at the end. A network error stops the cycle at once.
+        """
+        errors = []
+
+        def step(fn, *args):
+            if self._stopping:
+                return None
+            try:
+                return fn(*args)
+            except (TransientError, AuthError, Forbidden, UpdateRequired):
+                raise
+            except Exception as exc:  # noqa: BLE001 — recorded and re-raised below
+                log.warning("sync step %s failed: %r", getattr(fn, "__name__", fn), exc)
+                errors.append(exc)
+                return None
+
         now = self.clock()
         if self._last_reference is None or now - self._last_reference >= self.reference_every:
-            client.refresh_reference()
-            self._last_reference = now
+            if step(client.refresh_reference) is not None:
+                self._last_reference = now
         else:
-            client.ensure_receipt_numbers()
-        assigned = client.assignments()
-        self._set(assignments=assigned)
-        local = {r[0] for r in self.store.conn.execute("SELECT route_id FROM routes")}
-        for a in assigned:
-            if self._stopping:
-                return
-            route_id = a["route_id"]
-            if a.get("download_requested") or route_id not in local \
-                    or route_id in self._download_wanted:
-                def progress(done, total, route_id=route_id):
-                    self._set(download={"route_id": route_id, "done": done, "total": total,
-                                        "state": "running"})
-                self._set(download={"route_id": route_id, "done": 0, "total": None,
-                                    "state": "running"})
-                try:
-                    result = client.download_route(route_id, progress)
-                except BaseException:
-                    d = self.status()["download"] or {}
-                    self._set(download=dict(d, state="failed"))
-                    raise
-                self._download_wanted.discard(route_id)
-                self._set(download={"route_id": route_id, "done": result["count"],
-                                    "total": result["count"], "state": "done", "at": now_iso()})
-            else:
-                client.pull_changes(route_id)
+            step(client.ensure_receipt_numbers)
+        assigned = step(client.assignments)
+        if assigned is not None:
+            self._set(assignments=assigned)
+            local = {r[0] for r in self.store.conn.execute("SELECT route_id FROM routes")}
+            for a in assigned:
+                route_id = a["route_id"]
+                if a.get("download_requested") or route_id not in local \
+                        or route_id in self._download_wanted:
+                    step(self._download, client, route_id)
+                else:
+                    step(client.pull_changes, route_id)
+        if errors:
+            raise errors[0]
+
+    def _download(self, client: SyncClient, route_id: str) -> None:
+        def progress(done, total):
+            self._set(download={"route_id": route_id, "done": done, "total": total,
+                                "state": "running"})
+        self._set(download={"route_id": route_id, "done": 0, "total": None, "state": "running"})
+        try:
+            result = client.download_route(route_id, progress)
+        except BaseException:
+            self._set(download=dict(self.status()["download"] or {}, state="failed"))
+            raise
+        self._download_wanted.discard(route_id)
+        self._set(download={"route_id": route_id, "done": result["count"],
+                            "total": result["count"], "state": "done", "at": now_iso()})
 
     # --- status ------------------------------------------------------------------------
 

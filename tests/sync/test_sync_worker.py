@@ -1,0 +1,191 @@
+"""The sync worker against a real gateway: triggers, status, backoff, blocked states, stop."""
+import json
+import time
+
+import requests
+
+from sync.client import Backoff
+from sync.faultproxy import FaultProxy
+from sync.worker import SyncWorker
+from sync_kit import (DEMO_CODE, READER, assert_exactly_once, assign, capture_readings,
+                      device, local_accounts, supervisor)
+from terminal import shifts
+from terminal.canonical import sha256_hex
+from terminal.store import Store
+
+
+def wait_for(pred, timeout=20.0, what=""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
+def fast_worker(path, **kw):
+    kw.setdefault("backoff", Backoff(base=0.05, cap=0.2))
+    kw.setdefault("debounce", 0.05)
+    kw.setdefault("timeout", (1, 5))
+    return SyncWorker(path, **kw)
+
+
+def test_enrol_download_capture_poke_closeout(gw, tmp_path):
+    path = tmp_path / "w.db"
+    snapshots = []
+    worker = fast_worker(path, period=3600, listener=snapshots.append).start()
+    try:
+        wait_for(lambda: worker.status()["state"] == "needs_enrolment", what="needs enrolment")
+        device_id = worker.enrol(gw.url, DEMO_CODE, "worker test").result(10)
+        assign(gw.url, "R001", device_id)
+        worker.sync_now()
+        wait_for(lambda: (worker.status()["download"] or {}).get("state") == "done"
+                 and worker.status()["online"] and worker.status()["state"] == "idle",
+                 what=worker.status)
+        st = worker.status()
+        assert st["enrolled"] and st["device_id"] == device_id and st["online"] is True
+        assert st["download"]["done"] == st["download"]["total"] > 0
+        assert [a["route_id"] for a in st["assignments"]] == ["R001"]
+        assert any(s["download"] and s["download"]["state"] == "running" for s in snapshots)
+
+        store = Store(path)                       # the UI's own connection
+        shifts.open_shift(store, READER, 0)
+        capture_readings(store, local_accounts(store, "R001")[:30], "R001")
+        worker.poke()
+        wait_for(lambda: worker.status()["pending_total"] == 0 and worker.status()["last_upload"]
+                 and worker.status()["last_upload"]["done"] == 31, what=worker.status)
+        st = worker.status()
+        assert st["last_success_at"] and st["last_error"] is None and st["pending"] == {}
+
+        shift = shifts.current_shift(store)
+        summary = shifts.closeout_summary(store.conn, shift["shift_id"], device_id, 1, 31)
+        verdict = worker.closeout(summary).result(10)
+        assert verdict["ok"] is True and verdict["missing_seqs"] == []
+        assert_exactly_once(gw.db, store)
+
+        # a rejected op shows up in the attention list, the rest keep flowing
+        op_row = store.conn.execute("SELECT op_id, payload FROM outbox WHERE seq=2").fetchone()
+        forged = dict(json.loads(op_row["payload"]), value=1)
+        with store.transaction() as conn:
+            conn.execute("UPDATE outbox SET payload=?, payload_sha256=?, state='pending' "
+                         "WHERE op_id=?", (json.dumps(forged), sha256_hex(forged), op_row["op_id"]))
+        worker.poke()
+        wait_for(lambda: worker.status()["attention_count"] == 1, what="attention item")
+        assert worker.status()["attention"][0]["op_id"] == op_row["op_id"]
+    finally:
+        worker.stop()
+    assert not worker._thread.is_alive() and worker.status()["state"] == "stopped"
+
+
+def test_supervisor_download_request_is_seen_and_cleared(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "req")
+    device_id = store.get_meta("device_id")
+    assign(gw.url, "R003", device_id)
+    client.download_route("R003")
+    worker = fast_worker(store.path, period=0.3).start()
+    try:
+        wait_for(lambda: worker.status()["state"] == "idle" and worker.status()["online"],
+                 what="first sync")
+        assert worker.status()["download"] is None            # route already here: no reload
+        r = supervisor(gw.url).post(f"{gw.url}/v1/supervisor/routes/R003/request-download",
+                                    timeout=10)
+        r.raise_for_status()
+        wait_for(lambda: (worker.status()["download"] or {}).get("state") == "done",
+                 what="requested download")
+        wait_for(lambda: not client.assignments()[0]["download_requested"], what="flag cleared")
+    finally:
+        worker.stop()
+
+
+def test_watchdog_uploads_without_any_trigger(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "dog")
+    client.download_route("R001")
+    worker = fast_worker(store.path, period=3600, watchdog=0.3).start()
+    try:
+        wait_for(lambda: worker.status()["state"] == "idle", what="first cycle")
+        capture_readings(store, local_accounts(store, "R001")[:5], "R001")   # no poke
+        wait_for(lambda: store.conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0] == 0,
+            what="watchdog upload")
+    finally:
+        worker.stop()
+    assert_exactly_once(gw.db, store)
+
+
+def test_offline_backoff_then_recovery(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "off")
+    client.download_route("R001")
+    capture_readings(store, local_accounts(store, "R001")[:7], "R001")
+    with FaultProxy(gw.url, rates={"error_503": 0.5, "drop_request": 0.5}, retry_after=0) as proxy:
+        store.set_meta("gateway_url", proxy.url)
+        worker = fast_worker(store.path, period=3600).start()
+        try:
+            wait_for(lambda: worker.status()["state"] == "backoff" and
+                     worker.status()["online"] is False, what="offline")
+            st = worker.status()
+            assert st["pending"] == {"reading": 7}
+            assert st["last_error"]["code"] in ("busy", "offline")
+            assert st["last_error"]["zh"] and st["last_error"]["en"]
+            tries = proxy.stats["requests"]
+            wait_for(lambda: proxy.stats["requests"] >= tries + 3, what="retries continue")
+            proxy.enabled = False                  # the network comes back
+            wait_for(lambda: worker.status()["pending_total"] == 0 and
+                     worker.status()["online"] is True, what="recovery")
+            assert worker.status()["last_error"] is None
+        finally:
+            worker.stop()
+    assert_exactly_once(gw.db, store)
+
+
+def test_revoked_device_stops_and_keeps_data(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "revoked")
+    client.download_route("R001")
+    capture_readings(store, local_accounts(store, "R001")[:4], "R001")
+    supervisor(gw.url).post(f"{gw.url}/v1/supervisor/devices/{store.get_meta('device_id')}/revoke",
+                            timeout=10).raise_for_status()
+    with FaultProxy(gw.url) as proxy:
+        store.set_meta("gateway_url", proxy.url)
+        worker = fast_worker(store.path, period=0.1, watchdog=0.1).start()
+        try:
+            wait_for(lambda: worker.status()["state"] == "forbidden", what="forbidden")
+            st = worker.status()
+            assert st["forbidden"] is True and st["last_error"]["code"] == "forbidden"
+            assert st["pending"] == {"reading": 4}
+            seen = proxy.stats["requests"]
+            worker.poke()
+            time.sleep(0.5)                        # period, watchdog and poke: no attempt
+            assert proxy.stats["requests"] == seen
+            worker.sync_now()                      # a person asks: one more try
+            wait_for(lambda: proxy.stats["requests"] > seen, what="manual attempt")
+        finally:
+            worker.stop()
+    assert store.conn.execute("SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0] == 4
+
+
+def test_update_required_and_bad_token_keep_everything(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "old")
+    client.download_route("R001")
+    capture_readings(store, local_accounts(store, "R001")[:3], "R001")
+    with FaultProxy(gw.url, rates={"error_426": 1.0}) as proxy:
+        store.set_meta("gateway_url", proxy.url)
+        worker = fast_worker(store.path, period=3600).start()
+        try:
+            wait_for(lambda: worker.status()["state"] == "update_required", what="426")
+            assert worker.status()["update_required"] is True
+            assert worker.status()["pending"] == {"reading": 3}
+            proxy.enabled = False                  # the app was updated
+            good = store.get_meta("device_token")
+            store.set_meta("device_token", "revoked-or-garbage")
+            worker.sync_now()
+            wait_for(lambda: worker.status()["state"] == "needs_reenrolment", what="401")
+            st = worker.status()
+            assert st["auth_required"] is True and "enrol" in st["last_error"]["en"]
+            assert st["pending"] == {"reading": 3}
+            store.set_meta("device_token", good)
+            worker.sync_now()
+            wait_for(lambda: worker.status()["pending_total"] == 0, what="drained")
+            assert worker.status()["auth_required"] is False
+        finally:
+            worker.stop()
+    assert_exactly_once(gw.db, store)
