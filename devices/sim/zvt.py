@@ -29,10 +29,10 @@ import threading
 import time
 import tty
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from devices.zvt.apdu import Apdu, ApduError, Tlv, encode_bmps, encode_totals
-from devices.zvt.errors import FrameError, TerminalLinkError, TerminalTimeout
+from devices.zvt.errors import FrameError, TerminalTimeout
 from devices.zvt.framing import ACK, DLE, Link, encode_frame
 
 __all__ = ["ZvtSimulator", "Script", "JournalEntry", "CARDS"]
@@ -174,7 +174,8 @@ class ZvtSimulator:
     def __init__(self, *, terminal_id: str = "52000001", ack_timeout: float = 5.0,
                  reply_timeout: float = 15.0, inter_byte_timeout: float = 0.2,
                  max_tries: int = 3, quiet: float = 0.5, first_trace: int = 1,
-                 first_receipt: int = 1, default: Script | None = None):
+                 first_receipt: int = 1, default: Script | None = None,
+                 print_block: bool = False):
         self.terminal_id = terminal_id
         self.ack_timeout = ack_timeout
         self.reply_timeout = reply_timeout
@@ -182,6 +183,7 @@ class ZvtSimulator:
         self.max_tries = max_tries
         self.quiet = quiet
         self.default = default or Script()
+        self.print_block = print_block  # receipts as one 06 D3 text block, not 06 D1 lines
         self.scripts: deque[Script] = deque()
         self.journal: list[JournalEntry] = []
         self.batch: list[JournalEntry] = []
@@ -459,8 +461,7 @@ class ZvtSimulator:
             self._mute()
             return
         if entry.approved:
-            for line in _receipt_lines(entry, self.terminal_id):
-                self._exchange(Apdu(0x06, 0xD1, b"\x00" + line.encode("ascii")))
+            self._print(_receipt_lines(entry, self.terminal_id))
         status = self._status_info(entry)
         if s.drop == "after_status":
             self.link.frames_out += 1
@@ -473,6 +474,16 @@ class ZvtSimulator:
                                                          (0x29, self.terminal_id)])))
         else:
             self._exchange(Apdu(0x06, 0x1E, bytes([entry.result_code])))
+
+    def _print(self, lines: list[str]) -> None:
+        """Receipt lines for the ECR to print: `06 D1` per line, or one `06 D3` block
+        (TLV 06 → 25 print texts → 07 one per line)."""
+        if self.print_block:
+            block = [Tlv(0x25, [Tlv(0x07, line.encode("ascii")) for line in lines])]
+            self._exchange(Apdu(0x06, 0xD3, encode_bmps([(0x06, block)])))
+            return
+        for line in lines:
+            self._exchange(Apdu(0x06, 0xD1, b"\x00" + line.encode("ascii")))
 
     def _record(self, kind, amount, s: Script, original) -> JournalEntry:
         self._trace += 1
@@ -515,8 +526,7 @@ class ZvtSimulator:
         entry = self.journal[-1]
         self._send(ACK_APDU)
         if entry.approved:
-            for line in _receipt_lines(entry, self.terminal_id, copy=True):
-                self._exchange(Apdu(0x06, 0xD1, b"\x00" + line.encode("ascii")))
+            self._print(_receipt_lines(entry, self.terminal_id, copy=True))
         self._exchange(self._status_info(entry))
         self._exchange(Apdu(0x06, 0x0F))
 
@@ -541,8 +551,7 @@ class ZvtSimulator:
             (0x60, encode_totals(min(receipts), max(receipts), groups))]))
         lines = ["END OF DAY", f"TID {self.terminal_id}", f"SALES {len(sales)} CNY {_yuan(total)}",
                  f"REFUNDS {len(refunds)} CNY {_yuan(sum(e.amount_fen for e in refunds))}"]
-        for line in lines:
-            self._exchange(Apdu(0x06, 0xD1, b"\x00" + line.encode("ascii")))
+        self._print(lines)
         self._exchange(status)
         self._exchange(Apdu(0x06, 0x0F))
         self.batch.clear()

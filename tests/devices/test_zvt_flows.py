@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devices.sim.zvt import Script, ZvtSimulator
-from devices.zvt import CardResult, TerminalLinkError, TerminalTimeout, ZvtTerminal
+from devices.zvt import CardResult, TerminalLinkError, ZvtTerminal
 from test_zvt_records import PaymentBook, pay, resolve_unknown
 
 REPO = Path(__file__).resolve().parents[2]
