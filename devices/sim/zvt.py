@@ -199,6 +199,7 @@ class ZvtSimulator:
         self._thread: threading.Thread | None = None
         self._fds: list[int] = []
         self._server: socket.socket | None = None
+        self._conn: socket.socket | None = None
         self._current: Script | None = None
         self._idle_default: Script | None = None  # copy of the default while idle
         self._frame_idx = 0
@@ -281,7 +282,20 @@ class ZvtSimulator:
                 continue
             with conn:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._serve_fd(conn.fileno())
+                self._conn = conn
+                try:
+                    self._serve_fd(conn.fileno())
+                finally:
+                    self._conn = None
+
+    def disconnect(self) -> None:
+        """TCP only: cut the current connection, as a network drop or cable pull would."""
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _serve_fd(self, fd: int) -> None:
         self.link = Link(_FdChannel(fd, self._stop), ack_timeout=self.ack_timeout,

@@ -101,23 +101,18 @@ class ZvtTerminal:
                  inter_byte_timeout: float = 0.2, max_tries: int = 3,
                  poll_interval: float | None = None, log_traffic=None,
                  text_encoding: str = "cp437"):
-        if isinstance(port, str):
-            try:
-                port = open_port(port, baudrate=9600, bytesize=8, parity="N", stopbits=2,
-                                 timeout=0.05, write_timeout=ack_timeout, log=log_traffic)
-            except OSError as exc:
-                raise TerminalLinkError(f"cannot open payment terminal port: {exc}") from exc
-            self._owns_port = True
-        else:
-            self._owns_port = False
-        self.port = port
+        self._url = port if isinstance(port, str) else None
+        self._open_options = dict(write_timeout=ack_timeout, log=log_traffic)
+        self._poll_interval = poll_interval
+        self._stale = False  # reopen the port before the next command (after a link error)
+        self.port = self._open() if self._url else port
         self.password = password
         self.currency = currency
         self.config_byte = config_byte
         self.reply_timeout = reply_timeout
         self.overall_timeout = overall_timeout
         self.text_encoding = text_encoding
-        self.link = Link(SerialChannel(port, poll_interval=poll_interval),
+        self.link = Link(SerialChannel(self.port, poll_interval=poll_interval),
                          ack_timeout=ack_timeout, inter_byte_timeout=inter_byte_timeout,
                          max_tries=max_tries)
         self._lock = threading.Lock()
@@ -213,7 +208,7 @@ class ZvtTerminal:
         self._run(Apdu(0x06, 0x02), simple=True)
 
     def close(self) -> None:
-        if self._owns_port:
+        if self._url:
             try:
                 self.port.close()
             except OSError:
@@ -233,6 +228,24 @@ class ZvtTerminal:
                 "bytes_out": l.bytes_out, "bytes_in": l.bytes_in}
 
     # -- internals -------------------------------------------------------------------------
+    def _open(self):
+        """Open the port by URL with the ZVT line settings (9600 8N2)."""
+        try:
+            return open_port(self._url, baudrate=9600, bytesize=8, parity="N", stopbits=2,
+                             timeout=0.05, **self._open_options)
+        except OSError as exc:
+            raise TerminalLinkError(f"cannot open payment terminal port: {exc}") from exc
+
+    def _reopen(self) -> None:
+        """A USB adapter unplugged and replugged, or a socket dropped: start afresh."""
+        try:
+            self.port.close()
+        except OSError:
+            pass
+        self.port = self._open()
+        self.link.channel = SerialChannel(self.port, poll_interval=self._poll_interval)
+        self._stale = False
+
     def _amount_fields(self, amount_fen: int) -> list:
         fields = [(0x04, amount_fen)]
         if self.currency is not None:  # None: leave the currency to the terminal's setting
@@ -265,6 +278,8 @@ class ZvtTerminal:
     def _run(self, apdu: Apdu, *, on_status=None, on_result=None, amount_fen: int = 0,
              simple: bool = False, card: bool = False) -> _Tx:
         with self._lock:
+            if self._stale:
+                self._reopen()
             self._busy = True
             self._abort.clear()
             tx = _Tx()
@@ -273,6 +288,7 @@ class ZvtTerminal:
             except TerminalLinkError as exc:
                 if exc.result is None and tx.result is not None:
                     exc.result = tx.result
+                self._stale = self._url is not None
                 raise
             finally:
                 self._busy = False

@@ -304,3 +304,15 @@ def test_traffic_log_of_a_payment_never_shows_a_pan(sim, book):
         run = max((len(m) for m in re.findall(r"[0-9]+", line[3:].replace(" ", ""))),
                   default=0)
         assert run < 13, line
+
+
+def test_connection_cut_then_the_driver_reconnects(book):
+    with ZvtSimulator(quiet=0.8) as s:
+        host, port = s.serve_tcp()
+        with ZvtTerminal(f"socket://{host}:{port}", **FAST) as t:
+            assert pay(book, t, "c1", 100) == "approved"
+            s.disconnect()
+            assert pay(book, t, "c2", 200) == "unknown"  # the line was gone
+            assert resolve_unknown(book, t, "c2") == "failed"  # reopened; c1 was the last
+            assert pay(book, t, "c3", 300) == "approved"
+        assert [e.amount_fen for e in s.approved_sales()] == [100, 300]
