@@ -3,6 +3,7 @@
 Options: `--db-url URL` instead of `--db` (e.g. `postgresql+psycopg://user@host/chaoshou`),
 `--demo-accounts N` (default 1200), `--bench-route-accounts N` (adds route R900 with N
 accounts from `demo_data.fake_accounts`), `--snapshot-ttl S`, `--change-retention S`,
+`--min-client-version V` (a request with header `X-Client-Version` below V gets 426),
 `--platform-key KEY` (header `X-Platform-Key` of third-party notifications; default
 `demo-platform-key`, or env CHAOSHOU_PLATFORM_KEY), `--pin-iterations N` (demo PIN hashes).
 
@@ -49,13 +50,16 @@ def main(argv=None) -> int:
                                                              "demo-platform-key"))
     ap.add_argument("--pin-iterations", type=int, default=None)
     ap.add_argument("--fault-after-commit", type=int, default=None)
+    ap.add_argument("--min-client-version", default=None,
+                    help="answer 426 to clients whose X-Client-Version is lower")
     ap.add_argument("--log-level", default="warning")
     args = ap.parse_args(argv)
     fault = args.fault_after_commit or parse_fault(os.environ.get("CHAOSHOU_GATEWAY_FAULT"))
     url = args.db_url or "sqlite:///" + str(Path(args.db).resolve())
     settings = Settings(snapshot_ttl_s=args.snapshot_ttl,
                         change_retention_s=args.change_retention,
-                        platform_key=args.platform_key, fault_after_commit=fault)
+                        platform_key=args.platform_key, fault_after_commit=fault,
+                        min_client_version=args.min_client_version)
     app = create_app(url, seed_demo=args.seed_demo, settings=settings,
                      demo_accounts=args.demo_accounts,
                      bench_route_accounts=args.bench_route_accounts,

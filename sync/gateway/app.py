@@ -201,6 +201,27 @@ class GzipRequestBodies:
         return await self.app(scope, replay, send)
 
 
+def _version(text: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else 0 for part in text.split(".")[:4])
+
+
+class MinClientVersion:
+    """Answer 426 to clients announcing (`X-Client-Version`) a version below the minimum."""
+
+    def __init__(self, app, minimum: str):
+        self.app, self.minimum = app, _version(minimum)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            value = dict(scope["headers"]).get(b"x-client-version")
+            if value is not None and \
+                    _version(value.decode("latin-1").strip()) < self.minimum:
+                return await _error(426, "update_required",
+                                    "this client version is too old; update the app")(
+                    scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request, exc: ApiError):
@@ -244,6 +265,8 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     _install_errors(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(GzipRequestBodies, max_bytes=settings.max_body_bytes)
+    if settings.min_client_version:
+        app.add_middleware(MinClientVersion, minimum=settings.min_client_version)
 
     async def device(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
         if cred is None or not cred.credentials:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint, create_engine, event)
+                        Text, create_engine, event)
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
@@ -133,7 +133,7 @@ sync_ops = Table("sync_ops", metadata,
                  Column("code", String(40)),
                  Column("message", Text),
                  Column("received_at", String(40), nullable=False),
-                 UniqueConstraint("device_id", "seq", name="uq_sync_ops_device_seq"))
+                 Index("ix_sync_ops_device_seq", "device_id", "seq"))
 
 readings = Table("readings", metadata,
                  Column("id", Integer, primary_key=True, autoincrement=True),

@@ -190,22 +190,19 @@ class Batch:
                 continue
             text = protocol.canonical_json(op["payload"])
             digest = hashlib.sha256(text).hexdigest()
-            prior = self.known.get(op_id) or seen.get(op_id)
-            if prior is not None:
-                self.results.append(self._repeat(op, prior, digest))
-                continue
             if op["payload_sha256"] != digest:
                 self.results.append(_res(op, "rejected", "bad_hash",
                                          "payload_sha256 does not match the payload"))
                 self.exception("rejected", "bad_hash", "payload hash mismatch", op)
                 continue
-            owner = self.seq_owner.get(seq)
-            if owner is not None and owner != op_id:
-                self.results.append(_res(op, "rejected", "seq_conflict",
-                                         f"seq {seq} is already held by another op"))
-                self.exception("rejected", "seq_conflict", f"seq {seq} reused", op,
-                               detail={"held_by": owner})
+            prior = self.known.get(op_id) or seen.get(op_id)
+            if prior is not None:
+                self.results.append(self._repeat(op, prior, digest))
                 continue
+            # A seq already held by another op (e.g. a device restored from a backup): the
+            # op is still applied — captures are never dropped — but flagged for review.
+            owner = self.seq_owner.get(seq)
+            seq_clash = owner is not None and owner != op_id
             stored = text.decode("utf-8")
             if op["type"] == "payment" and isinstance(op["payload"].get("card"), dict):
                 masked = _mask_card(op["payload"])
@@ -221,18 +218,22 @@ class Batch:
             except Invalid as exc:
                 status, code, message = "rejected", exc.code, exc.message
                 self.exception("rejected", exc.code, exc.message, op)
+            if seq_clash and status == "accepted":
+                status, code, message = "conflict", "seq_conflict", \
+                    f"seq {seq} is also held by op {owner}"
+                self.exception("conflict", "seq_conflict", message, op, detail={"held_by": owner})
             self.sync_rows.append({
                 "device_id": self.device_id, "op_id": op_id, "seq": seq, "type": op["type"],
                 "operator_id": op.get("operator_id"), "device_time": op.get("device_time"),
                 "payload": stored, "payload_sha256": digest, "status": status,
                 "code": code, "message": message, "received_at": self.now})
             seen[op_id] = _Prior(seq, digest, status, code, message)
-            self.seq_owner[seq] = op_id
+            self.seq_owner.setdefault(seq, op_id)
             self.results.append(_res(op, status, code, message))
         return self.results
 
     def _repeat(self, op, prior, digest) -> dict:
-        if prior.payload_sha256 != digest or op["payload_sha256"] != digest:
+        if prior.payload_sha256 != digest:
             self.exception("rejected", "payload_mismatch",
                            "op_id reused with a different payload; not applied", op,
                            detail={"held_seq": prior.seq})

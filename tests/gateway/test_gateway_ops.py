@@ -339,3 +339,14 @@ def test_fault_hook_exits_after_commit_before_answer(tmp_path):
         assert [r["status"] for r in body["results"]] == ["duplicate", "duplicate"]
     finally:
         gw.stop()
+
+
+def test_reused_seq_is_kept_as_conflict_not_dropped(base_url, gateway, device):
+    device["base"] = base_url
+    f = device["ops"]
+    assert statuses(post(device, [f.reading("3101000090", 5)])) == [("accepted", None)]
+    f.seq = 0  # the device was restored from an old backup and counts from 1 again
+    pay = f.payment("3101000091", 800)
+    assert statuses(post(device, [pay])) == [("conflict", "seq_conflict")]
+    assert db_rows(gateway, "SELECT amount_fen, suspense FROM payments WHERE op_id=?",
+                   pay["op_id"]) == [(800, 0)]

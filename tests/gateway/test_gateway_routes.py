@@ -179,3 +179,19 @@ def test_expired_change_cursor_is_410(short_lived):
     fresh = requests.get(url, headers=h,
                          params={"since": snap["header"]["route"]["server_version"]})
     assert fresh.status_code == 200
+
+
+def test_old_client_version_gets_426(tmp_path):
+    gw = GatewayProcess(tmp_path / "v.db", args=["--min-client-version", "1.2"])
+    gw.start()
+    try:
+        dev = enrol_device(gw.base_url)
+        h = {"Authorization": f"Bearer {dev['token']}"}
+        old = requests.get(gw.base_url + "/v1/assignments",
+                           headers=h | {"X-Client-Version": "1.1.9"})
+        assert old.status_code == 426 and old.json()["error"] == "update_required"
+        new = requests.get(gw.base_url + "/v1/assignments",
+                           headers=h | {"X-Client-Version": "1.2.0"})
+        assert new.status_code == 200
+    finally:
+        gw.stop()
