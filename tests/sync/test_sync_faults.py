@@ -62,11 +62,13 @@ def test_gateway_stopped_and_restarted_mid_sync(tmp_path):
     # the gateway is down now, with part of the outbox sent
     held_before = len(server_ops(gw_path, store.get_meta("device_id")))
     deadline = time.monotonic() + 30
-    while worker.status()["online"] is not False:
+    while True:
+        status = worker.status()
+        if status["online"] is False and status["state"] == "backoff":
+            break
         assert time.monotonic() < deadline
-        time.sleep(0.02)
-    status = worker.status()
-    assert status["state"] == "backoff" and status["last_error"]["zh"]
+        time.sleep(0.01)
+    assert status["last_error"]["zh"] and status["last_error"]["en"]
     assert 0 < status["pending"]["reading"] and held_before < 1200
     time.sleep(1.0)                       # down for a while: the worker keeps retrying
     with run_gateway(gw_path, seed_demo=True) as url2:
