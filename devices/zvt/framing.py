@@ -108,9 +108,10 @@ class SerialChannel:
             raise TerminalLinkError(f"serial read failed: {exc}") from exc
 
     def write(self, data: bytes) -> None:
+        # No flush(): tcdrain would wait on a pty nobody reads; the kernel queues the bytes
+        # and write_timeout bounds a stuck line.
         try:
             self.port.write(data)
-            self.port.flush()
         except OSError as exc:
             raise TerminalLinkError(f"serial write failed: {exc}") from exc
 

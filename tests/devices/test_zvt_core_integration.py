@@ -80,3 +80,16 @@ def test_core_silent_terminal_resolves_declined(store, sim):
         assert sim.wait_idle()
         assert payments.resolve_unknown(store, term, r.op_id).state == "declined"
     assert sim.approved_sales() == []
+
+
+def test_zvt_terminal_has_every_method_of_the_core_protocol():
+    import inspect
+
+    from terminal.device_api import PaymentTerminal
+    wanted = {n: inspect.signature(f) for n, f in vars(PaymentTerminal).items()
+              if callable(f) and not n.startswith("_")}
+    assert set(wanted) == {"authorize", "refund", "reverse", "last_result", "end_of_day",
+                           "status", "abort", "close"}
+    for name, sig in wanted.items():
+        have = inspect.signature(getattr(ZvtTerminal, name))
+        assert list(have.parameters)[:len(sig.parameters)] == list(sig.parameters), name
