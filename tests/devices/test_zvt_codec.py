@@ -340,3 +340,19 @@ def test_link_over_a_real_pty_with_random_splits():
         port.close()
         os.close(master)
         os.close(slave)
+
+
+def test_driver_never_passes_on_more_than_first6_last4():
+    from devices.zvt.driver import safe_masked_pan
+    assert safe_masked_pan("6212345678901234") == "621234******1234"
+    assert safe_masked_pan("621234******1234") == "621234******1234"
+    assert safe_masked_pan("****1234") == "****1234"
+    assert safe_masked_pan("123456789") == "*****6789"
+    assert safe_masked_pan(None) is None and safe_masked_pan("") is None
+
+
+@given(st.text(alphabet="0123456789*", min_size=1, max_size=19))
+def test_masked_pan_shows_at_most_ten_digits(pan):
+    from devices.zvt.driver import safe_masked_pan
+    out = safe_masked_pan(pan)
+    assert len(out) == len(pan) and sum(c.isdigit() for c in out) <= 10
