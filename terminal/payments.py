@@ -303,11 +303,11 @@ def _settle(store: Store, op_id: str, result, *, how: str) -> str:
             return "unknown"
         wire, public = _card_fields(result)
         state = "approved" if approved else "declined"
+        content = _content_for(store, pay) if approved else None   # the bill before this payment
         conn.execute("UPDATE payments SET state=?, card=?, updated_at=? WHERE op_id=?",
                      (state, json.dumps(wire, sort_keys=True), now_iso(), op_id))
         if approved:
             pay["state"] = state
-            content = _content_for(store, pay)
             _complete(store, conn, pay, _allocations(conn, op_id), dict(content, card=public), wire)
         audit(conn, f"card_{state}", pay["operator_id"], op_id=op_id, amount_fen=pay["amount_fen"],
               how=how)

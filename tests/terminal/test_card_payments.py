@@ -259,3 +259,12 @@ def test_default_limits_documented():
     assert payments.CARD_LIMIT_DEFAULTS == {"min_fen": 1, "max_fen": 500_000,
                                             "max_total_fen": 2_000_000, "max_count": 50,
                                             "max_age_hours": 72}
+
+
+def test_card_receipt_shows_the_amount_due_before_the_payment(store):
+    from terminal import tariffs
+    due = tariffs.bill_for(store, "3100000001").total_due_fen
+    r = payments.card_payment(store, FakeTerminal(), "3100000001", due + 500, "2001")
+    content = receipts.get(store, r.receipt_no)["content"]
+    assert content["due_before_fen"] == due and content["advance_fen"] == 500
+    assert content["method"] == "card" and content["card"]["last4"] == "1234"
