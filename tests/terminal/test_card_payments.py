@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 import pytest
+from hypothesis import given, strategies as st
 
 from ledger_fixtures import CardResult, FakeTerminal, make_store
 from terminal import outbox, payments, receipts, shifts
@@ -268,3 +269,19 @@ def test_card_receipt_shows_the_amount_due_before_the_payment(store):
     content = receipts.get(store, r.receipt_no)["content"]
     assert content["due_before_fen"] == due and content["advance_fen"] == 500
     assert content["method"] == "card" and content["card"]["last4"] == "1234"
+
+
+@given(st.text(alphabet="0123456789", min_size=13, max_size=19),
+       st.sampled_from(["", " ", "-"]))
+def test_any_full_pan_is_refused(pan, sep):
+    spaced = sep.join(pan[i:i + 4] for i in range(0, len(pan), 4))
+    with pytest.raises(CardDataError) as err:
+        masked_pan(spaced)
+    assert err.value.code == "full_pan_refused" and pan not in str(err.value)
+
+
+@given(st.text(alphabet="0123456789", min_size=6, max_size=6),
+       st.text(alphabet="*xXeE", min_size=3, max_size=9),
+       st.text(alphabet="0123456789", min_size=4, max_size=4))
+def test_any_first6_last4_masking_is_kept_normalised(head, mask, tail):
+    assert masked_pan(head + mask + tail) == head + "*" * len(mask) + tail

@@ -59,7 +59,6 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
     reported: list[tuple[str, str]] = []
     kinds: set[str] = set()
-    started = time.monotonic()
     for i in range(KILLS):
         child = subprocess.Popen([sys.executable, str(HERE / "crash_child.py"), str(path), str(i)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env)
@@ -76,7 +75,6 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
                 reported.append((kind, op_id))
                 kinds.add(kind)
         check(path, reported)
-    assert time.monotonic() - started < 120
     assert len(reported) > KILLS and kinds == {"reading", "cash", "card"}
     # the shift still closes and its closeout covers every op
     store = Store(path)
