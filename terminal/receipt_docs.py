@@ -141,15 +141,25 @@ def reprint(store: Store, receipt_no, operator_id: str) -> dict:
 
 
 def queue_print(store: Store, doc: dict):
-    """Hand `doc` to the print queue inside the caller's transaction, when the print queue
-    module is installed; returns its job (or None: the caller prints `doc` itself)."""
+    """Hand `doc` to the print queue inside the caller's transaction; returns its job id,
+    or None when it could not be queued (the caller then prints `doc` itself).
+
+    The job is written in a savepoint: a print-queue failure never undoes the payment it
+    belongs to — it is audited, and the money stays recorded."""
     try:
         from terminal import print_queue
     except ModuleNotFoundError as exc:
         if exc.name != "terminal.print_queue":
             raise
         return None
-    return print_queue.enqueue(store, doc)
+    try:
+        with store.transaction():
+            return print_queue.enqueue(store, doc)
+    except Exception as exc:  # noqa: BLE001 — printing must never block a capture
+        with store.transaction() as conn:
+            audit(conn, "print_queue_failed", None, kind=doc.get("kind"),
+                  receipt_no=doc.get("receipt_no"), error=type(exc).__name__)
+        return None
 
 
 def bill_notice(store: Store, account_no: str, kwh_e3: int | None = None, today=None) -> dict:

@@ -200,3 +200,15 @@ def test_void_with_supervisor_pin_checked_here(store):
     assert v.voided_receipt_no == r.receipt_no
     events = [row[0] for row in store.conn.execute("SELECT event FROM audit_log ORDER BY id")]
     assert "login_failed" in events and "approval" in events and events[-1] == "void"
+
+
+def test_a_print_queue_failure_never_undoes_the_payment(store, monkeypatch):
+    def broken(store, doc, **kw):
+        raise ValueError("queue broken")
+    monkeypatch.setattr(print_queue, "enqueue", broken)
+    r = payments.cash_payment(store, "3100000001", 3000, "2001")
+    assert r.state == "done" and r.print_job is None and r.doc["kind"] == "collection"
+    assert outbox.get(store, r.op_id)["type"] == "payment"
+    events = [row[0] for row in store.conn.execute("SELECT event FROM audit_log")]
+    assert "print_queue_failed" in events
+    assert receipts.verify_store(store) == []
