@@ -92,10 +92,24 @@ def check_account(a) -> None:
     if not _is_int(m.get("multiplier", 1)) or m.get("multiplier", 1) < 1:
         raise RouteImportError(f"account {no}: meter multiplier must be a positive integer")
     for key in ("prev_value", "avg_daily_wh", "limit_low", "limit_high"):
-        if m.get(key) is not None and (not _is_int(m[key]) or m[key] < 0):
-            raise RouteImportError(f"account {no}: meter '{key}' must be a non-negative integer or null")
-    if m.get("prev_value") is not None and m["prev_value"] >= 10 ** dials:
-        raise RouteImportError(f"account {no}: prev_value has more digits than the meter's {dials} dials")
+        if m.get(key) is not None and not _is_int(m[key]):
+            raise RouteImportError(f"account {no}: meter '{key}' must be an integer or null")
+
+
+def meter_exceptions(a: dict) -> list[str]:
+    """Out-of-range meter figures of a well-formed account (route exceptions).
+
+    The account is still imported so that it can be read; each such figure is stored as
+    unknown (null) — validation then skips the checks that need it — and the exception is
+    written to the audit log (`route_exception`) for the office.
+    """
+    m, out = a["meter"], []
+    for key in ("prev_value", "avg_daily_wh", "limit_low", "limit_high"):
+        if m.get(key) is not None and m[key] < 0:
+            out.append(f"{key} {m[key]} is negative")
+    if m.get("prev_value") is not None and m["prev_value"] >= 10 ** m["dials"]:
+        out.append(f"prev_value {m['prev_value']} has more digits than the meter's {m['dials']} dials")
+    return out
 
 
 def _check_unique(accounts) -> None:
@@ -174,9 +188,14 @@ def _account_row(route_id: str, a: dict) -> tuple:
 
 def _meter_row(a: dict) -> tuple:
     m = a["meter"]
+
+    def ok(key):
+        v = m.get(key)
+        if v is None or v < 0 or (key == "prev_value" and v >= 10 ** m["dials"]):
+            return None
+        return v
     return (m["meter_no"], a["account_no"], m["dials"], m.get("decimals", 0), m.get("multiplier", 1),
-            m.get("prev_value"), m.get("prev_date"), m.get("avg_daily_wh"), m.get("limit_low"),
-            m.get("limit_high"))
+            ok("prev_value"), m.get("prev_date"), ok("avg_daily_wh"), ok("limit_low"), ok("limit_high"))
 
 
 _INSERT_ACCOUNT = ("INSERT INTO accounts (account_no, route_id, seq, name, address, phone, tariff_id,"
@@ -207,25 +226,48 @@ def _insert_accounts(conn, route_id: str, accounts: list[dict]) -> None:
     conn.executemany(_INSERT_METER, [_meter_row(a) for a in accounts])
     conn.executemany("INSERT OR IGNORE INTO agent_members (agent_id, account_no) VALUES (?, ?)",
                      [(a["agent_id"], a["account_no"]) for a in accounts if a.get("agent_id")])
-    conn.executemany(
-        "INSERT INTO account_fts (rowid, name, address) SELECT rowid, ?, ? FROM accounts WHERE account_no=?",
-        [(_search.chars(a["name"]), _search.chars(a["address"]), a["account_no"]) for a in accounts])
+    if len(accounts) > 100:
+        rowids = dict(conn.execute("SELECT account_no, rowid FROM accounts WHERE route_id=?", (route_id,)))
+    else:
+        rowids = dict(conn.execute("SELECT account_no, rowid FROM accounts WHERE account_no IN "
+                                   "(SELECT value FROM json_each(?))", (json.dumps(nos),)))
+    conn.executemany(_search.INSERT_SQL,
+                     [_search.fts_row(rowids[a["account_no"]], a["name"], a["address"]) for a in accounts])
+    exceptions = []
+    for a in accounts:
+        problems = meter_exceptions(a)
+        if problems:
+            exceptions.append({"account_no": a["account_no"], "problems": problems})
+            audit(conn, "route_exception", None, route_id=route_id, account_no=a["account_no"],
+                  problems=problems)
+    return exceptions
 
 
-def _swap(conn, header: dict, accounts: list[dict], snapshot_id: str | None) -> None:
+IMPORT_CACHE_KIB = 16384  # a 10,000-account route fits in the page cache: no spill mid-import
+
+
+def _swap(conn, header: dict, accounts: list[dict], snapshot_id: str | None) -> list:
     route_id = header["route"]["route_id"]
+    if conn.execute("PRAGMA cache_size").fetchone()[0] > -IMPORT_CACHE_KIB:
+        conn.execute(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
     old = [r[0] for r in conn.execute("SELECT account_no FROM accounts WHERE route_id=?", (route_id,))]
     _delete_accounts(conn, old)
     _write_header(conn, header, snapshot_id)
-    _insert_accounts(conn, route_id, accounts)
+    exceptions = _insert_accounts(conn, route_id, accounts)
     audit(conn, "route_imported", None, route_id=route_id, accounts=len(accounts),
-          snapshot_id=snapshot_id, server_version=header["route"].get("server_version"))
+          snapshot_id=snapshot_id, server_version=header["route"].get("server_version"),
+          exceptions=len(exceptions))
+    return exceptions
 
 
 # --- whole import -------------------------------------------------------------------------
 
 def import_route(store: Store, doc: dict) -> dict:
-    """Import a whole route document (contracts §1) in one transaction; returns a summary."""
+    """Import a whole route document (contracts §1) in one transaction.
+
+    Returns {"route_id", "accounts", "exceptions": [{"account_no", "problems"}]} (see
+    `meter_exceptions`). A malformed document raises RouteImportError; nothing changes.
+    """
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise RouteImportError(f"not a route document: 'format' must be {FORMAT!r}")
     route = _check_header(doc)
@@ -236,8 +278,8 @@ def import_route(store: Store, doc: dict) -> dict:
         check_account(a)
     _check_unique(accounts)
     with store.transaction() as conn:
-        _swap(conn, doc, accounts, None)
-    return {"route_id": route["route_id"], "accounts": len(accounts)}
+        exceptions = _swap(conn, doc, accounts, None)
+    return {"route_id": route["route_id"], "accounts": len(accounts), "exceptions": exceptions}
 
 
 # --- paged import through staging --------------------------------------------------------
@@ -340,10 +382,10 @@ def stage_finish(store: Store, snapshot_id: str, count: int, digest: str) -> dic
     accounts = [json.loads(d) for d in docs]
     _check_unique(accounts)
     with store.transaction() as c:
-        _swap(c, header, accounts, snapshot_id)
+        exceptions = _swap(c, header, accounts, snapshot_id)
         c.execute("DELETE FROM stage_accounts WHERE snapshot_id=?", (snapshot_id,))
         c.execute("DELETE FROM stage_snapshots WHERE snapshot_id=?", (snapshot_id,))
-    return {"route_id": header["route"]["route_id"], "accounts": n}
+    return {"route_id": header["route"]["route_id"], "accounts": n, "exceptions": exceptions}
 
 
 # --- incremental changes ------------------------------------------------------------------

@@ -147,6 +147,14 @@ MIGRATIONS: list[str] = [
         locked_until REAL, last_failure_at TEXT
     );
     """,
+    # 3: the search index also holds character bigrams (fast 2+ character substrings);
+    # it is rebuilt from accounts by terminal.search on first use (meta search_index_stale)
+    """
+    DROP TABLE account_fts;
+    CREATE VIRTUAL TABLE account_fts USING fts5 (name, address, name2, address2, tokenize = 'unicode61');
+    INSERT INTO meta (key, value) VALUES ('search_index_stale', '1')
+        ON CONFLICT (key) DO UPDATE SET value = '1';
+    """,
 ]
 
 SERVER_OWNED_TABLES = ("routes", "accounts", "meters", "tariffs", "codes", "agents",

@@ -4,11 +4,13 @@
   range query `>= q AND < q || U+10FFFF` (no LIKE, so the index is always used).
 - Name and address: substring match through the FTS5 table `account_fts` (unicode61).
   Each text is stored split into single characters separated by spaces ("王小明" →
-  "王 小 明", "201" → "2 0 1"), so every character is a token; a query becomes an FTS5
-  phrase of its characters, and a phrase of consecutive single-character tokens is exactly
-  a substring match — for 1, 2 or more characters alike (the default tokenizer does not
-  split Chinese, and the trigram tokenizer needs 3 characters). Punctuation and spaces are
-  left out of both the index and the query.
+  "王 小 明", "201" → "2 0 1") in `name`/`address`, and as overlapping character bigrams
+  ("王小 小明", "20 01") in `name2`/`address2`. A 1-character query is a token lookup in
+  the single-character columns; a longer one is an FTS5 phrase of its bigrams, and a phrase
+  of consecutive overlapping bigrams is exactly a substring match. This works for 1, 2 or
+  more characters alike (FTS5's default tokenizer does not split Chinese and the trigram
+  tokenizer needs 3 characters), and bigram doclists are short, so even an all-digit query
+  against every address stays fast. Punctuation and spaces are left out of index and query.
 - Queries are normalised first: NFKC (full-width digits and letters from a Chinese IME
   become ASCII), trimmed, case-folded.
 
@@ -28,11 +30,30 @@ def normalise_query(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").strip()
 
 
-def chars(text: str | None) -> str:
-    """The index form of a text: its letters and digits, lower-cased, one per token."""
+def _units(text: str | None) -> list[str]:
     if not text:
-        return ""
-    return " ".join(c for c in unicodedata.normalize("NFKC", text).lower() if c.isalnum())
+        return []
+    return list(filter(str.isalnum, unicodedata.normalize("NFKC", text).lower()))
+
+
+def chars(text: str | None) -> str:
+    """The single-character index form of a text: its letters and digits, lower-cased."""
+    return " ".join(_units(text))
+
+
+def bigrams(text: str | None) -> str:
+    u = _units(text)
+    return " ".join(a + b for a, b in zip(u, u[1:]))
+
+
+INSERT_SQL = "INSERT INTO account_fts (rowid, name, address, name2, address2) VALUES (?, ?, ?, ?, ?)"
+
+
+def fts_row(rowid: int, name: str, address: str) -> tuple:
+    """The `account_fts` row of one account (for INSERT_SQL)."""
+    un, ua = _units(name), _units(address)
+    return (rowid, " ".join(un), " ".join(ua), " ".join(a + b for a, b in zip(un, un[1:])),
+            " ".join(a + b for a, b in zip(ua, ua[1:])))
 
 
 def index_accounts(conn: sqlite3.Connection, account_nos) -> None:
@@ -46,8 +67,26 @@ def index_accounts(conn: sqlite3.Connection, account_nos) -> None:
                  f"(SELECT rowid FROM accounts WHERE account_no IN ({placeholders}))", (arg,))
     rows = conn.execute(f"SELECT rowid, name, address FROM accounts WHERE account_no IN "
                         f"({placeholders})", (arg,)).fetchall()
-    conn.executemany("INSERT INTO account_fts (rowid, name, address) VALUES (?, ?, ?)",
-                     [(r[0], chars(r[1]), chars(r[2])) for r in rows])
+    conn.executemany(INSERT_SQL, [fts_row(*r) for r in rows])
+
+
+def rebuild_index(store: Store) -> int:
+    """Rebuild the whole search index from the accounts table (one transaction)."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM account_fts")
+        rows = conn.execute("SELECT rowid, name, address FROM accounts").fetchall()
+        conn.executemany(INSERT_SQL, [fts_row(*r) for r in rows])
+        conn.execute("DELETE FROM meta WHERE key='search_index_stale'")
+    return len(rows)
+
+
+def ensure_index(store: Store) -> None:
+    """Rebuild once when a migration marked the index stale (checked once per Store)."""
+    if getattr(store, "_search_index_ok", False):
+        return
+    if store.get_meta("search_index_stale"):
+        rebuild_index(store)
+    store._search_index_ok = True
 
 
 def unindex_route(conn: sqlite3.Connection, route_id: str) -> None:
@@ -60,11 +99,14 @@ def unindex_accounts(conn: sqlite3.Connection, account_nos) -> None:
                  "account_no IN (SELECT value FROM json_each(?)))", (json.dumps(list(account_nos)),))
 
 
-def _fts_phrase(q: str) -> str | None:
-    tokens = chars(q)
-    if not tokens:
+def _fts_match(q: str, column: str) -> str | None:
+    """FTS5 query for substring `q` in `column` ('name' | 'address'), or None (nothing to find)."""
+    u = _units(q)
+    if not u:
         return None
-    return '"' + tokens.replace('"', '""') + '"'
+    if len(u) == 1:
+        return f'{column} : "{u[0]}"'
+    return f'{column}2 : "' + " ".join(a + b for a, b in zip(u, u[1:])) + '"'
 
 
 _ROW_SQL = ("SELECT a.account_no, a.name, a.address, a.route_id, a.arrears_fen, m.meter_no "
@@ -81,6 +123,7 @@ def search(store: Store, query: str, limit: int = 50) -> list[dict]:
     q = normalise_query(query)
     if not q or limit <= 0:
         return []
+    ensure_index(store)
     conn = store.conn
     out: list[dict] = []
     seen: set[str] = set()
@@ -102,14 +145,12 @@ def search(store: Store, query: str, limit: int = 50) -> list[dict]:
             take(conn.execute(_ROW_SQL + "WHERE m.meter_no >= ? AND m.meter_no < ? "
                               "ORDER BY m.meter_no LIMIT ?",
                               (variant, variant + _TOP, limit)), "meter_no")
-    phrase = _fts_phrase(q)
-    if phrase and len(out) < limit:
-        for column in ("name", "address"):
-            if len(out) >= limit:
-                break
-            rows = conn.execute(
-                _ROW_SQL + "JOIN (SELECT rowid AS rid FROM account_fts WHERE account_fts MATCH ? "
-                "LIMIT ?) f ON f.rid = a.rowid",
-                (f"{column} : {phrase}", limit + len(seen))).fetchall()
-            take(sorted(rows, key=lambda r: r["account_no"]), column)
+    for column in ("name", "address"):
+        match = _fts_match(q, column)
+        if match is None or len(out) >= limit:
+            break
+        rows = conn.execute(
+            _ROW_SQL + "JOIN (SELECT rowid AS rid FROM account_fts WHERE account_fts MATCH ? "
+            "LIMIT ?) f ON f.rid = a.rowid", (match, limit + len(seen))).fetchall()
+        take(sorted(rows, key=lambda r: r["account_no"]), column)
     return out

@@ -34,7 +34,7 @@ def count(store, table, where="1", args=()):
 
 def test_import_route_writes_everything(store, doc):
     result = routes.import_route(store, doc)
-    assert result == {"route_id": "R001", "accounts": 100}
+    assert result == {"route_id": "R001", "accounts": 100, "exceptions": []}
     assert count(store, "accounts", "route_id='R001'") == 100
     assert count(store, "meters") == 100
     assert count(store, "codes", "kind='skip'") == len(doc["codes"]["skip"])
@@ -70,7 +70,7 @@ def test_reimport_replaces_accounts_but_keeps_walk_order_and_readings(store, doc
     (lambda d: d["accounts"][3].update(seq="ten"), "seq"),
     (lambda d: d["accounts"][3].update(arrears_fen=12.5), "integer fen"),
     (lambda d: d["accounts"][3]["meter"].update(dials=0), "dials"),
-    (lambda d: d["accounts"][3]["meter"].update(prev_value=10 ** 9), "more digits"),
+    (lambda d: d["accounts"][3]["meter"].update(prev_value=12.5), "prev_value"),
     (lambda d: d["accounts"][4].update(account_no=d["accounts"][3]["account_no"]), "twice"),
     (lambda d: d["accounts"][4]["meter"].update(meter_no=d["accounts"][3]["meter"]["meter_no"]), "twice"),
     (lambda d: d["route"].pop("cycle"), "cycle"),
@@ -102,7 +102,8 @@ def test_paged_staging_is_invisible_until_finish_and_resumable(store, doc, tmp_p
     routes.stage_page(reopened, "snap-1", accounts[30:80], "c80")  # overlapping replay is harmless
     routes.stage_page(reopened, "snap-1", accounts[80:], None)
     assert routes.stage_status(reopened, "R001")["complete"] is True
-    assert routes.stage_finish(reopened, "snap-1", len(accounts), digest) == {"route_id": "R001", "accounts": 100}
+    assert routes.stage_finish(reopened, "snap-1", len(accounts), digest) == \
+        {"route_id": "R001", "accounts": 100, "exceptions": []}
     assert count(reopened, "accounts") == 100
     assert count(reopened, "stage_accounts") == 0
     assert routes.stage_resume_point(reopened, "R001") is None
@@ -277,3 +278,25 @@ def test_account_detail_agent_and_hazard(store, utility):
     rows = routes.walk(store, "R001")
     assert next(r for r in rows if r["account_no"] == member["account_no"])["hazard"] is True
     assert json.loads(json.dumps(d))  # JSON-able for the UI
+
+
+def test_out_of_range_meter_figures_are_route_exceptions_not_failures(store, doc):
+    bad_prev, bad_avg = doc["accounts"][3], doc["accounts"][4]
+    bad_prev["meter"].update(dials=4, prev_value=-2289)
+    bad_avg["meter"].update(dials=4, prev_value=12345, avg_daily_wh=-1)
+    result = routes.import_route(store, doc)
+    assert result["accounts"] == 100
+    assert [e["account_no"] for e in result["exceptions"]] == [bad_prev["account_no"], bad_avg["account_no"]]
+    assert "negative" in result["exceptions"][0]["problems"][0]
+    assert len(result["exceptions"][1]["problems"]) == 2
+    m = routes.account_detail(store, bad_avg["account_no"])["meter"]
+    assert (m["prev_value"], m["avg_daily_wh"], m["dials"]) == (None, None, 4)
+    logged = [json.loads(r[0]) for r in store.conn.execute("SELECT detail FROM audit_log WHERE event='route_exception'")]
+    assert [d["account_no"] for d in logged] == [bad_prev["account_no"], bad_avg["account_no"]]
+
+
+def test_the_whole_demo_utility_imports(store):
+    u = dd.demo_utility()
+    for r in u["routes"]:
+        routes.import_route(store, dd.route_document(u, r["route_id"]))
+    assert count(store, "accounts") == 1200
