@@ -129,12 +129,10 @@ def statement(store, agent_id: str, today: dt.date | None = None) -> dict:
     agent = _agent(store, agent_id)
     rows = []
     for d in dues(store, agent_id, today):
-        r = store.conn.execute(
-            "SELECT value FROM readings WHERE account_no=? AND status='read' AND "
-            "superseded_by IS NULL ORDER BY seq DESC LIMIT 1", (d["account_no"],)).fetchone()
+        r = tariffs.latest_reading(store.conn, d["account_no"])
         bill = d["bill"]
         rows.append({"account_no": d["account_no"], "name": d["name"],
-                     "reading": None if r is None else r[0], "kwh_e3": bill.kwh_e3,
+                     "reading": None if r is None else r["value"], "kwh_e3": bill.kwh_e3,
                      "current_fen": bill.current_fen, "arrears_fen": bill.arrears_fen,
                      "late_fee_fen": bill.late_fee_fen, "total_due_fen": bill.total_due_fen})
     return {"agent_id": agent_id, "name": agent["name"],

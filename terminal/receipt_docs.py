@@ -170,12 +170,7 @@ def bill_notice(store: Store, account_no: str, kwh_e3: int | None = None, today=
     blocks = _header(store, "电费通知单 Bill notice")
     blocks += [_kv("户号 Account", account_no), _kv("户名 Name", acct["name"]),
                _kv("地址 Address", acct["address"])]
-    try:
-        reading = store.conn.execute(
-            "SELECT value, device_time FROM readings WHERE account_no=? AND status='read' "
-            "AND superseded_by IS NULL ORDER BY seq DESC LIMIT 1", (account_no,)).fetchone()
-    except Exception:  # readings table always exists; guard a store still migrating
-        reading = None
+    reading = tariffs.latest_reading(store.conn, account_no)
     if reading is not None:
         blocks += [_kv("本次读数 Reading", reading["value"]),
                    _kv("抄表时间 Read at", reading["device_time"])]

@@ -174,18 +174,21 @@ def bill_estimate(store, account_no: str, kwh_e3: int) -> int:
     return charge_fen(get_tariff(conn, _account(conn, account_no)["tariff_id"]), kwh_e3)
 
 
+def latest_reading(conn: sqlite3.Connection, account_no: str) -> dict | None:
+    """The account's current (not superseded) read reading of its route's cycle, or None."""
+    row = conn.execute(
+        "SELECT r.value, r.kwh_e3, r.device_time, r.op_id FROM readings r "
+        "JOIN accounts a ON a.account_no=r.account_no LEFT JOIN routes rt ON rt.route_id=a.route_id "
+        "WHERE r.account_no=? AND r.status='read' AND r.superseded_by IS NULL "
+        "AND (rt.cycle IS NULL OR r.cycle IS NULL OR r.cycle=rt.cycle) "
+        "ORDER BY r.seq DESC LIMIT 1", (account_no,)).fetchone()
+    return None if row is None else dict(row)
+
+
 def latest_kwh_e3(conn: sqlite3.Connection, account_no: str) -> int | None:
-    """kWh of the account's latest valid reading in its route's current cycle (None if unread)."""
-    try:
-        row = conn.execute(
-            "SELECT r.kwh_e3 FROM readings r JOIN accounts a ON a.account_no=r.account_no "
-            "LEFT JOIN routes rt ON rt.route_id=a.route_id "
-            "WHERE r.account_no=? AND r.status='read' AND r.superseded_by IS NULL "
-            "AND (rt.cycle IS NULL OR r.cycle IS NULL OR r.cycle=rt.cycle) "
-            "ORDER BY r.seq DESC LIMIT 1", (account_no,)).fetchone()
-    except sqlite3.OperationalError:
-        return None
-    return None if row is None else row[0]
+    """kWh of the account's current reading this cycle (None if unread)."""
+    reading = latest_reading(conn, account_no)
+    return None if reading is None else reading["kwh_e3"]
 
 
 def paid_here_fen(conn: sqlite3.Connection, account_no: str) -> int:

@@ -140,3 +140,16 @@ def test_allocation_sums_and_respects_dues(tmp_path_factory, amount):
     got = {a["account_no"]: a["amount_fen"] for a in alloc}
     if "3100000004" in got:
         assert got["3100000003"] == 5315
+
+
+def test_statement_shows_this_cycles_readings_only(store):
+    from terminal import readings
+    readings.capture_reading(store, account_no="3100000003", operator_id="1001", status="read",
+                             value=1100, consumption=100, kwh_e3=100_000)
+    member = agents.statement(store, "A01", TODAY)["members"][0]
+    assert member["reading"] == 1100 and member["current_fen"] == 4883
+    assert member["total_due_fen"] == 5315 + 4883
+    with store.transaction() as conn:   # next month's route: last month's reading is history
+        conn.execute("UPDATE routes SET cycle='2026-12' WHERE route_id='R001'")
+    member = agents.statement(store, "A01", TODAY)["members"][0]
+    assert member["reading"] is None and member["current_fen"] == 0
