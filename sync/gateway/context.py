@@ -47,6 +47,8 @@ class Context:
     settings: Settings
     is_sqlite: bool
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    group_lock: threading.Lock = field(default_factory=threading.Lock)
+    group_queue: list = field(default_factory=list)  # ops batches waiting for the writer
     committed_batches: int = 0
     first_retry: dict = field(default_factory=dict)  # (device_id, op_id) -> first retry time
     token_cache: dict = field(default_factory=dict)  # token hash -> device row dict
@@ -57,9 +59,15 @@ class Context:
         # One writer per process on every engine: change-feed versions then commit in order,
         # so a reader never skips a version that commits late.
         with self.write_lock:
-            with self.engine.connect().execution_options(sqlite_write=True) as conn:
-                with conn.begin():
-                    yield conn
+            with self.transaction() as conn:
+                yield conn
+
+    @contextmanager
+    def transaction(self):
+        """A write transaction for a caller that already holds `write_lock`."""
+        with self.engine.connect().execution_options(sqlite_write=True) as conn:
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self):

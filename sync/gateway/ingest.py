@@ -567,35 +567,84 @@ HANDLERS = {"reading": _reading, "payment": _payment, "void": _void,
 
 # ---------------------------------------------------------------- entry point
 
+class _Pending:
+    __slots__ = ("device", "ops", "result", "error")
+
+    def __init__(self, device, ops):
+        self.device, self.ops, self.result, self.error = device, ops, None, None
+
+
 def ingest(ctx: Context, device: dict, ops: list[dict]) -> dict:
-    """Apply one batch; returns {"results", "missing_seqs"}."""
+    """Apply one batch; returns {"results", "missing_seqs"}.
+
+    Group commit: batches that arrive while another is being written queue up; whichever
+    request gets the writer lock next applies every queued batch (each in seq order, one
+    after the other) in a single transaction, so concurrent devices share one fsync.
+    """
+    item = _Pending(device, ops)
+    with ctx.group_lock:
+        ctx.group_queue.append(item)
+    with ctx.write_lock:
+        if item.result is None and item.error is None:
+            with ctx.group_lock:
+                group, ctx.group_queue = ctx.group_queue[:64], ctx.group_queue[64:]
+            _apply_group(ctx, group)
+    if item.error is not None:
+        raise item.error
+    return item.result
+
+
+def _apply_group(ctx: Context, group: list[_Pending]) -> None:
     try:
-        results, missing = _run(ctx, device, ops)
-    except IntegrityError:
-        results, missing = [], []
-        for op in sorted(ops, key=lambda o: o["seq"]):
-            try:
-                one, missing = _run(ctx, device, [op])
-                results.extend(one)
-            except IntegrityError:
-                results.append(_res(op, "rejected", "op_id_reused",
-                                    "op_id already used by another device"))
-    return {"results": results, "missing_seqs": missing}
+        with ctx.transaction() as conn:
+            outcomes = [_apply_one(ctx, conn, p.device, p.ops) for p in group]
+    except Exception:  # one bad batch must not fail the others: redo them one by one
+        for p in group:
+            _apply_alone(ctx, p)
+        return
+    _committed(ctx, len(group))
+    for p, (results, missing) in zip(group, outcomes):
+        p.result = {"results": results, "missing_seqs": missing}
 
 
-def _run(ctx: Context, device: dict, ops: list[dict]):
-    with ctx.write(device["device_id"]) as conn:
-        dev = conn.execute(select(db.devices).where(
-            db.devices.c.device_id == device["device_id"])).mappings().one()
-        batch = Batch(ctx, conn, dict(dev), ops)
-        results = batch.run()
-        batch.flush()
-        _advance(conn, dict(dev), batch)
-        missing = device_missing(conn, device["device_id"])
-    ctx.committed_batches += 1
-    if ctx.settings.fault_after_commit == ctx.committed_batches:
+def _apply_alone(ctx: Context, p: _Pending) -> None:
+    try:
+        try:
+            with ctx.transaction() as conn:
+                results, missing = _apply_one(ctx, conn, p.device, p.ops)
+            _committed(ctx, 1)
+        except IntegrityError:  # e.g. an op_id another device already used
+            results, missing = [], []
+            for op in sorted(p.ops, key=lambda o: o["seq"]):
+                try:
+                    with ctx.transaction() as conn:
+                        one, missing = _apply_one(ctx, conn, p.device, [op])
+                    _committed(ctx, 1)
+                    results.extend(one)
+                except IntegrityError:
+                    results.append(_res(op, "rejected", "op_id_reused",
+                                        "op_id already used by another device"))
+        p.result = {"results": results, "missing_seqs": missing}
+    except Exception as exc:  # noqa: BLE001 — handed to the waiting request
+        p.error = exc
+
+
+def _committed(ctx: Context, n: int) -> None:
+    before = ctx.committed_batches
+    ctx.committed_batches += n
+    fault = ctx.settings.fault_after_commit
+    if fault is not None and before < fault <= ctx.committed_batches:
         os._exit(75)  # fault hook: committed but never answered
-    return results, missing
+
+
+def _apply_one(ctx: Context, conn, device: dict, ops: list[dict]):
+    dev = dict(conn.execute(select(db.devices).where(
+        db.devices.c.device_id == device["device_id"])).mappings().one())
+    batch = Batch(ctx, conn, dev, ops)
+    results = batch.run()
+    batch.flush()
+    _advance(conn, dev, batch)
+    return results, device_missing(conn, device["device_id"])
 
 
 def _advance(conn, dev: dict, batch: Batch) -> None:
