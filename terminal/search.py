@@ -2,7 +2,7 @@
 
 - Account number and meter number: prefix match through their primary-key indexes, as a
   range query `>= q AND < q || U+10FFFF` (no LIKE, so the index is always used).
-- Name and address: substring match through the FTS5 table `account_fts` (unicode61).
+- Name and address: substring match through the FTS5 table `account_fts`.
   Each text is stored split into single characters separated by spaces ("王小明" →
   "王 小 明", "201" → "2 0 1") in `name`/`address`, and as overlapping character bigrams
   ("王小 小明", "20 01") in `name2`/`address2`. A 1-character query is a token lookup in
@@ -33,7 +33,9 @@ def normalise_query(text: str) -> str:
 def _units(text: str | None) -> list[str]:
     if not text:
         return []
-    return list(filter(str.isalnum, unicodedata.normalize("NFKC", text).lower()))
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return list(filter(str.isalnum, text.lower()))
 
 
 def chars(text: str | None) -> str:
