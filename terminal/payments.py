@@ -369,9 +369,9 @@ def card_payment(store: Store, terminal, account_no: str | None, amount_fen: int
                  now: dt.datetime | None = None) -> PaymentResult:
     """Take a card payment through the payment terminal (for an account, or for an agent
     with its `allocations`). Returns the state reached: approved, declined or unknown."""
-    if unknown_payments(store):
+    if unknown_payments(store) or store.get_meta("card_reversal_pending"):
         raise LedgerError("card_unresolved", "有结果未知的银行卡交易，请先查询处理",
-                          "A card payment with an unknown result must be resolved first")
+                          "A card payment or reversal with an unknown result must be resolved first")
     check_card_limits(store, amount_fen, now)
     amount = amount_fen
     shift = shifts.require_open_shift(store, operator_id)

@@ -5,7 +5,7 @@ Z numbers run 1, 2, 3… per device without gaps (taken in the closing transacti
 The closeout summary (docs/contracts.md §3) covers every op the device wrote from the
 shift's `shift_open` op to the op just before its `shift_close` op (readings included);
 its digest is SHA-256 over those ops' `payload_sha256` values in seq order, each + "\\n".
-A shift cannot close while a card payment of it is still unresolved (`sent`/`unknown`).
+A shift cannot close while a card payment of it (or a card reversal) is still unresolved.
 """
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ def close_shift(store: Store, operator_id: str, counted_fen: int | None = None,
     dev = receipts.device_id(store)
     with store.transaction() as conn:
         fig = figures(store, shift["shift_id"])
-        if fig["unknown_count"]:
+        if fig["unknown_count"] or store.get_meta("card_reversal_pending"):
             raise LedgerError("unknown_card_payments", "有结果未知的银行卡交易，请先查询处理再结班",
                               "Card payments with an unknown result must be resolved before "
                               "closing the shift")

@@ -1,4 +1,4 @@
-"""Voids of cash payments: same shift only, supervisor approval, recorded as a new record.
+"""Voids of cash and card payments: same shift only, supervisor approval, recorded as a new record.
 
 A void never changes or deletes the payment's receipt: it writes a `voids` row, marks the
 payment `voided`, issues a void slip as the next link of the receipt chain (its own receipt
@@ -8,8 +8,13 @@ audit entry — all in one transaction.
 
 The approver must be an operator on this device holding the `supervisor` role. With
 `supervisor_pin` the PIN is checked here (terminal.operators.approve: lockout and audit
-included); without it the caller has already verified `approved_by` that way. Card payments are not voided here: they are reversed at the payment
-terminal itself.
+included); without it the caller has already verified `approved_by` that way.
+
+A card payment is voided by reversing it on the payment terminal, under the same crash rule
+as a payment: the pending reversal is committed (meta `card_reversal_pending`) before the
+command goes out, the void is committed inside the terminal's result callback before the
+driver acknowledges it, and a reversal whose result is lost is settled from the terminal's
+last transaction (`resolve_reversal`) — never sent twice.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from terminal.ledger_errors import LedgerError
 from terminal.store import Store, audit, now_iso
 
 MAX_REASON = 140
+PENDING_KEY = "card_reversal_pending"
 
 
 @dataclasses.dataclass
@@ -45,11 +51,8 @@ def _roles(conn, operator_id: str) -> list[str]:
     return list(roles) if isinstance(roles, list) else []
 
 
-def void_payment(store: Store, payment_op_id: str, reason: str, operator_id: str,
-                 approved_by: str, supervisor_pin: str | None = None) -> VoidResult:
-    """Void a cash payment of the open shift, approved by a (PIN-verified) supervisor.
-
-    Raises LedgerError (nothing written) — or operators.LoginError for a wrong PIN."""
+def _check(store: Store, payment_op_id: str, reason: str, approved_by: str):
+    """The payment row and the cleaned reason, or LedgerError (nothing written)."""
     reason = (reason or "").strip()
     if not reason:
         raise LedgerError("reason_required", "请填写作废原因", "Enter the reason for the void")
@@ -64,23 +67,25 @@ def void_payment(store: Store, payment_op_id: str, reason: str, operator_id: str
         raise LedgerError("unknown_payment", "交易不存在", "That payment does not exist")
     if pay["state"] == "voided":
         raise LedgerError("already_voided", "该收据已作废", "This payment is already voided")
-    if pay["method"] != "cash":
-        raise LedgerError("card_void_at_terminal", "银行卡交易请在刷卡终端上撤销",
-                          "Card payments are reversed on the payment terminal")
-    if pay["state"] != "done":
+    if pay["state"] not in ("done", "approved"):
         raise LedgerError("not_voidable", "该交易不能作废", "This payment cannot be voided")
     shift = shifts.current_shift(store)
     if shift is None or shift["shift_id"] != pay["shift_id"]:
         raise LedgerError("other_shift", "只能作废本班次的收据", "Only payments of the open shift can be voided")
     receipts.require_numbers(store)
-    if supervisor_pin is not None:
-        from terminal import operators
-        operators.approve(store, approved_by, supervisor_pin, "void", payment_op_id=payment_op_id)
+    return dict(pay), reason
+
+
+def _record(store: Store, pay: dict, reason: str, approved_by: str, operator_id: str,
+            card: dict | None = None) -> VoidResult:
+    """The void row, payment `voided`, void slip (chain link), op `void`, audit, print job."""
     op_id = outbox.new_op_id()
     amount = pay["amount_fen"]
+    payment_op_id = pay["op_id"]
     with store.transaction() as conn:
         # re-check inside the write lock: a second void of the same payment must fail
-        if conn.execute("SELECT state FROM payments WHERE op_id=?", (payment_op_id,)).fetchone()[0] != "done":
+        state = conn.execute("SELECT state FROM payments WHERE op_id=?", (payment_op_id,)).fetchone()[0]
+        if state not in ("done", "approved"):
             raise LedgerError("already_voided", "该收据已作废", "This payment is already voided")
         stamp = now_iso()
         conn.execute("INSERT INTO voids (op_id, payment_op_id, reason, approved_by, operator_id, "
@@ -89,16 +94,149 @@ def void_payment(store: Store, payment_op_id: str, reason: str, operator_id: str
         conn.execute("UPDATE payments SET state='voided', updated_at=? WHERE op_id=?",
                      (stamp, payment_op_id))
         voided_no = str(pay["receipt_no"])
-        receipt = receipts.issue(store, conn, kind="void", op_id=op_id, amount_fen=amount, fields={
-            "voids_receipt_no": voided_no, "payment_op_id": payment_op_id,
-            "account_no": pay["account_no"], "agent_id": pay["agent_id"], "reason": reason,
-            "approved_by": approved_by, "operator_id": operator_id, "shift_id": pay["shift_id"]})
-        outbox.append(conn, "void", {
-            "payment_op_id": payment_op_id, "receipt_no": voided_no, "amount_fen": amount,
-            "reason": reason, "approved_by": approved_by, "shift_id": pay["shift_id"],
-            "receipt": receipt}, operator_id=operator_id, op_id=op_id, device_time=stamp)
+        fields = {"voids_receipt_no": voided_no, "payment_op_id": payment_op_id,
+                  "account_no": pay["account_no"], "agent_id": pay["agent_id"], "reason": reason,
+                  "approved_by": approved_by, "operator_id": operator_id,
+                  "shift_id": pay["shift_id"], "method": pay["method"]}
+        if card is not None:
+            fields["card"] = {"trace": card.get("trace"),
+                              "terminal_receipt_no": card.get("terminal_receipt_no")}
+        receipt = receipts.issue(store, conn, kind="void", op_id=op_id, amount_fen=amount,
+                                 fields=fields)
+        payload = {"payment_op_id": payment_op_id, "receipt_no": voided_no, "amount_fen": amount,
+                   "reason": reason, "approved_by": approved_by, "shift_id": pay["shift_id"],
+                   "receipt": receipt}
+        if card is not None:
+            payload["card"] = card
+        outbox.append(conn, "void", payload, operator_id=operator_id, op_id=op_id, device_time=stamp)
+        conn.execute("DELETE FROM meta WHERE key=?", (PENDING_KEY,))
         audit(conn, "void", operator_id, op_id=op_id, payment_op_id=payment_op_id,
-              receipt_no=voided_no, amount_fen=amount, approved_by=approved_by, reason=reason)
+              receipt_no=voided_no, amount_fen=amount, approved_by=approved_by, reason=reason,
+              method=pay["method"])
         doc = receipt_docs.receipt_document(store, receipt["receipt_no"])
         job = receipt_docs.queue_print(store, doc)
     return VoidResult(op_id, payment_op_id, receipt["receipt_no"], voided_no, amount, doc, job)
+
+
+def pending_reversal(store: Store) -> dict | None:
+    """A card reversal whose result is unknown (settle it with `resolve_reversal`), or None."""
+    raw = store.get_meta(PENDING_KEY)
+    return json.loads(raw) if raw else None
+
+
+def void_payment(store: Store, payment_op_id: str, reason: str, operator_id: str,
+                 approved_by: str, supervisor_pin: str | None = None, *, terminal=None,
+                 on_status=None) -> VoidResult:
+    """Void a payment of the open shift, approved by a (PIN-verified) supervisor.
+
+    Cash: recorded at once. Card: the payment terminal reverses it first (`terminal`
+    required); the void is recorded inside the terminal's result callback, before the
+    driver acknowledges it. A declined reversal records nothing (LedgerError
+    `reversal_declined`); a link failure leaves the reversal pending (LedgerError
+    `reversal_unknown`): settle it with `resolve_reversal`, never by reversing again.
+    Raises LedgerError (nothing written) — or operators.LoginError for a wrong PIN."""
+    pay, reason = _check(store, payment_op_id, reason, approved_by)
+    if pay["method"] == "card":
+        if terminal is None:
+            raise LedgerError("card_void_needs_terminal", "银行卡交易须通过刷卡终端撤销",
+                              "A card payment is voided by reversing it on the payment terminal")
+        if pending_reversal(store) is not None:
+            raise LedgerError("reversal_unresolved", "有结果未知的撤销，请先查询处理",
+                              "A reversal with an unknown result must be resolved first")
+        from terminal import payments
+        if payments.unknown_payments(store):
+            raise LedgerError("card_unresolved", "有结果未知的银行卡交易，请先查询处理",
+                              "A card payment with an unknown result must be resolved first")
+        card = json.loads(pay["card"] or "{}")
+        if card.get("terminal_receipt_no") is None:
+            raise LedgerError("no_terminal_receipt", "缺少终端凭证号，无法撤销",
+                              "The terminal receipt number is unknown; the payment cannot be reversed")
+    if supervisor_pin is not None:
+        from terminal import operators
+        operators.approve(store, approved_by, supervisor_pin, "void", payment_op_id=payment_op_id)
+    if pay["method"] == "cash":
+        return _record(store, pay, reason, approved_by, operator_id)
+    return _reverse(store, terminal, pay, card, reason, approved_by, operator_id, on_status)
+
+
+def _reversal_fields(result) -> dict:
+    return {"result_code": getattr(result, "result_code", None),
+            "trace": getattr(result, "trace", None),
+            "terminal_receipt_no": getattr(result, "receipt_no", None),
+            "terminal_id": getattr(result, "terminal_id", None)}
+
+
+def _reverse(store, terminal, pay, card, reason, approved_by, operator_id, on_status):
+    pending = {"payment_op_id": pay["op_id"], "reason": reason, "approved_by": approved_by,
+               "operator_id": operator_id, "original_trace": card.get("trace")}
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                     "SET value=excluded.value", (PENDING_KEY, json.dumps(pending)))
+        audit(conn, "card_reversal_sent", operator_id, payment_op_id=pay["op_id"])
+    outcome = []
+
+    def on_result(result):
+        outcome.append(_settle(store, pay, pending, result))
+
+    try:
+        returned = terminal.reverse(int(card["terminal_receipt_no"]),
+                                    on_status or (lambda code, text: None), on_result)
+    except Exception as exc:  # TerminalLinkError (an OSError) or anything else
+        if not outcome:
+            with store.transaction() as conn:
+                audit(conn, "card_reversal_unknown", operator_id, payment_op_id=pay["op_id"],
+                      why=type(exc).__name__)
+            raise LedgerError("reversal_unknown", "撤销结果未知，请查询终端后处理（不要重复撤销）",
+                              "The reversal result is unknown: check with the terminal "
+                              "(resolve it; do not reverse again)") from exc
+        returned = None
+    if not outcome and returned is not None:
+        outcome.append(_settle(store, pay, pending, returned))
+    if not outcome or outcome[0] is None:
+        raise LedgerError("reversal_declined", "终端拒绝撤销，交易仍有效",
+                          "The terminal declined the reversal; the payment stands")
+    return outcome[0]
+
+
+def _settle(store, pay, pending, result) -> VoidResult | None:
+    if getattr(result, "approved", False) and getattr(result, "amount_fen", None) in (
+            pay["amount_fen"], 0, None):
+        return _record(store, pay, pending["reason"], pending["approved_by"],
+                       pending["operator_id"], card=_reversal_fields(result))
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM meta WHERE key=?", (PENDING_KEY,))
+        audit(conn, "card_reversal_declined", pending["operator_id"], payment_op_id=pay["op_id"])
+    return None
+
+
+def resolve_reversal(store: Store, terminal) -> VoidResult | None:
+    """Settle a reversal left pending by a link failure from the terminal's last transaction:
+    an approved transaction of the payment's amount with a new trace (not booked to any
+    payment) is the reversal → the void is recorded; otherwise nothing was reversed → None
+    (the payment stands). LedgerError `terminal_unreachable` keeps it pending."""
+    pending = pending_reversal(store)
+    if pending is None:
+        raise LedgerError("no_pending_reversal", "没有待查询的撤销", "No reversal is pending")
+    pay = dict(store.conn.execute("SELECT * FROM payments WHERE op_id=?",
+                                  (pending["payment_op_id"],)).fetchone())
+    try:
+        last = terminal.last_result()
+    except Exception as exc:
+        raise LedgerError("terminal_unreachable", "无法连接终端，撤销仍待查询，请稍后再查",
+                          "Cannot reach the terminal; the reversal stays pending — try again") from exc
+    trace = getattr(last, "trace", None) if last is not None else None
+    match = (last is not None and getattr(last, "approved", False)
+             and getattr(last, "amount_fen", None) == pay["amount_fen"]
+             and trace is not None and trace != pending.get("original_trace"))
+    if match:
+        booked = store.conn.execute("SELECT 1 FROM payments WHERE method='card' AND "
+                                    "json_extract(card,'$.trace')=?", (trace,)).fetchone()
+        match = booked is None
+    if match:
+        return _settle(store, pay, pending, last)
+    _settle(store, pay, pending, _NotReversed())
+    return None
+
+
+class _NotReversed:
+    approved = False

@@ -104,6 +104,9 @@ class FakeTerminal:
         self.acked = []
         self.calls = 0
         self.reachable = True
+        self.sales = {}                 # terminal receipt no → approved sale
+        self.reverse_mode = "approve"   # approve | decline | drop_before | drop_after
+        self.reversals = []
 
     def authorize(self, amount_fen, on_status, on_result):
         self.calls += 1
@@ -118,7 +121,28 @@ class FakeTerminal:
             raise TerminalLinkError("line dropped after authorisation")
         if self.mode == "return_only":
             return result
+        if result.approved:
+            self.sales[result.receipt_no] = result
         on_result(result)      # raises → not acknowledged
+        self.acked.append(result.trace)
+        return result
+
+    def reverse(self, receipt_no, on_status, on_result):
+        on_status(1, "撤销 Reversal")
+        self.reversals.append(receipt_no)
+        if self.reverse_mode == "drop_before":
+            raise TerminalLinkError("line dropped")
+        sale = self.sales.get(receipt_no)
+        self.trace += 1
+        ok = sale is not None and self.reverse_mode != "decline"
+        result = CardResult(ok, 0 if ok else 0xB5, sale.amount_fen if ok else 0, self.trace,
+                            9000 + self.trace if ok else None, sale.masked_pan if sale else None)
+        self.last = result
+        if ok:
+            del self.sales[receipt_no]
+        if self.reverse_mode == "drop_after":
+            raise TerminalLinkError("line dropped after the reversal")
+        on_result(result)
         self.acked.append(result.trace)
         return result
 

@@ -285,3 +285,135 @@ def test_any_full_pan_is_refused(pan, sep):
        st.text(alphabet="0123456789", min_size=4, max_size=4))
 def test_any_first6_last4_masking_is_kept_normalised(head, mask, tail):
     assert masked_pan(head + mask + tail) == head + "*" * len(mask) + tail
+
+
+# -- card voids (reversal on the terminal) -----------------------------------------------------
+
+def _approved(store, term, amount=4200):
+    r = payments.card_payment(store, term, "3100000002", amount, "2001")
+    assert r.state == "approved"
+    return r
+
+
+def test_card_void_reverses_on_the_terminal(store):
+    from terminal import voids
+    term = FakeTerminal()
+    r = _approved(store, term)
+    with pytest.raises(LedgerError) as err:
+        voids.void_payment(store, r.op_id, "客户要求", "2001", "9001")
+    assert err.value.code == "card_void_needs_terminal" and term.reversals == []
+    v = voids.void_payment(store, r.op_id, "客户要求", "2001", "9001", terminal=term)
+    assert term.reversals == [9501] and v.amount_fen == 4200 and v.voided_receipt_no == r.receipt_no
+    payload = json.loads(outbox.get(store, v.op_id)["payload"])
+    assert payload["card"]["trace"] == term.last.trace and payload["amount_fen"] == 4200
+    assert store.conn.execute("SELECT state FROM payments WHERE op_id=?",
+                              (r.op_id,)).fetchone()[0] == "voided"
+    assert voids.pending_reversal(store) is None
+    fig = shifts.figures(store)
+    assert fig["void_fen"] == 4200 and fig["expected_fen"] == 0   # no cash moved
+    with pytest.raises(LedgerError) as err:
+        voids.void_payment(store, r.op_id, "again", "2001", "9001", terminal=term)
+    assert err.value.code == "already_voided" and term.reversals == [9501]
+    assert receipts.verify_store(store) == []
+
+
+def test_declined_reversal_records_nothing(store):
+    from terminal import voids
+    term = FakeTerminal()
+    r = _approved(store, term)
+    term.reverse_mode = "decline"
+    with pytest.raises(LedgerError) as err:
+        voids.void_payment(store, r.op_id, "x", "2001", "9001", terminal=term)
+    assert err.value.code == "reversal_declined"
+    assert store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 0
+    assert voids.pending_reversal(store) is None
+
+
+@pytest.mark.parametrize("mode,reversed_", [("drop_after", True), ("drop_before", False)])
+def test_lost_reversal_result_is_resolved_from_the_terminal(store, mode, reversed_):
+    from terminal import voids
+    term = FakeTerminal()
+    r = _approved(store, term)
+    term.reverse_mode = mode
+    with pytest.raises(LedgerError) as err:
+        voids.void_payment(store, r.op_id, "x", "2001", "9001", terminal=term)
+    assert err.value.code == "reversal_unknown"
+    assert voids.pending_reversal(store)["payment_op_id"] == r.op_id
+    # nothing else may touch the terminal or close the shift meanwhile; no second reversal
+    for call, code in ((lambda: payments.card_payment(store, term, "3100000002", 100, "2001"),
+                        "card_unresolved"),
+                       (lambda: shifts.close_shift(store, "2001", counted_fen=0),
+                        "unknown_card_payments"),
+                       (lambda: voids.void_payment(store, r.op_id, "x", "2001", "9001",
+                                                   terminal=term), "reversal_unresolved")):
+        with pytest.raises(LedgerError) as err:
+            call()
+        assert err.value.code == code
+    assert len(term.reversals) == 1
+    result = voids.resolve_reversal(store, term)
+    assert voids.pending_reversal(store) is None
+    state = store.conn.execute("SELECT state FROM payments WHERE op_id=?", (r.op_id,)).fetchone()[0]
+    if reversed_:
+        assert result is not None and state == "voided"
+    else:
+        assert result is None and state == "approved"
+        assert store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 0
+    with pytest.raises(LedgerError) as err:
+        voids.resolve_reversal(store, term)
+    assert err.value.code == "no_pending_reversal"
+    assert receipts.verify_store(store) == []
+
+
+# -- with the real ZVT driver and the terminal simulator over a pty ---------------------------
+
+ZVT_FAST = dict(ack_timeout=0.2, reply_timeout=2.0, overall_timeout=1.5, inter_byte_timeout=0.1)
+
+
+@pytest.fixture
+def zvt_sim():
+    from devices.sim.zvt import ZvtSimulator
+    sim = ZvtSimulator(ack_timeout=1.0, reply_timeout=2.0, quiet=0.8)
+    sim.serve_pty()
+    yield sim
+    sim.close()
+
+
+def test_zvt_payment_and_void_by_reversal(store, zvt_sim):
+    from devices.zvt import ZvtTerminal
+    from terminal import voids
+    with ZvtTerminal(zvt_sim.path, **ZVT_FAST) as term:
+        r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+        assert r.state == "approved" and len(zvt_sim.approved_sales()) == 1
+        v = voids.void_payment(store, r.op_id, "客户要求 customer asked", "2001", "9001",
+                               terminal=term)
+    assert zvt_sim.approved_sales() == []            # the terminal's sale is reversed
+    assert v.amount_fen == 4200
+    assert store.conn.execute("SELECT state FROM payments WHERE op_id=?",
+                              (r.op_id,)).fetchone()[0] == "voided"
+    assert receipts.verify_store(store) == []
+
+
+def test_zvt_reversal_line_drops(store, zvt_sim):
+    """After the status information: the result was delivered and committed before the line
+    died. Before it: the reversal happened but its result is lost → resolved from the
+    terminal's Repeat Receipt, and never sent a second time."""
+    from devices.sim.zvt import Script
+    from devices.zvt import ZvtTerminal
+    from terminal import voids
+    with ZvtTerminal(zvt_sim.path, **ZVT_FAST) as term:
+        first = payments.card_payment(store, term, "3100000002", 4200, "2001")
+        second = payments.card_payment(store, term, "3100000002", 1800, "2001")
+        zvt_sim.queue(Script(drop="after_status"))
+        v = voids.void_payment(store, first.op_id, "x", "2001", "9001", terminal=term)
+        assert v.amount_fen == 4200
+        assert zvt_sim.wait_idle()
+        zvt_sim.queue(Script(drop="before_status"))
+        with pytest.raises(LedgerError) as err:
+            voids.void_payment(store, second.op_id, "y", "2001", "9001", terminal=term)
+        assert err.value.code == "reversal_unknown"
+        assert zvt_sim.wait_idle()
+        assert voids.resolve_reversal(store, term) is not None
+    assert zvt_sim.approved_sales() == [] and zvt_sim.received.count((0x06, 0x30)) == 2
+    states = {r[0] for r in store.conn.execute("SELECT state FROM payments")}
+    assert states == {"voided"}
+    assert receipts.verify_store(store) == []
