@@ -1,5 +1,5 @@
 """The money core against the real reference gateway on loopback: every op it writes —
-cash, agent and card payments, a void approved with the supervisor's PIN, shift open and
+cash, agent and card payments, cash and card voids approved with the supervisor's PIN, shift open and
 close — is accepted, its receipt verifies on the server, and the closeout reconciles."""
 import sqlite3
 import types
@@ -37,8 +37,10 @@ def test_every_money_op_is_accepted_and_reconciled(gw, tmp_path):
     shifts.open_shift(store, COLLECTOR, 20000)
     cash = payments.cash_payment(store, accounts[0], 1500, COLLECTOR, tendered_fen=2000)
     payments.cash_payment(store, accounts[1], 2500, COLLECTOR)
-    card = payments.card_payment(store, FakeTerminal(), accounts[2], 3300, COLLECTOR)
-    assert card.state == "approved"
+    term = FakeTerminal()
+    card = payments.card_payment(store, term, accounts[2], 3300, COLLECTOR)
+    card2 = payments.card_payment(store, term, accounts[2], 700, COLLECTOR)
+    assert card.state == card2.state == "approved"
     assert agent is not None    # the demo route has agent members
     due = sum(d["total_due_fen"] for d in agents.dues(store, agent[0]))
     lump = min(due, 5000)
@@ -46,6 +48,8 @@ def test_every_money_op_is_accepted_and_reconciled(gw, tmp_path):
     agents.agent_payment(store, agent[0], lump, COLLECTOR)
     voids.void_payment(store, cash.op_id, "金额有误 wrong amount", COLLECTOR, "9001",
                        supervisor_pin="9999")
+    voids.void_payment(store, card2.op_id, "刷错卡 wrong card", COLLECTOR, "9001",
+                       supervisor_pin="9999", terminal=term)
     z = shifts.close_shift(store, COLLECTOR, counted_fen=20000 + 2500 + lump)
     assert z["report"]["variance_fen"] == 0
 
