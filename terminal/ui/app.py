@@ -41,8 +41,8 @@ DEFAULTS = {
     "devices": {"printer_url": "", "printer_baud": "9600",
                 "terminal_url": "", "terminal_baud": "9600"},
     "app": {"language": "zh"},
-    "cardlimits": {"per_payment_fen": "500000", "total_fen": "2000000", "count": "50",
-                    "max_age_hours": "72"},
+    # offline card limits (terminal.payments: meta `card_limits`); empty = the office's value
+    "cardlimits": {"max_fen": "", "max_total_fen": "", "max_count": "", "max_age_hours": ""},
 }
 
 SETTINGS_PANEL = [
@@ -59,9 +59,9 @@ SETTINGS_PANEL = [
     {"type": "title", "title": "Language"},
     {"type": "options", "title": "Language", "section": "app", "key": "language", "options": ["zh", "en"]},
     {"type": "title", "title": "Offline card limits"},
-    {"type": "numeric", "title": "Per payment (fen)", "section": "cardlimits", "key": "per_payment_fen"},
-    {"type": "numeric", "title": "Total stored (fen)", "section": "cardlimits", "key": "total_fen"},
-    {"type": "numeric", "title": "Count", "section": "cardlimits", "key": "count"},
+    {"type": "numeric", "title": "Per payment (fen)", "section": "cardlimits", "key": "max_fen"},
+    {"type": "numeric", "title": "Total stored (fen)", "section": "cardlimits", "key": "max_total_fen"},
+    {"type": "numeric", "title": "Count", "section": "cardlimits", "key": "max_count"},
     {"type": "numeric", "title": "Maximum age (hours)", "section": "cardlimits", "key": "max_age_hours"},
 ]
 
@@ -74,7 +74,7 @@ def discover_screens() -> list:
             continue
         try:
             module = importlib.import_module(f"{screens_pkg.__name__}.{info.name}")
-        except Exception:  # one broken screen must not take the others down
+        except (Exception, SystemExit):  # one broken screen must not take the others down
             log.exception("screen module %s cannot be imported; it is left out", info.name)
             continue
         name, cls = getattr(module, "NAME", None), getattr(module, "SCREEN", None)

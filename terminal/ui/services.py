@@ -270,7 +270,12 @@ class Services(EventDispatcher):
                 driver = EscPosPrinter(url, baudrate=baud)
             else:
                 from devices.zvt.driver import ZvtTerminal
-                driver = ZvtTerminal(url, baudrate=baud)
+                if baud == 9600:    # ZVT's line speed; the driver opens 9600 8N2 itself
+                    driver = ZvtTerminal(url)
+                else:
+                    from devices.serial_port import open_port
+                    driver = ZvtTerminal(open_port(url, baudrate=baud, bytesize=8, parity="N",
+                                                   stopbits=2, timeout=0.05, write_timeout=5.0))
             self._drivers[kind] = driver
         return driver
 

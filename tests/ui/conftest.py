@@ -174,7 +174,7 @@ class UI:
         """A real touch (down + up) at the centre of the widget (scrolled into view)."""
         widget = self.find(target)
         node = widget.parent
-        while node is not None:
+        while node is not None and node is not Window:
             if isinstance(node, ScrollView):
                 node.scroll_to(widget, padding=10, animate=False)
                 self.pump(2)
@@ -283,22 +283,50 @@ class Flows:
         return count
 
 
-class _Gateway:
-    def __init__(self, handle):
-        self.handle = handle
-        self.url = handle.url
+class Gateway:
+    """A real gateway process (sync.gateway.testing.GatewayProcess) with supervisor helpers."""
 
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
+    def __init__(self, process):
+        self.process = process
+        self.url = process.base_url
+
+    def stop(self):
+        self.process.stop()
+
+    def start(self):
+        self.process.start()
+
+    def supervisor(self, method: str, path: str, **kw):
+        import requests
+        from sync.gateway.testing import supervisor_token
+        token = supervisor_token(self.url)
+        r = requests.request(method, self.url + "/v1/supervisor" + path,
+                             headers={"Authorization": f"Bearer {token}"}, timeout=15, **kw)
+        r.raise_for_status()
+        return r.json()
+
+    def query(self, sql: str, params=()):
+        """Rows from the gateway's own SQLite database (read-only)."""
+        import sqlite3
+        conn = sqlite3.connect(f"file:{self.process.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(sql, params)]
+        finally:
+            conn.close()
 
 
 @contextlib.contextmanager
 def start_gateway(data_dir: Path, **options):
     """A real gateway process on loopback, seeded with the demo utility."""
-    from sync.gateway.testing import run_gateway
+    from sync.gateway.testing import GatewayProcess
     data_dir.mkdir(parents=True, exist_ok=True)
-    with run_gateway(data_dir, **options) as handle:
-        yield _Gateway(handle)
+    process = GatewayProcess(data_dir / "gateway.db", seed_demo=True, **options)
+    process.start()
+    try:
+        yield Gateway(process)
+    finally:
+        process.stop()
 
 
 class _Sim:
@@ -318,8 +346,8 @@ def printer_on_pty(out_dir: Path):
 
 @contextlib.contextmanager
 def zvt_on_pty(**options):
-    from devices.sim.zvt import ZvtSim
-    sim = ZvtSim(**options)
+    from devices.sim.zvt import ZvtSimulator
+    sim = ZvtSimulator(**options)
     try:
         yield _Sim(sim, sim.serve_pty())
     finally:

@@ -1,10 +1,11 @@
 """Login: operator number and PIN on the on-screen keypad, checked offline against the
 downloaded PIN hashes (terminal.operators, on a worker thread — the hash is slow on
 purpose); lockout message with the time it ends; language switch 中文 / English."""
+import time
 from pathlib import Path
 
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from terminal.ui.widgets import AppScreen
 
@@ -19,12 +20,9 @@ def check_login(store, operator_id: str, pin: str) -> dict:
     op = operators.login(store, operator_id, pin)
     result = {"operator_id": _get(op, "operator_id"), "name": _get(op, "name"),
               "roles": list(_get(op, "roles") or ())}
-    try:
-        from terminal import shifts
-        shift = shifts.current(store, result["operator_id"])
-    except (ImportError, AttributeError):
-        shift = None
-    result["shift_id"] = (_get(shift, "shift_id") or "") if shift else ""
+    from terminal import shifts
+    shift = shifts.current_shift(store)
+    result["shift_id"] = shift["shift_id"] if shift else ""
     return result
 
 
@@ -38,6 +36,7 @@ class LoginScreen(AppScreen):
     field = StringProperty("operator")   # which field the keypad edits
     message = StringProperty("")
     busy = BooleanProperty(False)
+    locked_until = NumericProperty(0)
 
     def on_pre_enter(self, *_):
         self.pin = ""
@@ -88,12 +87,12 @@ class LoginScreen(AppScreen):
         self.busy = False
         self.pin = ""
         self.select("pin")
-        until = getattr(exc, "until", None) or getattr(exc, "locked_until", None)
-        if until:
-            self.message = self.app.tr("Locked after too many wrong PINs. Try again at {t}.").format(
-                t=str(until)[11:16] if len(str(until)) >= 16 else until)
-        else:
-            self.message = self.app.error_text(exc)
+        self.message = self.app.error_text(exc)
+        remaining = getattr(exc, "remaining_s", 0) or 0
+        if getattr(exc, "code", "") == "locked" and remaining:
+            until = time.strftime("%H:%M:%S", time.localtime(time.time() + remaining))
+            self.message += "\n" + self.app.tr("Locked after too many wrong PINs. Try again at {t}.").format(t=until)
+            self.locked_until = time.time() + remaining
 
 
 SCREEN = LoginScreen

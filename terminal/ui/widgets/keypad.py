@@ -66,7 +66,7 @@ class NumericKeypad(GridLayout):
         if any(w is not None for w in FocusBehavior._keyboards.values()):
             return False  # a text field has the keyboard
         node = self.parent
-        while node is not None:
+        while node is not None and node is not Window:
             if isinstance(node, Screen):
                 return node.manager is not None and node.manager.current == node.name
             node = node.parent

@@ -1,0 +1,181 @@
+"""Settings: gateway URL and CA bundle, printer and card-terminal port URLs and baud with
+"test print" / "test terminal", language, offline card limits, and about (version,
+device id, database path and size). Saved to the app's config (App.build_config);
+the card limits also go to the store (meta `card_limits`) where the core reads them."""
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.properties import StringProperty
+
+from terminal.ui.widgets import AppScreen
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+NAME = "settings"
+BAUDS = ["9600", "19200", "38400", "57600", "115200"]
+LIMIT_KEYS = ("max_fen", "max_total_fen", "max_count", "max_age_hours")
+MONEY_KEYS = ("max_fen", "max_total_fen")
+
+
+def yuan_to_fen(text: str) -> int:
+    """'5000' or '5000.50' (yuan) → integer fen; ValueError on anything else."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(text) from None
+    fen = value * 100
+    if value < 0 or fen != fen.to_integral_value():
+        raise ValueError(text)
+    return int(fen)
+
+
+def fen_to_yuan(fen) -> str:
+    fen = int(fen)
+    return f"{fen // 100}" if fen % 100 == 0 else f"{fen // 100}.{fen % 100:02d}"
+
+
+def test_document() -> dict:
+    """A short bilingual test receipt (contracts §5 kind `test`)."""
+    from terminal.store import now_iso
+    return {"kind": "test", "receipt_no": None, "copy": False, "blocks": [
+        {"t": "text", "text": "打印测试 Test print", "align": "center", "bold": True, "size": "double"},
+        {"t": "rule"},
+        {"t": "kv", "k": "时间 Time", "v": now_iso()[:19].replace("T", " ")},
+        {"t": "text", "text": "中文 English 0123456789"},
+        {"t": "text", "text": "王𠮷 李𬌗"},
+        {"t": "qr", "data": "https://chaoshou.example/test", "caption": "二维码 QR"},
+        {"t": "feed", "n": 3}, {"t": "cut"}]}
+
+
+def save_card_limits(store, limits: dict) -> dict:
+    """Worker: merge the limits into meta `card_limits`; returns the stored JSON."""
+    with store.transaction() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key='card_limits'").fetchone()
+        current = json.loads(row[0]) if row and row[0] else {}
+        current.update(limits)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('card_limits', ?) ON CONFLICT (key) "
+                     "DO UPDATE SET value=excluded.value", (json.dumps(current, sort_keys=True),))
+    return current
+
+
+def about(store, db_size: int) -> dict:
+    return {"device_id": store.get_meta("device_id") or "—", "db_size": db_size,
+            "card_limits": json.loads(store.get_meta("card_limits") or "{}")}
+
+
+def list_port_urls() -> list[str]:
+    from devices.serial_port import list_ports
+    return [p.url for p in list_ports()]
+
+
+class SettingsScreen(AppScreen):
+    message = StringProperty("")
+    about_text = StringProperty("")
+    ports_hint = StringProperty("")
+
+    def on_pre_enter(self, *_):
+        cfg = self.app.config
+        ids = self.ids
+        ids.gateway_url.text = cfg.get("gateway", "url")
+        ids.ca_bundle.text = cfg.get("gateway", "ca_bundle")
+        ids.printer_url.text = cfg.get("devices", "printer_url")
+        ids.printer_baud.text = cfg.get("devices", "printer_baud")
+        ids.terminal_url.text = cfg.get("devices", "terminal_url")
+        ids.terminal_baud.text = cfg.get("devices", "terminal_baud")
+        self.message = ""
+        services = self.app.services
+        services.run(about, services.store, services.database_size(), on_done=self._about)
+        services.run(list_port_urls, on_done=self._ports, on_error=lambda exc: None)
+
+    def _about(self, info: dict) -> None:
+        from terminal.ui.app import VERSION
+        services = self.app.services
+        limits = info["card_limits"]
+        cfg = self.app.config
+        for key in LIMIT_KEYS:
+            value = cfg.get("cardlimits", key) or (str(limits[key]) if key in limits else "")
+            if key in MONEY_KEYS and value:
+                value = fen_to_yuan(value)
+            self.ids[f"limit_{key}"].text = value
+        self.about_text = "\n".join([
+            self.app.tr("Version {v}").format(v=VERSION),
+            self.app.tr("Device {id}").format(id=info["device_id"]),
+            self.app.tr("Database {path}").format(path=services.db_path),
+            self.app.tr("Size {kb} KB").format(kb=(info["db_size"] + 1023) // 1024),
+            self.app.tr("Font {path}").format(path=self.app.font_path or "—"),
+        ])
+
+    def _ports(self, urls: list[str]) -> None:
+        self.ports_hint = ", ".join(urls[:6])
+
+    def save(self) -> None:
+        cfg = self.app.config
+        ids = self.ids
+        limits = {}
+        try:
+            for key in LIMIT_KEYS:
+                text = ids[f"limit_{key}"].text.strip()
+                if not text:
+                    continue
+                limits[key] = yuan_to_fen(text) if key in MONEY_KEYS else int(text)
+                if limits[key] <= 0:
+                    raise ValueError(text)
+        except ValueError:
+            self.message = self.app.tr("Card limits must be positive numbers (yuan, up to 2 decimals).")
+            return
+        url = ids.gateway_url.text.strip()
+        if url and not url.startswith(("http://", "https://")):
+            self.message = self.app.tr("The gateway address is not valid. It looks like https://host:port")
+            return
+        changes = [("gateway", "url", url), ("gateway", "ca_bundle", ids.ca_bundle.text.strip()),
+                   ("devices", "printer_url", ids.printer_url.text.strip()),
+                   ("devices", "printer_baud", ids.printer_baud.text),
+                   ("devices", "terminal_url", ids.terminal_url.text.strip()),
+                   ("devices", "terminal_baud", ids.terminal_baud.text)]
+        changes += [("cardlimits", key, str(limits.get(key, ""))) for key in LIMIT_KEYS]
+        for section, key, value in changes:
+            if cfg.get(section, key) != value:
+                cfg.set(section, key, value)
+                self.app.on_config_change(cfg, section, key, value)
+        cfg.write()
+        services = self.app.services
+        if limits:
+            services.run(save_card_limits, services.store, limits)
+        self.message = self.app.tr("Saved.")
+        services.check_devices()
+
+    def test_print(self) -> None:
+        self.save()
+        self.message = self.app.tr("Printing a test page…")
+        self.app.services.run_printer(lambda p: p.print_document(test_document()),
+                                      on_done=lambda _r: self._said("Test page printed."),
+                                      on_error=self._device_error)
+
+    def test_terminal(self) -> None:
+        self.save()
+        self.message = self.app.tr("Asking the card terminal…")
+        self.app.services.run_terminal(lambda t: t.status(), on_done=self._terminal_status,
+                                       on_error=self._device_error)
+
+    def _terminal_status(self, st: dict) -> None:
+        if st.get("ready"):
+            self.message = self.app.tr("Card terminal ready ({id}).").format(id=st.get("terminal_id") or "")
+        else:
+            self.message = self.app.tr("Card terminal answered: {text}").format(text=st.get("text"))
+
+    def _said(self, msgid: str) -> None:
+        self.message = self.app.tr(msgid)
+
+    def _device_error(self, exc: BaseException) -> None:
+        reason = getattr(exc, "reason", None)
+        texts = {"paper_out": "The printer is out of paper.", "cover_open": "The printer cover is open.",
+                 "offline": "The printer does not answer. Check the cable and the port URL."}
+        if reason in texts:
+            self.message = self.app.tr(texts[reason])
+        else:
+            self.message = self.app.tr("Device error: {e}").format(e=self.app.error_text(exc))
+
+
+SCREEN = SettingsScreen

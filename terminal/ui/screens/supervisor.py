@@ -1,0 +1,308 @@
+"""Supervisor: the gateway's routes with progress per reader; assign / reassign a route to
+a reader and a device with a reason; trigger a device's download; the exception queue;
+and approving a void of this device's shift with the supervisor's PIN.
+
+Gateway calls use the supervisor endpoints (contracts §4) with a token obtained by
+confirming the PIN; every call runs on a worker thread."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, DictProperty, ListProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+
+from terminal.ui.widgets import AppScreen
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+NAME = "supervisor"
+
+
+class GatewayError(Exception):
+    def __init__(self, code: str, message_en: str, message_zh: str):
+        self.code, self.message_en, self.message_zh = code, message_en, message_zh
+        super().__init__(message_en)
+
+
+class SupervisorClient:
+    """The gateway's supervisor API (used on worker threads only)."""
+
+    def __init__(self, base_url: str, ca_bundle: str | None = None, timeout=(3.05, 15)):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.verify = ca_bundle or True
+        self.timeout = timeout
+        self.token: str | None = None
+
+    def _call(self, method: str, path: str, body=None):
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            r = self.session.request(method, self.base_url + path, json=body, headers=headers,
+                                     timeout=self.timeout)
+        except requests.exceptions.SSLError as exc:
+            raise GatewayError("certificate", "The gateway's certificate could not be verified.",
+                               "无法验证服务器证书。") from exc
+        except requests.RequestException as exc:
+            raise GatewayError("offline", "Cannot reach the gateway; try again when online.",
+                               "无法连接服务器，请联网后重试。") from exc
+        if r.status_code >= 400:
+            try:
+                doc = r.json()
+            except ValueError:
+                doc = {}
+            code = doc.get("error") or f"http_{r.status_code}"
+            message = doc.get("message") or r.text[:200]
+            if r.status_code == 401 or code in ("bad_pin", "unauthenticated"):
+                raise GatewayError(code, f"Wrong PIN or session expired ({message}).",
+                                   f"密码错误或登录已过期（{message}）。")
+            if code == "locked_out":
+                raise GatewayError(code, "Too many wrong PINs on the gateway; try again later.",
+                                   "服务器上密码错误次数过多，请稍后再试。")
+            raise GatewayError(code, f"The gateway refused: {message}", f"服务器拒绝：{message}")
+        return r.json() if r.content else None
+
+    def login(self, operator_id: str, pin: str) -> str:
+        self.token = self._call("POST", "/v1/supervisor/login",
+                                {"operator_id": operator_id, "pin": pin})["token"]
+        return self.token
+
+    def overview(self) -> dict:
+        return {"routes": self._call("GET", "/v1/supervisor/routes"),
+                "devices": self._call("GET", "/v1/supervisor/devices"),
+                "exceptions": self._call("GET", "/v1/supervisor/exceptions?status=open&limit=100")}
+
+    def assign(self, route_id: str, operator_id: str, device_id: str | None, reason: str) -> dict:
+        return self._call("POST", f"/v1/supervisor/routes/{route_id}/assign",
+                          {"operator_id": operator_id, "device_id": device_id, "reason": reason})
+
+    def request_download(self, route_id: str) -> dict:
+        return self._call("POST", f"/v1/supervisor/routes/{route_id}/request-download")
+
+    def resolve(self, exception_id: int, note: str) -> dict:
+        return self._call("POST", f"/v1/supervisor/exceptions/{exception_id}/resolve", {"note": note})
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def voidable_payments(store) -> list[dict]:
+    rows = store.conn.execute(
+        "SELECT p.op_id, p.account_no, p.agent_id, p.amount_fen, p.receipt_no, p.operator_id,"
+        " p.device_time FROM payments p JOIN shifts s ON s.shift_id = p.shift_id"
+        " WHERE s.closed_at IS NULL AND p.method = 'cash' AND p.state = 'done'"
+        " ORDER BY p.device_time DESC LIMIT 50").fetchall()
+    return [dict(r) for r in rows]
+
+
+def approve_void(store, payment: dict, reason: str, supervisor_id: str, pin: str):
+    """Worker: PIN check, then the core's void (a new record + slip queued for printing)."""
+    from terminal import print_queue, voids
+    result = voids.void_payment(store, payment["op_id"], reason, payment["operator_id"], supervisor_id,
+                                supervisor_pin=pin)
+    if getattr(result, "print_job", None) is None and getattr(result, "doc", None):
+        print_queue.enqueue(store, result.doc)
+    return result
+
+
+class SupRouteRow(BoxLayout):
+    route = DictProperty()
+
+
+class ExceptionRow(BoxLayout):
+    item = DictProperty()
+
+
+class VoidRow(BoxLayout):
+    payment = DictProperty()
+
+
+class SupervisorScreen(AppScreen):
+    connected = BooleanProperty(False)
+    busy = BooleanProperty(False)
+    tab = StringProperty("routes")
+    pin = StringProperty("")
+    message = StringProperty("")
+    routes = ListProperty()
+    devices = ListProperty()
+    exceptions = ListProperty()
+    payments = ListProperty()
+    form = StringProperty("")          # "" | assign | resolve | void
+    form_target = DictProperty()
+
+    client: SupervisorClient | None = None
+
+    def on_pre_enter(self, *_):
+        self.message = ""
+        self.form = ""
+        if self.connected:
+            self.reload()
+
+    def on_leave(self, *_):
+        self.pin = ""
+
+    # --- connecting -------------------------------------------------------------------
+    def on_pin_enter(self) -> None:
+        if self.form == "void":
+            self.confirm_void()
+        else:
+            self.connect()
+
+    def connect(self) -> None:
+        if self.busy or not self.pin:
+            return
+        operator = self.app.services.operator or {}
+        services = self.app.services
+        base = services.store.get_meta("gateway_url") or self.app.config.get("gateway", "url")
+        client = SupervisorClient(base, self.app.config.get("gateway", "ca_bundle") or None)
+        self.busy = True
+        self.message = self.app.tr("Connecting to the gateway…")
+
+        def work():
+            client.login(operator.get("operator_id", ""), self.pin)
+            return client.overview()
+
+        def done(overview):
+            self.client = client
+            self.connected = True
+            self.pin = ""
+            self._show(overview)
+
+        services.run(work, on_done=done, on_error=self._failed)
+
+    def _failed(self, exc) -> None:
+        self.busy = False
+        self.pin = ""
+        self.ids.keypad.value = ""
+        self.message = self.app.error_text(exc)
+
+    def reload(self) -> None:
+        if self.client is None:
+            return
+        self.busy = True
+        self.app.services.run(self.client.overview, on_done=self._show, on_error=self._failed)
+        self.app.services.run(voidable_payments, self.app.services.store,
+                              on_done=self._payments, on_error=lambda exc: None)
+
+    def _show(self, overview: dict) -> None:
+        self.busy = False
+        self.message = ""
+        self.routes = overview.get("routes") or []
+        self.devices = overview.get("devices") or []
+        self.exceptions = overview.get("exceptions") or []
+        self._fill()
+
+    def _payments(self, rows) -> None:
+        self.payments = rows
+        self._fill()
+
+    def _fill(self) -> None:
+        box = self.ids.rows
+        box.clear_widgets()
+        if self.tab == "routes":
+            for r in self.routes:
+                row = SupRouteRow(route=r)
+                box.add_widget(row)
+                self.ids[f"assign_{r['route_id']}"] = row.ids.assign_button
+                self.ids[f"request_{r['route_id']}"] = row.ids.request_button
+        elif self.tab == "exceptions":
+            for e in self.exceptions:
+                row = ExceptionRow(item=e)
+                box.add_widget(row)
+                self.ids[f"resolve_{e['id']}"] = row.ids.resolve_button
+        else:
+            for p in self.payments:
+                row = VoidRow(payment=p)
+                box.add_widget(row)
+                self.ids[f"void_{p['receipt_no']}"] = row.ids.void_button
+
+    def show_tab(self, tab: str) -> None:
+        self.tab = tab
+        self.form = ""
+        self._fill()
+
+    # --- assign / download ------------------------------------------------------------
+    def start_assign(self, route: dict) -> None:
+        self.form = "assign"
+        self.form_target = route
+        self.ids.assign_operator.text = route.get("operator_id") or ""
+        names = [d["device_id"] for d in self.devices if not d.get("revoked")]
+        self.ids.assign_device.values = names
+        self.ids.assign_device.text = route.get("device_id") or (names[0] if names else "")
+        self.ids.assign_reason.text = ""
+
+    def confirm_assign(self) -> None:
+        route_id = self.form_target.get("route_id")
+        operator_id = self.ids.assign_operator.text.strip()
+        device_id = self.ids.assign_device.text.strip() or None
+        reason = self.ids.assign_reason.text.strip()
+        if not operator_id or not reason:
+            self.message = self.app.tr("Enter the reader's number and a reason.")
+            return
+        self.busy = True
+        self.app.services.run(self.client.assign, route_id, operator_id, device_id, reason,
+                              on_done=lambda _r: self._after(self.app.tr("Route {r} assigned to {o}.").format(r=route_id, o=operator_id)),
+                              on_error=self._failed)
+
+    def request_download(self, route_id: str) -> None:
+        self.busy = True
+        self.app.services.run(self.client.request_download, route_id,
+                              on_done=lambda _r: self._after(self.app.tr("Download of {r} requested; the device fetches it at its next sync.").format(r=route_id)),
+                              on_error=self._failed)
+
+    def _after(self, text: str) -> None:
+        self.busy = False
+        self.form = ""
+        self.notify(text, "ok")
+        self.reload()
+
+    # --- exceptions -----------------------------------------------------------------------
+    def start_resolve(self, item: dict) -> None:
+        self.form = "resolve"
+        self.form_target = item
+        self.ids.resolve_note.text = ""
+
+    def confirm_resolve(self) -> None:
+        note = self.ids.resolve_note.text.strip()
+        if not note:
+            self.message = self.app.tr("Enter a note on how it was resolved.")
+            return
+        exception_id = self.form_target.get("id")
+        self.busy = True
+        self.app.services.run(self.client.resolve, exception_id, note,
+                              on_done=lambda _r: self._after(self.app.tr("Exception {n} resolved.").format(n=exception_id)),
+                              on_error=self._failed)
+
+    # --- voids ------------------------------------------------------------------------
+    def start_void(self, payment: dict) -> None:
+        self.form = "void"
+        self.form_target = payment
+        self.ids.void_reason.text = ""
+        self.pin = ""
+        self.ids.keypad.value = ""
+
+    def confirm_void(self) -> None:
+        reason = self.ids.void_reason.text.strip()
+        if not reason or not self.pin:
+            self.message = self.app.tr("Enter the reason and your PIN.")
+            return
+        operator = self.app.services.operator or {}
+        services = self.app.services
+        self.busy = True
+        pin, self.pin = self.pin, ""
+        self.ids.keypad.value = ""
+
+        def done(result):
+            self._after(self.app.tr("Receipt {n} voided.").format(n=self.form_target.get("receipt_no")))
+            try:
+                from terminal.ui.widgets import field_print
+                field_print.pump()
+            except Exception:  # printing is retried from the queue later
+                pass
+
+        services.run(approve_void, services.store, dict(self.form_target), reason,
+                     operator.get("operator_id", ""), pin, on_done=done, on_error=self._failed)
+
+
+SCREEN = SupervisorScreen

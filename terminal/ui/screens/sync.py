@@ -1,0 +1,78 @@
+"""Sync: what is waiting to upload (by type), what needs a person (rejected / conflict,
+with the gateway's reason), the last results, routes the supervisor asked to download,
+and "sync now". Everything shown comes from the sync worker's status (services)."""
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.properties import ListProperty, StringProperty
+
+from terminal.ui.widgets import AppScreen
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+NAME = "sync"
+
+TYPE_NAMES = {"reading": "Readings", "payment": "Payments", "void": "Voids",
+              "shift_open": "Shift opened", "shift_close": "Shift closed"}
+STATE_NAMES = {"idle": "Up to date", "syncing": "Syncing…", "backoff": "Waiting to retry",
+               "starting": "Starting", "needs_enrolment": "Not enrolled",
+               "needs_reenrolment": "Enrol again", "forbidden": "Blocked by the gateway",
+               "update_required": "App update needed", "stopped": "Stopped", "crashed": "Error"}
+
+
+class SyncScreen(AppScreen):
+    pending_lines = ListProperty()
+    attention_lines = ListProperty()
+    last_result = StringProperty("")
+
+    def on_kv_post(self, base_widget):
+        self.app.services.bind(sync_status=lambda *_: self.render(),
+                               pending_by_type=lambda *_: self.render())
+        self.app.bind(lang=lambda *_: self.render())
+
+    def on_pre_enter(self, *_):
+        self.render()
+
+    def render(self) -> None:
+        services = self.app.services
+        tr = self.app.tr
+        status = services.sync_status or {}
+        by_type = services.pending_by_type or {}
+        self.pending_lines = [f"{tr(TYPE_NAMES.get(t, t))}: {n}" for t, n in sorted(by_type.items())] \
+            or [tr("Nothing waiting to upload.")]
+        items = status.get("attention") or []
+        self.attention_lines = [
+            f"#{a.get('seq')} {tr(TYPE_NAMES.get(a.get('type'), a.get('type') or ''))} · "
+            f"{tr('Rejected') if a.get('state') == 'rejected' else tr('Conflict')}: "
+            f"{a.get('result_code') or ''} {a.get('result_message') or ''}".strip()
+            for a in items]
+        lines = [tr("State: {s}").format(s=tr(STATE_NAMES.get(status.get("state"), status.get("state") or "—")))]
+        if status.get("last_success_at"):
+            lines.append(tr("Last success: {t}").format(t=str(status["last_success_at"])[:19].replace("T", " ")))
+        upload = status.get("last_upload") or {}
+        if upload:
+            lines.append(tr("Last upload: {done} done, {attention} need attention").format(
+                done=upload.get("done", 0), attention=upload.get("attention", 0)))
+        err = status.get("last_error") or {}
+        if err:
+            lines.append(tr("Last error: {e}").format(e=err.get(self.app.lang) or err.get("en") or err.get("code")))
+        if status.get("next_attempt_in"):
+            lines.append(tr("Next try in {s} s").format(s=int(status["next_attempt_in"])))
+        if status.get("missing_seqs"):
+            lines.append(tr("Gateway misses seq {r}").format(r=status["missing_seqs"]))
+        dl = status.get("download") or {}
+        if dl:
+            lines.append(tr("Route {route}: {done}/{total} ({state})").format(
+                route=dl.get("route_id"), done=dl.get("done") or 0, total=dl.get("total") or "…",
+                state=tr(dl.get("state") or "")))
+        requested = services.download_requested
+        if requested:
+            lines.append(tr("Download requested by the supervisor: {routes}").format(routes=", ".join(requested)))
+        self.last_result = "\n".join(lines)
+
+    def sync_now(self) -> None:
+        self.app.services.sync_now()
+        self.notify(self.app.tr("Syncing…"), "info", 2)
+
+
+SCREEN = SyncScreen
