@@ -62,10 +62,16 @@ class PaymentResult:
 # -- checks --------------------------------------------------------------------------------
 
 def _limits(store: Store, key: str, defaults: dict) -> dict:
-    raw = store.get_meta(key)
+    """Configured limits over the defaults; a malformed setting is ignored (the default,
+    always finite, applies) rather than leaving the device without limits."""
     limits = dict(defaults)
-    if raw:
-        limits.update({k: v for k, v in json.loads(raw).items() if k in defaults})
+    try:
+        configured = json.loads(store.get_meta(key) or "{}")
+    except ValueError:
+        configured = {}
+    if isinstance(configured, dict):
+        limits.update({k: v for k, v in configured.items() if k in defaults
+                       and isinstance(v, int) and not isinstance(v, bool) and v >= 0})
     return limits
 
 

@@ -417,3 +417,12 @@ def test_zvt_reversal_line_drops(store, zvt_sim):
     states = {r[0] for r in store.conn.execute("SELECT state FROM payments")}
     assert states == {"voided"}
     assert receipts.verify_store(store) == []
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"max_fen": "lots"}', '{"max_fen": 2.5}',
+                                 '{"max_fen": -1}', '{"max_fen": true}'])
+def test_malformed_limits_fall_back_to_defaults(store, raw):
+    store.set_meta("card_limits", raw)
+    assert payments.card_limits(store) == payments.CARD_LIMIT_DEFAULTS
+    store.set_meta("card_limits", '{"max_fen": 9000, "unknown": 1}')
+    assert payments.card_limits(store)["max_fen"] == 9000
