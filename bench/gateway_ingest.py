@@ -81,10 +81,10 @@ def upload(base_url: str, devices: list[dict], ops_by_device: list[list[dict]],
     return elapsed
 
 
-def run() -> list[dict]:
+def run(extra_args=()) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         gw = GatewayProcess(Path(tmp) / "ingest.db",
-                            args=["--bench-route-accounts", str(ROUTE_ACCOUNTS)])
+                            args=["--bench-route-accounts", str(ROUTE_ACCOUNTS), *extra_args])
         gw.start(timeout=120)
         try:
             devices = [enrol_device(gw.base_url, name=f"bench-{i}") for i in range(DEVICES)]

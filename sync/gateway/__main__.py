@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fault-after-commit", type=int, default=None)
     ap.add_argument("--min-client-version", default=None,
                     help="answer 426 to clients whose X-Client-Version is lower")
+    ap.add_argument("--no-group-commit", action="store_true",
+                    help="one transaction per ops batch (for comparison)")
     ap.add_argument("--log-level", default="warning")
     args = ap.parse_args(argv)
     fault = args.fault_after_commit or parse_fault(os.environ.get("CHAOSHOU_GATEWAY_FAULT"))
@@ -59,7 +61,8 @@ def main(argv=None) -> int:
     settings = Settings(snapshot_ttl_s=args.snapshot_ttl,
                         change_retention_s=args.change_retention,
                         platform_key=args.platform_key, fault_after_commit=fault,
-                        min_client_version=args.min_client_version)
+                        min_client_version=args.min_client_version,
+                        group_commit=not args.no_group_commit)
     app = create_app(url, seed_demo=args.seed_demo, settings=settings,
                      demo_accounts=args.demo_accounts,
                      bench_route_accounts=args.bench_route_accounts,

@@ -337,14 +337,16 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
                       since: Annotated[int, Query(ge=0, le=2 ** 53)] = 0):
         return routedata.changes(ctx, route_id, since)
 
+    def _ingest_body(body: bytes, dev: dict) -> dict:
+        return ingest.ingest(ctx, dev, ingest.parse_batch(body, settings.max_ops_per_batch))
+
     @app.post("/v1/ops", tags=["device"], openapi_extra={"requestBody": {
         "required": True, "content": {"application/json": {"schema": OPS_SCHEMA}}}})
     async def post_ops(request: Request, dev: Device):
         body = await request.body()
         if len(body) > settings.max_body_bytes:
             raise ApiError(413, "body_too_large", "request body too large")
-        ops = ingest.parse_batch(body, settings.max_ops_per_batch)
-        result = await run_in_threadpool(ingest.ingest, ctx, dev, ops)
+        result = await run_in_threadpool(_ingest_body, body, dev)
         return JSONResponse(result)  # plain dicts: skip the slow jsonable_encoder pass
 
     @app.get("/v1/ops/status", tags=["device"])

@@ -30,6 +30,7 @@ class Settings:
     fault_after_commit: int | None = None  # os._exit after the N-th committed ops batch
     max_ops_per_batch: int = 2000
     max_body_bytes: int = 16 * 1024 * 1024
+    group_commit: bool = True  # concurrent ops batches share one transaction
     min_client_version: str | None = None  # X-Client-Version below this → 426
 
 

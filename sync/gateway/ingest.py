@@ -1,11 +1,12 @@
 """Op batch ingest (POST /v1/ops): envelope validation, idempotent apply in seq order.
 
-One database transaction per batch: the `sync_ops` idempotency rows and every business
-effect (readings, payments, voids, receipts, balances, change feed, exception queue) are
-collected in memory while the ops are checked in seq order, then written together and
-committed at once. Dedup key is (device_id, op_id) + payload hash; business tables also
-carry UNIQUE(op_id). If the bulk write hits an integrity error, the batch is re-run one op
-per transaction so one bad op cannot take the others down.
+Per batch, the `sync_ops` idempotency rows and every business effect (readings, payments,
+voids, receipts, balances, change feed, exception queue) are collected in memory while the
+ops are checked in seq order, then written together in the same transaction. Dedup key is
+(device_id, op_id) + payload hash; business tables also carry UNIQUE(op_id). Batches that
+arrive concurrently share one transaction (group commit); if it fails, each batch is redone
+alone, and a batch that hits an integrity error is redone one op per transaction, so one
+bad op cannot take the others down.
 """
 from __future__ import annotations
 
@@ -582,6 +583,12 @@ def ingest(ctx: Context, device: dict, ops: list[dict]) -> dict:
     after the other) in a single transaction, so concurrent devices share one fsync.
     """
     item = _Pending(device, ops)
+    if not ctx.settings.group_commit:
+        with ctx.write_lock:
+            _apply_alone(ctx, item)
+        if item.error is not None:
+            raise item.error
+        return item.result
     with ctx.group_lock:
         ctx.group_queue.append(item)
     with ctx.write_lock:
