@@ -24,6 +24,11 @@ def _kv(k, v):
     return {"t": "kv", "k": k, "v": str(v)}
 
 
+def _time(iso: str | None) -> str:
+    """Device time as printed: '2026-11-27 10:32:00' (local, as recorded)."""
+    return (iso or "")[:19].replace("T", " ")
+
+
 def _money(fen: int) -> str:
     return "¥" + fen_text(fen)
 
@@ -52,15 +57,16 @@ def as_copy(doc: dict) -> dict:
 def card_text(card: dict | None) -> str:
     if not card:
         return "银行卡 Card"
-    last4 = card.get("last4") or ""
-    kind = card.get("card_type") or ""
-    return f"银行卡 Card {kind} ****{last4}".replace("  ", " ")
+    parts = ["银行卡 Card", card.get("card_type") or ""]
+    if card.get("last4"):
+        parts.append("****" + card["last4"])
+    return " ".join(p for p in parts if p)
 
 
 def _collection_blocks(store: Store, row: dict) -> list[dict]:
     c = row["content"]
     blocks = _header(store, "电费收据 Electricity receipt")
-    blocks += [_kv("收据号 Receipt no", c["receipt_no"]), _kv("时间 Time", c["issued_at"])]
+    blocks += [_kv("收据号 Receipt no", c["receipt_no"]), _kv("时间 Time", _time(c["issued_at"]))]
     if c.get("agent_id"):
         blocks += [_kv("代管单位 Agent", c.get("name") or c["agent_id"]),
                    _kv("代管编号 Agent id", c["agent_id"]), {"t": "rule"},
@@ -105,7 +111,7 @@ def _collection_blocks(store: Store, row: dict) -> list[dict]:
 def _void_blocks(store: Store, row: dict) -> list[dict]:
     c = row["content"]
     blocks = _header(store, "作废凭证 Void slip")
-    blocks += [_kv("凭证号 Slip no", c["receipt_no"]), _kv("时间 Time", c["issued_at"]),
+    blocks += [_kv("凭证号 Slip no", c["receipt_no"]), _kv("时间 Time", _time(c["issued_at"])),
                _kv("作废收据 Voids receipt", c["voids_receipt_no"]),
                _kv("户号 Account", c.get("account_no") or c.get("agent_id") or ""),
                _kv("退还金额 Amount returned", _money(c["amount_fen"])),
@@ -173,7 +179,7 @@ def bill_notice(store: Store, account_no: str, kwh_e3: int | None = None, today=
     reading = tariffs.latest_reading(store.conn, account_no)
     if reading is not None:
         blocks += [_kv("本次读数 Reading", reading["value"]),
-                   _kv("抄表时间 Read at", reading["device_time"])]
+                   _kv("抄表时间 Read at", _time(reading["device_time"]))]
     if bill.kwh_e3 is not None:
         blocks.append(_kv("用电量 kWh", _kwh(bill.kwh_e3)))
     blocks.append({"t": "rule"})
@@ -221,8 +227,8 @@ def shift_report_document(store: Store, report: dict, kind: str) -> dict:
     blocks = _header(store, title)
     if kind == "z_report":
         blocks.append(_kv("Z 号 Z no", report["z_no"]))
-    blocks += [_kv("班次 Shift", report["shift_id"]), _kv("收费员 Operator", report["operator_id"]),
-               _kv("开班 Opened", report["opened_at"]), _kv("打印 Printed", report["at"]),
+    blocks += [_kv("班次 Shift", report["shift_id"][:8]), _kv("收费员 Operator", report["operator_id"]),
+               _kv("开班 Opened", _time(report["opened_at"])), _kv("打印 Printed", _time(report["at"])),
                {"t": "rule"},
                _kv("备用金 Float", _money(report["float_fen"])),
                _kv(f"现金 Cash ({report['cash_count']})", _money(report["cash_fen"])),
