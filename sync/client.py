@@ -14,6 +14,7 @@ carries a bilingual message (`zh`, `en`).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import email.utils
 import gzip
@@ -28,7 +29,7 @@ from terminal.store import Store, now_iso
 
 APP_VERSION = "0.1.0"
 START_BATCH, MAX_BATCH = 200, 2000
-PAGE_LIMIT = 2000
+PAGE_LIMIT = 1000
 RECEIPT_LOW_WATER, RECEIPT_BLOCK_SIZE = 200, 1000
 
 
@@ -188,7 +189,8 @@ class SyncClient:
                 "X-Device-Id": self.store.get_meta("device_id") or ""}
 
     def _request(self, method: str, path: str, *, body=None, params=None, auth: bool = True,
-                 compress: bool = False, base_url: str | None = None, timeout=None):
+                 compress: bool = False, gz_body: bytes | None = None,
+                 base_url: str | None = None, timeout=None, auth_headers: dict | None = None):
         """One call; returns (status, parsed JSON) for 2xx, raises a classified error otherwise.
 
         Raises `_TooLarge` for 413 and `_BadBatch` for 400/422 (callers that send batches
@@ -197,7 +199,7 @@ class SyncClient:
         base = (base_url or self.base_url).rstrip("/")
         if not base:
             raise NotEnrolled("no gateway URL")
-        headers = self._auth_headers() if auth else {}
+        headers = dict(auth_headers or self._auth_headers()) if auth else {}
         data = None
         if body is not None:
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -205,6 +207,10 @@ class SyncClient:
             if compress:
                 data = gzip.compress(data, compresslevel=1, mtime=0)
                 headers["Content-Encoding"] = "gzip"
+        elif gz_body is not None:
+            data = gz_body
+            headers["Content-Type"] = "application/json"
+            headers["Content-Encoding"] = "gzip"
         self.requests_made += 1
         try:
             resp = self.session.request(method, base + path, data=data, params=params,
@@ -317,64 +323,111 @@ class SyncClient:
 
     # --- upload -----------------------------------------------------------------------
 
-    def upload(self, *, max_requests: int | None = None, should_continue=None) -> UploadReport:
+    def upload(self, *, max_requests: int | None = None, should_continue=None,
+               pipeline: bool = True) -> UploadReport:
         """Send pending ops until the outbox has none left (or `max_requests` were made).
 
         One batch in flight; its results are committed locally in one transaction before
-        the next batch is formed. Raises a `SyncError` (ops stay pending) when the gateway
-        cannot be reached or refuses the device.
+        the next batch is sent. With `pipeline`, the next batch is taken from the outbox and
+        encoded while the gateway works on the current one (it stays local until then).
+        Raises a `SyncError` (ops stay pending) when the gateway cannot be reached or
+        refuses the device.
         """
         report = UploadReport()
-        while max_requests is None or report.requests < max_requests:
-            if should_continue is not None and not should_continue():
-                break
-            ops = outbox.take_batch(self.store, self.batch_size)
-            if not ops:
-                break
-            report.requests += 1
-            report.sent += len(ops)
-            try:
-                _, doc = self._request("POST", "/v1/ops", compress=True,
-                                       body={"ops": [op.envelope() for op in ops]})
-            except _TooLarge:
-                outbox.release_inflight(self.store)
-                if self.batch_size == 1:
-                    raise TransientError("gateway refuses even a single op as too large",
-                                         code="too_large", status=413)
-                self.batch_size = max(1, self.batch_size // 2)
-                continue
-            except _BadBatch as exc:
-                if len(ops) > 1:   # bisect towards the op the gateway cannot parse
-                    outbox.release_inflight(self.store)
-                    self.batch_size = max(1, len(ops) // 2)
-                    continue
-                # one op the gateway cannot even parse: keep it, visible, out of the way
-                self._commit_results(ops, [{"op_id": ops[0].op_id, "status": "rejected",
-                                            "code": f"http_{exc.status}",
-                                            "message": exc.detail[:500]}])
-                report.attention += 1
-                continue
-            except TransientError as exc:
-                outbox.release_inflight(self.store)
-                if exc.code == "timeout":
+        ahead = None      # (ops, body) prepared while the previous batch was in flight
+        pool = concurrent.futures.ThreadPoolExecutor(1, "chaoshou-upload") if pipeline else None
+        try:
+            while max_requests is None or report.requests < max_requests:
+                if should_continue is not None and not should_continue():
+                    break
+                if ahead is not None:
+                    (ops, body), ahead = ahead, None
+                else:
+                    ops = outbox.take_batch(self.store, self.batch_size)
+                    if not ops:
+                        break
+                    body = self._encode(ops)
+                report.requests += 1
+                report.sent += len(ops)
+                last = max_requests is not None and report.requests >= max_requests
+                try:
+                    if pool is None or last:
+                        _, doc = self._request("POST", "/v1/ops", gz_body=body)
+                    else:
+                        # the store is not touched from the helper thread
+                        fut = pool.submit(self._request, "POST", "/v1/ops", gz_body=body,
+                                          auth_headers=self._auth_headers())
+                        try:
+                            ahead = self._prepare(min(self.max_batch, self.batch_size * 2))
+                        finally:
+                            _, doc = fut.result()
+                except _TooLarge:
+                    ahead = self._release_all()
+                    if self.batch_size == 1:
+                        raise TransientError("gateway refuses even a single op as too large",
+                                             code="too_large", status=413)
                     self.batch_size = max(1, self.batch_size // 2)
-                raise
-            except BaseException:
-                outbox.release_inflight(self.store)
-                raise
-            if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-                outbox.release_inflight(self.store)
-                raise ProtocolError("ops answer without results")
-            done, attention = self._commit_results(ops, doc["results"])
-            report.done += done
-            report.attention += attention
-            if doc.get("missing_seqs"):
-                self.last_missing_seqs = doc["missing_seqs"]
-                report.missing_seqs = doc["missing_seqs"]
-            if done + attention == 0:
-                raise TransientError("gateway asked to retry later", code="server_retry")
-            self.batch_size = min(self.max_batch, self.batch_size * 2)
+                    continue
+                except _BadBatch as exc:
+                    ahead = self._release_all()
+                    if len(ops) > 1:   # bisect towards the op the gateway cannot parse
+                        self.batch_size = max(1, len(ops) // 2)
+                        continue
+                    # one op the gateway cannot even parse: keep it, visible, out of the way
+                    self._commit_results(ops, [{"op_id": ops[0].op_id, "status": "rejected",
+                                                "code": f"http_{exc.status}",
+                                                "message": exc.detail[:500]}])
+                    report.attention += 1
+                    continue
+                except TransientError as exc:
+                    ahead = self._release_all()
+                    if exc.code == "timeout":
+                        self.batch_size = max(1, self.batch_size // 2)
+                    raise
+                except BaseException:
+                    ahead = self._release_all()
+                    raise
+                if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
+                    ahead = self._release_all()
+                    raise ProtocolError("ops answer without results")
+                done, attention = self._commit_results(ops, doc["results"])
+                report.done += done
+                report.attention += attention
+                if doc.get("missing_seqs"):
+                    self.last_missing_seqs = doc["missing_seqs"]
+                    report.missing_seqs = doc["missing_seqs"]
+                if done + attention < len(ops) and ahead is not None:
+                    # some ops must go again: resend them first, in seq order
+                    ahead = self._release_all()
+                if done + attention == 0:
+                    raise TransientError("gateway asked to retry later", code="server_retry")
+                self.batch_size = min(self.max_batch, self.batch_size * 2)
+        finally:
+            if ahead is not None:
+                self._release_range(ahead[0])
+            if pool is not None:
+                pool.shutdown(wait=True)
         return report
+
+    def _prepare(self, size: int):
+        ops = outbox.take_batch(self.store, size)
+        return (ops, self._encode(ops)) if ops else None
+
+    @staticmethod
+    def _encode(ops) -> bytes:
+        data = json.dumps({"ops": [op.envelope() for op in ops]}, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+        return gzip.compress(data, compresslevel=1, mtime=0)
+
+    def _release_all(self):
+        outbox.release_inflight(self.store)
+        return None
+
+    def _release_range(self, ops) -> None:
+        """Return this batch's unanswered ops to pending (not a batch prepared after it)."""
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE outbox SET state='pending' WHERE state='inflight' "
+                         "AND seq BETWEEN ? AND ?", (ops[0].seq, ops[-1].seq))
 
     def _commit_results(self, ops, results) -> tuple[int, int]:
         """Record the answered results and return the rest to `pending`, in one commit."""
@@ -383,7 +436,7 @@ class SyncClient:
                   and r.get("status") in outbox.RESULT_STATES]
         with self.store.transaction():
             outbox.mark_results(self.store, usable)
-            outbox.release_inflight(self.store)
+            self._release_range(ops)
         done = sum(1 for r in usable if r["status"] in outbox.DONE)
         attention = sum(1 for r in usable if r["status"] in outbox.ATTENTION)
         return done, attention
@@ -424,22 +477,32 @@ class SyncClient:
             routes.stage_begin(self.store, snap["header"], snapshot_id, total)
             cursor = None
         done = self._staged_count(route_id, snapshot_id)
-        while True:
+        path = f"/v1/routes/{route_id}/snapshots/{snapshot_id}"
+        headers = self._auth_headers()
+
+        def fetch(after):
             params = {"limit": self.page_limit}
-            if cursor is not None:
-                params["after"] = cursor
-            page = self._snapshot_call("GET", f"/v1/routes/{route_id}/snapshots/{snapshot_id}",
-                                       params=params)
-            accounts, nxt = page.get("accounts") or [], page.get("next")
-            total = int(page.get("count", total or 0))
-            routes.stage_page(self.store, snapshot_id, accounts, nxt)
-            done += len(accounts)
-            if progress_cb:
-                progress_cb(done, total)
-            if nxt is None:
-                routes.stage_finish(self.store, snapshot_id, total, page.get("digest"))
-                break
-            cursor = nxt
+            if after is not None:
+                params["after"] = after
+            return self._snapshot_call("GET", path, params=params, auth_headers=headers)
+
+        # the next page is fetched while this one is staged; each page's rows and the
+        # cursor after it still commit together, in order
+        with concurrent.futures.ThreadPoolExecutor(1, "chaoshou-pages") as pool:
+            pending = pool.submit(fetch, cursor)
+            while True:
+                page = pending.result()
+                accounts, nxt = page.get("accounts") or [], page.get("next")
+                if nxt is not None:
+                    pending = pool.submit(fetch, nxt)
+                total = int(page.get("count", total or 0))
+                routes.stage_page(self.store, snapshot_id, accounts, nxt)
+                done += len(accounts)
+                if progress_cb:
+                    progress_cb(done, total)
+                if nxt is None:
+                    routes.stage_finish(self.store, snapshot_id, total, page.get("digest"))
+                    break
         try:
             self._call("POST", f"/v1/routes/{route_id}/downloaded",
                        body={"snapshot_id": snapshot_id})
