@@ -142,7 +142,7 @@ class Services(EventDispatcher):
         self._drain()
 
     def _drain_events(self, *_):
-        while True:
+        while not self._closed:
             try:
                 callback = self._events.get_nowait()
             except queue.Empty:

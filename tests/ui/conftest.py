@@ -213,7 +213,7 @@ class UI:
         if not pads:
             raise LookupError(f"no keypad on screen {self.app.sm.current!r}")
         pad = pads[0]
-        keys = {getattr(k, "key", None): k for k in pad.children}
+        keys = {getattr(k, "key", None) or k.text: k for k in pad.children}
         for d in digits:
             self.tap(keys[d], pump=1)
         if enter:

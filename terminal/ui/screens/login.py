@@ -39,11 +39,12 @@ class LoginScreen(AppScreen):
     locked_until = NumericProperty(0)
 
     def on_pre_enter(self, *_):
+        self.operator_no = ""
         self.pin = ""
         self.message = ""
         self.busy = False
         self.app.services.set_operator(None)
-        self.select("operator" if not self.operator_no else "pin")
+        self.select("operator")
 
     def select(self, field: str) -> None:
         self.field = field

@@ -9,9 +9,13 @@ from kivy.uix.screenmanager import Screen
 class AppScreen(Screen):
     params = DictProperty()
 
+    def __init__(self, **kwargs):
+        self._app = App.get_running_app()   # the app that made this screen (tests make many)
+        super().__init__(**kwargs)
+
     @property
     def app(self):
-        return App.get_running_app()
+        return self._app or App.get_running_app()
 
     def notify(self, text: str, level: str = "info", seconds: float = 6) -> None:
         self.app.notify(text, level, seconds)
