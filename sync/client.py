@@ -62,6 +62,11 @@ class TransientError(SyncError):
         super().__init__(detail, **kw)
 
 
+class CertificateError(TransientError):
+    code, zh, en = "certificate", "服务器证书无法验证（请检查CA证书设置）", \
+        "Gateway certificate not trusted (check the CA bundle)"
+
+
 class AuthError(SyncError):
     code, zh, en = "needs_reenrolment", "设备凭证失效，需重新登记", "Device credential rejected; enrol again"
 
@@ -217,6 +222,8 @@ class SyncClient:
                                         headers=headers, timeout=timeout or self.timeout,
                                         allow_redirects=False)
             content = resp.content  # read fully here: a cut-off body is a network error
+        except requests.exceptions.SSLError as exc:
+            raise CertificateError(f"SSLError: {exc}"[:300]) from exc
         except requests.Timeout as exc:
             raise TransientError(f"timeout: {exc.__class__.__name__}", code="timeout") from exc
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,

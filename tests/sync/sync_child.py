@@ -1,6 +1,6 @@
 """Child process of the SIGKILL tests: captures or uploads, and says where it is on stdout.
 
-    python sync_child.py STORE URL capture N ROUTE_ID   # N reading ops, one commit each
+    python sync_child.py STORE URL capture N ROUTE_ID   # N readings (capture API), one commit each
     python sync_child.py STORE URL upload [HOLD]        # upload until drained
 
 HOLD (where the parent will kill us): `after_answer` — the gateway answered, the local
@@ -32,11 +32,10 @@ def main(argv):
     store_path, url, mode = argv[:3]
     store = Store(store_path)
     if mode == "capture":
-        from sync_kit import capture_readings, local_accounts
+        from sync_kit import capture_real, local_accounts
         n, route_id = int(argv[3]), argv[4]
-        accounts = local_accounts(store, route_id)[:n]
-        for a in accounts:
-            op = capture_readings(store, [a], route_id)[0]
+        for a in local_accounts(store, route_id)[:n]:
+            op = capture_real(store, [a])[0]      # reading row + op, one commit
             say("CAPTURED", op.seq)
         say("DONE")
         hold_forever()

@@ -53,9 +53,26 @@ def reading_payload(account: dict, route_id: str, cycle: str = "2026-11", bump: 
             "reentry_ms": None, "gps": None, "bill_estimate_fen": None, "corrects": None}
 
 
+def capture_real(store: Store, accounts: list[dict]) -> list[outbox.Op]:
+    """Readings through the terminal's own capture API (reading row + op, one commit each)."""
+    from terminal import readings
+    ops = []
+    for a in accounts:
+        m = a["meter"]
+        value = ((m.get("prev_value") or 0) + 37) % 10 ** m["dials"]
+        ops.append(readings.capture_reading(store, account_no=a["account_no"], operator_id=READER,
+                                            status="read", value=value, consumption=37,
+                                            entries=[value], estimate=False))
+    return ops
+
+
 def capture_readings(store: Store, accounts: list[dict], route_id: str,
                      one_transaction: bool = True) -> list[outbox.Op]:
-    """Reading ops for the given accounts (committed; one transaction for all by default)."""
+    """Reading ops straight into the outbox (committed; one transaction for all by default).
+
+    Bulk set-up for the sync tests: it may read a meter twice in a cycle (the gateway
+    answers `conflict`), which the capture API rightly refuses.
+    """
     ops = []
     if one_transaction:
         with store.transaction() as conn:

@@ -93,8 +93,10 @@ def test_kill_after_capture_commit(gwp, tmp_path):
     child.sigkill()
     store = Store(path)                       # integrity check on open
     held = {r[0] for r in store.conn.execute("SELECT seq FROM outbox")}
+    rows = {r[0] for r in store.conn.execute("SELECT seq FROM readings")}
     store.close()
-    assert set(confirmed) <= held             # every confirmed capture survived
+    assert set(confirmed) <= held             # every confirmed capture survived…
+    assert held == rows                       # …with its reading row: never one without the other
     assert "DRAINED 0" in Child(path, gwp.base_url, "upload").finish()
     check_exactly_once(gwp, path)
 

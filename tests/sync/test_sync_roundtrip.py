@@ -4,8 +4,8 @@ import json
 import pytest
 
 from sync.client import AuthError, EnrolmentRefused, SyncClient
-from sync_kit import (READER, assert_exactly_once, assign, capture_readings, device, gateway_db,
-                      local_accounts, server_ops)
+from sync_kit import (READER, assert_exactly_once, assign, capture_readings, capture_real, device,
+                      gateway_db, local_accounts, server_ops)
 from terminal import outbox, payments, receipts, routes, search, shifts
 from terminal.store import Store
 
@@ -41,7 +41,7 @@ def test_enrol_download_capture_sync(gw, tmp_path):
 
     # capture: readings (outbox ops) and cash payments through the real payment API
     accounts = local_accounts(store, "R001")
-    capture_readings(store, accounts[:20], "R001", one_transaction=False)
+    read_ops = capture_real(store, accounts[:20])
     shifts.open_shift(store, READER, 10000)
     paid = [payments.cash_payment(store, a["account_no"], 1000 + i, READER)
             for i, a in enumerate(accounts[20:23])]
@@ -54,9 +54,10 @@ def test_enrol_download_capture_sync(gw, tmp_path):
         values = {r[0]: r[1] for r in conn.execute(
             "SELECT account_no, value FROM readings WHERE device_id=?", (device_id,))}
     assert amounts == sorted(p.amount_fen for p in paid)
-    for op in outbox.ops_in_range(store, 1, 30):
-        if op.type == "reading":
-            assert values[op.payload["account_no"]] == op.payload["value"]
+    for op in read_ops:
+        assert values[op.payload["account_no"]] == op.payload["value"]
+    local_rows = store.conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
+    assert local_rows == 20
     # nothing left: the next upload makes no request
     assert client.upload().requests == 0
 
