@@ -1,7 +1,7 @@
 """Exactly-once under a hostile network and a gateway that goes away mid-sync."""
 import time
 
-from sync.client import Backoff, SyncClient
+from sync.client import Backoff, SyncClient, TransientError
 from sync.faultproxy import FaultProxy
 from sync.gateway.testing import run_gateway
 from sync.worker import SyncWorker
@@ -81,3 +81,68 @@ def test_gateway_stopped_and_restarted_mid_sync(tmp_path):
         proxy.stop()
         assert worker.status()["online"] is True
         assert_exactly_once(gw_path, store)
+
+
+def test_poison_op_is_bisected_out_and_the_rest_flow(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "poison")
+    client.download_route("R003")
+    accounts = local_accounts(store, "R003")[200:250]
+    capture_readings(store, accounts[:30], "R003")
+    with store.transaction() as conn:            # an op the gateway cannot even parse
+        bad = outbox.append(conn, "x" * 60, {"account_no": accounts[30]["account_no"]},
+                            operator_id=READER)
+    capture_readings(store, accounts[31:50], "R003")
+    report = client.upload()
+    assert report.attention == 1 and report.done == 49
+    row = outbox.get(store, bad.op_id)
+    assert row["state"] == "rejected" and row["result_code"] == "http_400"
+    assert [a["op_id"] for a in outbox.attention(store)] == [bad.op_id]
+    held = {r["op_id"] for r in server_ops(gw.db, store.get_meta("device_id"))}
+    assert len(held) == 49 and bad.op_id not in held
+
+
+def test_413_halves_the_batch_and_keeps_everything(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "big")
+    client.download_route("R003")
+    capture_readings(store, local_accounts(store, "R003")[250:290], "R003")
+    with FaultProxy(gw.url, rates={"error_413": 1.0}, paths=("/v1/ops",)) as proxy:
+        small = SyncClient(store, proxy.url)
+        try:
+            small.upload()
+        except TransientError as exc:
+            assert exc.code == "too_large"
+        else:
+            raise AssertionError("a gateway refusing every size must be reported")
+        assert small.batch_size == 1
+        assert proxy.stats["error_413"] == 8          # 200, 100, 50, 25, 12, 6, 3, 1: give up
+    assert outbox.pending_counts(store) == {"reading": 40}
+    client.upload()
+    assert_exactly_once(gw.db, store)
+
+
+def test_timeout_halves_and_retry_after_is_honoured(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "slow")
+    client.download_route("R003")
+    capture_readings(store, local_accounts(store, "R003")[290:300], "R003")
+    with FaultProxy(gw.url, rates={"delay": 1.0}, delay_range=(0.6, 0.6),
+                    paths=("/v1/ops",)) as proxy:
+        slow = SyncClient(store, proxy.url, timeout=(1, 0.2))
+        try:
+            slow.upload()
+        except TransientError as exc:
+            assert exc.code == "timeout"
+        assert slow.batch_size == 100
+        while proxy.stats["forwarded"] < 1:         # the gateway still gets and commits it
+            time.sleep(0.01)
+    with FaultProxy(gw.url, rates={"error_429": 1.0}, retry_after=42) as proxy:
+        busy = SyncClient(store, proxy.url)
+        try:
+            busy.upload()
+        except TransientError as exc:
+            assert exc.retry_after == 42 and exc.status == 429
+            assert Backoff(base=0.01).next_delay(exc.retry_after) >= 42
+    assert outbox.pending_counts(store) == {"reading": 10}
+    client.upload()
+    assert_exactly_once(gw.db, store)
+    assert dict(store.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")) == \
+        {"duplicate": 10}
