@@ -41,7 +41,7 @@ def naive_import(store: Store, doc: dict, n: int) -> None:
         conn.execute(routes._INSERT_ACCOUNT, routes._account_row("RBIG", a))
         conn.execute(routes._INSERT_METER, routes._meter_row(a))
         rowid = conn.execute("SELECT rowid FROM accounts WHERE account_no=?", (a["account_no"],)).fetchone()[0]
-        conn.execute(search.INSERT_SQL, search.fts_row(rowid, a["name"], a["address"]))
+        search.add_rows(conn, [(rowid, a["name"], a["address"])])
 
 
 def run() -> list[dict]:

@@ -231,8 +231,7 @@ def _insert_accounts(conn, route_id: str, accounts: list[dict]) -> None:
     else:
         rowids = dict(conn.execute("SELECT account_no, rowid FROM accounts WHERE account_no IN "
                                    "(SELECT value FROM json_each(?))", (json.dumps(nos),)))
-    conn.executemany(_search.INSERT_SQL,
-                     [_search.fts_row(rowids[a["account_no"]], a["name"], a["address"]) for a in accounts])
+    _search.add_rows(conn, [(rowids[a["account_no"]], a["name"], a["address"]) for a in accounts])
     exceptions = []
     for a in accounts:
         problems = meter_exceptions(a)

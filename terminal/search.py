@@ -2,20 +2,22 @@
 
 - Account number and meter number: prefix match through their primary-key indexes, as a
   range query `>= q AND < q || U+10FFFF` (no LIKE, so the index is always used).
-- Name and address: substring match through the FTS5 table `account_fts`.
-  Each text is stored split into single characters separated by spaces ("王小明" →
-  "王 小 明", "201" → "2 0 1") in `name`/`address`, and as overlapping character bigrams
-  ("王小 小明", "20 01") in `name2`/`address2`. A 1-character query is a token lookup in
-  the single-character columns; a longer one is an FTS5 phrase of its bigrams, and a phrase
-  of consecutive overlapping bigrams is exactly a substring match. This works for 1, 2 or
-  more characters alike (FTS5's default tokenizer does not split Chinese and the trigram
-  tokenizer needs 3 characters), and bigram doclists are short, so even an all-digit query
-  against every address stays fast. Punctuation and spaces are left out of index and query.
+- Name and address: substring match through two FTS5 tables, `name_fts` and
+  `address_fts` (separate, because an FTS5 column filter still walks a token's whole
+  doclist, and a name query must not wade through address tokens). Each text is stored
+  split into single characters ("王小明" → "王 小 明", "201" → "2 0 1") in column `chars`
+  and as overlapping character bigrams ("王小 小明", "20 01") in column `bigrams`. A
+  1-character query is a token lookup in `chars`; a longer one is an FTS5 phrase of its
+  bigrams, and a phrase of consecutive overlapping bigrams is exactly a substring match.
+  This works for 1, 2 or more characters alike (FTS5's default tokenizer does not split
+  Chinese and the trigram tokenizer needs 3 characters), and bigram doclists are short, so
+  even an all-digit query against every address stays fast. Punctuation and spaces are left
+  out of index and query.
 - Queries are normalised first: NFKC (full-width digits and letters from a Chinese IME
   become ASCII), trimmed, case-folded.
 
-`account_fts` rows have rowid = accounts.rowid; terminal.routes keeps them in step on every
-import and change (`index_accounts` / `unindex_*` below, inside the caller's transaction).
+Index rows have rowid = accounts.rowid; terminal.routes keeps them in step on every import
+and change (`add_rows` / `unindex_*` below, inside the caller's transaction).
 """
 import json
 import sqlite3
@@ -43,41 +45,40 @@ def chars(text: str | None) -> str:
     return " ".join(_units(text))
 
 
-def bigrams(text: str | None) -> str:
-    u = _units(text)
-    return " ".join(a + b for a, b in zip(u, u[1:]))
+TABLES = ("name_fts", "address_fts")
 
 
-INSERT_SQL = "INSERT INTO account_fts (rowid, name, address, name2, address2) VALUES (?, ?, ?, ?, ?)"
+def add_rows(conn: sqlite3.Connection, rows) -> None:
+    """Index accounts given as (rowid, name, address); the rows must not be indexed yet."""
+    names, addresses = [], []
+    for rowid, name, address in rows:
+        for text, out in ((name, names), (address, addresses)):
+            u = _units(text)
+            out.append((rowid, " ".join(u), " ".join([x + y for x, y in zip(u, u[1:])])))
+    conn.executemany("INSERT INTO name_fts (rowid, chars, bigrams) VALUES (?, ?, ?)", names)
+    conn.executemany("INSERT INTO address_fts (rowid, chars, bigrams) VALUES (?, ?, ?)", addresses)
 
 
-def fts_row(rowid: int, name: str, address: str) -> tuple:
-    """The `account_fts` row of one account (for INSERT_SQL)."""
-    un, ua = _units(name), _units(address)
-    return (rowid, " ".join(un), " ".join(ua), " ".join(a + b for a, b in zip(un, un[1:])),
-            " ".join(a + b for a, b in zip(ua, ua[1:])))
+def _delete_where(conn, where: str, args) -> None:
+    for table in TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM accounts WHERE {where})", args)
 
 
 def index_accounts(conn: sqlite3.Connection, account_nos) -> None:
     """(Re)build the search rows of these accounts from the accounts table."""
-    nos = list(account_nos)
-    if not nos:
-        return
-    placeholders = "SELECT value FROM json_each(?)"
-    arg = json.dumps(nos)
-    conn.execute(f"DELETE FROM account_fts WHERE rowid IN "
-                 f"(SELECT rowid FROM accounts WHERE account_no IN ({placeholders}))", (arg,))
-    rows = conn.execute(f"SELECT rowid, name, address FROM accounts WHERE account_no IN "
-                        f"({placeholders})", (arg,)).fetchall()
-    conn.executemany(INSERT_SQL, [fts_row(*r) for r in rows])
+    arg = json.dumps(list(account_nos))
+    where = "account_no IN (SELECT value FROM json_each(?))"
+    _delete_where(conn, where, (arg,))
+    add_rows(conn, conn.execute(f"SELECT rowid, name, address FROM accounts WHERE {where}", (arg,)).fetchall())
 
 
 def rebuild_index(store: Store) -> int:
     """Rebuild the whole search index from the accounts table (one transaction)."""
     with store.transaction() as conn:
-        conn.execute("DELETE FROM account_fts")
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table}")
         rows = conn.execute("SELECT rowid, name, address FROM accounts").fetchall()
-        conn.executemany(INSERT_SQL, [fts_row(*r) for r in rows])
+        add_rows(conn, rows)
         conn.execute("DELETE FROM meta WHERE key='search_index_stale'")
     return len(rows)
 
@@ -92,23 +93,21 @@ def ensure_index(store: Store) -> None:
 
 
 def unindex_route(conn: sqlite3.Connection, route_id: str) -> None:
-    conn.execute("DELETE FROM account_fts WHERE rowid IN "
-                 "(SELECT rowid FROM accounts WHERE route_id=?)", (route_id,))
+    _delete_where(conn, "route_id=?", (route_id,))
 
 
 def unindex_accounts(conn: sqlite3.Connection, account_nos) -> None:
-    conn.execute("DELETE FROM account_fts WHERE rowid IN (SELECT rowid FROM accounts WHERE "
-                 "account_no IN (SELECT value FROM json_each(?)))", (json.dumps(list(account_nos)),))
+    _delete_where(conn, "account_no IN (SELECT value FROM json_each(?))", (json.dumps(list(account_nos)),))
 
 
-def _fts_match(q: str, column: str) -> str | None:
-    """FTS5 query for substring `q` in `column` ('name' | 'address'), or None (nothing to find)."""
+def _fts_match(q: str) -> str | None:
+    """FTS5 query for substring `q`, or None when it has no letter or digit to look for."""
     u = _units(q)
     if not u:
         return None
     if len(u) == 1:
-        return f'{column} : "{u[0]}"'
-    return f'{column}2 : "' + " ".join(a + b for a, b in zip(u, u[1:])) + '"'
+        return f'chars : "{u[0]}"'
+    return 'bigrams : "' + " ".join(a + b for a, b in zip(u, u[1:])) + '"'
 
 
 _ROW_SQL = ("SELECT a.account_no, a.name, a.address, a.route_id, a.arrears_fen, m.meter_no "
@@ -147,12 +146,12 @@ def search(store: Store, query: str, limit: int = 50) -> list[dict]:
             take(conn.execute(_ROW_SQL + "WHERE m.meter_no >= ? AND m.meter_no < ? "
                               "ORDER BY m.meter_no LIMIT ?",
                               (variant, variant + _TOP, limit)), "meter_no")
-    for column in ("name", "address"):
-        match = _fts_match(q, column)
+    match = _fts_match(q)
+    for kind in ("name", "address"):
         if match is None or len(out) >= limit:
             break
         rows = conn.execute(
-            _ROW_SQL + "JOIN (SELECT rowid AS rid FROM account_fts WHERE account_fts MATCH ? "
+            _ROW_SQL + f"JOIN (SELECT rowid AS rid FROM {kind}_fts WHERE {kind}_fts MATCH ? "
             "LIMIT ?) f ON f.rid = a.rowid", (match, limit + len(seen))).fetchall()
-        take(sorted(rows, key=lambda r: r["account_no"]), column)
+        take(sorted(rows, key=lambda r: r["account_no"]), kind)
     return out

@@ -39,7 +39,7 @@ def test_import_route_writes_everything(store, doc):
     assert count(store, "meters") == 100
     assert count(store, "codes", "kind='skip'") == len(doc["codes"]["skip"])
     assert count(store, "tariffs") == 2
-    assert count(store, "account_fts") == 100
+    assert count(store, "name_fts") == 100
     assert routes.current_version(store, "R001") == 1
     first = doc["accounts"][0]
     assert search.search(store, first["name"])[0]["account_no"] == first["account_no"]
@@ -55,7 +55,7 @@ def test_reimport_replaces_accounts_but_keeps_walk_order_and_readings(store, doc
     doc2["route"]["server_version"] = 7
     routes.import_route(store, doc2)
     assert count(store, "accounts") == 50
-    assert count(store, "account_fts") == 50
+    assert count(store, "name_fts") == 50
     assert search.search(store, "新名")[0]["account_no"] == nos[1]
     assert search.search(store, doc["accounts"][80]["account_no"]) == []
     assert count(store, "walk_order") == 1
@@ -163,7 +163,7 @@ def test_apply_changes_all_kinds(store, doc):
     assert search.search(store, "欧阳新")[0]["account_no"] == "3999999999"
     order = [r["account_no"] for r in routes.walk(store, "R001")]
     assert order[:2] == [a0, "3999999999"]
-    assert count(store, "account_fts") == 100
+    assert count(store, "name_fts") == 100
 
 
 def test_apply_changes_bad_change_rolls_back(store, doc):

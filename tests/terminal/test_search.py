@@ -123,7 +123,7 @@ def test_index_follows_changes(store):
 
 def test_index_rebuilt_after_migration_from_version_2(tmp_path):
     path = tmp_path / "old.db"
-    old = Store(path, migrate_to=2)
+    old = Store(path, migrate_to=3)
     with old.transaction() as conn:
         conn.execute("INSERT INTO accounts (account_no, route_id, seq, name, address) "
                      "VALUES ('3100000009', 'R1', 1, '孙悟空', '花果山1号')")
@@ -175,6 +175,6 @@ def test_demo_names_are_all_findable(tmp_path):
 
 
 def test_fts_table_is_not_queried_with_raw_user_syntax():
-    assert search._fts_match('王" OR "x', "name") == 'name2 : "王o or rx"'
-    assert search._fts_match("王", "address") == 'address : "王"'
-    assert search._fts_match("!!", "name") is None
+    assert search._fts_match('王" OR "x') == 'bigrams : "王o or rx"'
+    assert search._fts_match("王") == 'chars : "王"'
+    assert search._fts_match("!!") is None
