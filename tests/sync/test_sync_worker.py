@@ -189,3 +189,23 @@ def test_update_required_and_bad_token_keep_everything(gw, tmp_path):
         finally:
             worker.stop()
     assert_exactly_once(gw.db, store)
+
+
+def test_retry_after_sets_the_next_attempt_and_sync_now_overrides_it(gw, tmp_path):
+    store, client = device(tmp_path, gw.url, "later")
+    client.download_route("R001")
+    capture_readings(store, local_accounts(store, "R001")[:2], "R001")
+    with FaultProxy(gw.url, rates={"error_503": 1.0}, retry_after=30) as proxy:
+        store.set_meta("gateway_url", proxy.url)
+        worker = fast_worker(store.path, period=3600).start()
+        try:
+            wait_for(lambda: worker.status()["state"] == "backoff", what=worker.status)
+            assert worker.status()["next_attempt_in"] > 20      # Retry-After beats the 0.2 s cap
+            assert worker.status()["last_error"]["code"] == "busy"
+            seen = proxy.stats["requests"]
+            proxy.enabled = False
+            worker.sync_now()
+            wait_for(lambda: worker.status()["pending_total"] == 0, what=worker.status)
+            assert proxy.stats["requests"] > seen
+        finally:
+            worker.stop()
