@@ -1,11 +1,11 @@
-"""Child process of test_crash.py: captures readings, cash and card payments in a loop on an
+"""Child process of test_crash.py: captures readings, cash and card payments and voids on an
 existing store and prints `<kind> <op_id>` to stdout only after each commit has returned.
 The parent kills it with SIGKILL at a random moment. Usage: crash_child.py DB SEED"""
 import random
 import sys
 
 from ledger_fixtures import FakeTerminal
-from terminal import payments, readings
+from terminal import payments, readings, voids
 from terminal.store import Store
 
 ACCOUNTS = ["3100000001", "3100000002", "3100000003", "3100000004", "3100000005"]
@@ -21,7 +21,7 @@ def main(path: str, seed: int) -> None:
         payments.resolve_unknown(store, terminal, unknown["op_id"])
     print("ready", flush=True)
     while True:
-        kind = rng.choice(("reading", "cash", "cash", "card"))
+        kind = rng.choice(("reading", "cash", "cash", "card", "void"))
         acct = rng.choice(ACCOUNTS)
         if kind == "reading":
             current = store.conn.execute(
@@ -37,6 +37,12 @@ def main(path: str, seed: int) -> None:
             amount = rng.randint(1, 20000)
             op_id = payments.cash_payment(store, acct, amount, "2001",
                                           tendered_fen=amount + rng.randint(0, 5000)).op_id
+        elif kind == "void":
+            row = store.conn.execute("SELECT op_id FROM payments WHERE method='cash' AND "
+                                     "state='done' ORDER BY random() LIMIT 1").fetchone()
+            if row is None:
+                continue
+            op_id = voids.void_payment(store, row[0], "作废 crash test", "2001", "9001").op_id
         else:
             result = payments.card_payment(store, terminal, acct, rng.randint(1, 20000), "2001")
             if result.state != "approved":

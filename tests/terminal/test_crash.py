@@ -1,5 +1,5 @@
 """Crash test: a child process captures readings and payments and is killed with SIGKILL at
-random moments (≥ 50 times). After every kill the store opens, passes its integrity check,
+random moments (≥ 50 times) — readings, cash and card payments, voids. After every kill the store opens, passes its integrity check,
 holds every capture the child reported as committed (row + outbox op), its outbox seq is
 contiguous from 1, the receipt chain verifies and the receipt numbers are unbroken."""
 import json
@@ -27,13 +27,18 @@ def check(path, reported):
         assert [r[0] for r in conn.execute("PRAGMA integrity_check")] == ["ok"]
         held = {r[0]: r[1] for r in conn.execute("SELECT op_id, type FROM outbox")}
         for kind, op_id in reported:
-            assert held.get(op_id) == ("reading" if kind == "reading" else "payment"), (kind, op_id)
+            expected_type = {"reading": "reading", "void": "void"}.get(kind, "payment")
+            assert held.get(op_id) == expected_type, (kind, op_id)
             if kind == "reading":
                 assert conn.execute("SELECT 1 FROM readings WHERE op_id=?", (op_id,)).fetchone()
+            elif kind == "void":
+                payment = conn.execute("SELECT p.state FROM voids v JOIN payments p ON "
+                                       "p.op_id=v.payment_op_id WHERE v.op_id=?", (op_id,)).fetchone()
+                assert payment["state"] == "voided"
             else:
                 row = conn.execute("SELECT state, receipt_no FROM payments WHERE op_id=?",
                                    (op_id,)).fetchone()
-                assert row["state"] in ("done", "approved") and row["receipt_no"] is not None
+                assert row["state"] in ("done", "approved", "voided") and row["receipt_no"] is not None
         seqs = outbox_seqs(store)
         assert seqs == list(range(1, len(seqs) + 1))
         assert receipts.verify_store(store) == []
@@ -75,7 +80,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
                 reported.append((kind, op_id))
                 kinds.add(kind)
         check(path, reported)
-    assert len(reported) > KILLS and kinds == {"reading", "cash", "card"}
+    assert len(reported) > KILLS and kinds == {"reading", "cash", "card", "void"}
     # the shift still closes and its closeout covers every op
     store = Store(path)
     z = shifts.close_shift(store, "2001", counted_fen=0)
