@@ -345,8 +345,11 @@ def _result(store: Store, op_id: str) -> PaymentResult:
     doc = receipt_docs.receipt_document(store, rec) if rec else None
     messages = {"approved": "交易成功 Approved", "declined": "交易被拒 Declined",
                 "unknown": "结果未知，请查询终端 Result unknown: check with the terminal"}
-    return PaymentResult(op_id, state, pay["amount_fen"], rec, None, doc, None,
-                         messages.get(state, state))
+    message = messages.get(state, state)
+    code = json.loads(pay["card"]).get("result_code") if pay["card"] else None
+    if state == "declined" and code is not None:
+        message += f" ({code})"
+    return PaymentResult(op_id, state, pay["amount_fen"], rec, None, doc, None, message)
 
 
 def unknown_payments(store: Store) -> list[dict]:
