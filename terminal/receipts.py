@@ -85,10 +85,18 @@ def verify_chain(rows, *, genesis: str = GENESIS_HASH, device_key_hex: str | Non
     """
     problems: list[str] = []
     prev = genesis
-    for i, row in enumerate(rows):
+    for row in rows:
         content = row["content"]
-        if isinstance(content, str):
-            content = json.loads(content)
+        try:
+            if isinstance(content, str):
+                content = json.loads(content)
+            if not isinstance(content, dict):
+                raise ValueError("content is not an object")
+            str(row["prev_hash"]).encode("ascii")
+        except (ValueError, UnicodeError) as exc:
+            problems.append(f"receipt {row['receipt_no']}: malformed ({exc})")
+            prev = row["hash"]
+            continue
         no = str(row["receipt_no"])
         if str(content.get("receipt_no")) != no:
             problems.append(f"receipt {no}: content names receipt {content.get('receipt_no')}")

@@ -236,3 +236,11 @@ def test_bill_notice_document(store):
     keys = [b["k"] for b in _blocks(doc, "kv")]
     assert any(k.startswith("第3档") for k in keys)
     assert _blocks(doc, "qr")[0]["data"].endswith("acct=3100000001")
+
+
+def test_malformed_rows_are_reported_not_crashed_on():
+    rows = _chain(3)
+    rows[1] = dict(rows[1], content="{not json")
+    rows[2] = dict(rows[2], prev_hash="é" * 64)
+    problems = receipts.verify_chain(rows)
+    assert sum("malformed" in p for p in problems) == 2
