@@ -81,15 +81,21 @@ def mark_results(store: Store, results: list[dict]) -> None:
     A `retry` — or an op the gateway did not answer for — goes back to `pending`.
     """
     stamp = now_iso()
+    groups: dict[tuple, list[str]] = {}   # same outcome → one UPDATE (thousands per batch)
+    for res in results:
+        status = res["status"]
+        if status not in RESULT_STATES:
+            raise ValueError(f"unknown result status {status!r}")
+        state = "pending" if status == "retry" else status
+        groups.setdefault((state, res.get("code"), res.get("message")), []).append(res["op_id"])
     with store.transaction() as conn:
-        for res in results:
-            status = res["status"]
-            if status not in RESULT_STATES:
-                raise ValueError(f"unknown result status {status!r}")
-            state = "pending" if status == "retry" else status
-            conn.execute("UPDATE outbox SET state=?, result_code=?, result_message=?, updated_at=? "
-                         "WHERE op_id=? AND state IN ('inflight','pending')",
-                         (state, res.get("code"), res.get("message"), stamp, res["op_id"]))
+        for (state, code, message), op_ids in groups.items():
+            for i in range(0, len(op_ids), 500):
+                chunk = op_ids[i:i + 500]
+                conn.execute("UPDATE outbox SET state=?, result_code=?, result_message=?, updated_at=? "
+                             f"WHERE op_id IN ({','.join('?' * len(chunk))}) "
+                             "AND state IN ('inflight','pending')",
+                             (state, code, message, stamp, *chunk))
 
 
 def release_inflight(store: Store) -> int:
