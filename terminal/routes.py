@@ -220,7 +220,9 @@ def _delete_accounts(conn, account_nos: list[str]) -> None:
 def _insert_accounts(conn, route_id: str, accounts: list[dict]) -> None:
     nos = [a["account_no"] for a in accounts]
     meter_nos = json.dumps([a["meter"]["meter_no"] for a in accounts])
-    _delete_accounts(conn, nos)  # accounts moving in from another route
+    moving = [r[0] for r in conn.execute("SELECT account_no FROM accounts WHERE account_no IN"
+                                         " (SELECT value FROM json_each(?))", (json.dumps(nos),))]
+    _delete_accounts(conn, moving)  # accounts moving in from another route (or replaced by an upsert)
     conn.execute("DELETE FROM meters WHERE meter_no IN (SELECT value FROM json_each(?))", (meter_nos,))
     conn.executemany(_INSERT_ACCOUNT, [_account_row(route_id, a) for a in accounts])
     conn.executemany(_INSERT_METER, [_meter_row(a) for a in accounts])
