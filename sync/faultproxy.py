@@ -20,6 +20,8 @@ Usage::
         client = SyncClient(store, proxy.url)
 
 Only requests whose path starts with one of `paths` are disturbed (default: all).
+`response_hook(method, path, status, body) -> body` may rewrite forwarded answers (e.g.
+corrupt a route page to exercise the digest check).
 `stats` counts what was done (`requests` received, `forwarded` answered by the gateway,
 and one counter per fault kind).
 """
@@ -46,7 +48,8 @@ class FaultProxy:
 
     def __init__(self, upstream: str, *, seed: int = 0, rates: dict | None = None,
                  retry_after: float = 0, delay_range=(0.0, 0.05), paths=("/",),
-                 host: str = "127.0.0.1", port: int = 0, upstream_timeout: float = 60.0):
+                 host: str = "127.0.0.1", port: int = 0, upstream_timeout: float = 60.0,
+                 response_hook=None):
         unknown = {k for k in rates or {} if k not in FAULTS and not _is_status_fault(k)}
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
@@ -57,6 +60,7 @@ class FaultProxy:
         self.delay_range = delay_range
         self.paths = tuple(paths)
         self.upstream_timeout = upstream_timeout
+        self.response_hook = response_hook
         self.enabled = True
         self.stats: collections.Counter = collections.Counter()
         self._rng = random.Random(seed)
@@ -151,6 +155,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             owner.stats["upstream_error"] += 1
             return self._answer_error(502)
+        if owner.response_hook is not None:
+            data = owner.response_hook(self.command, self.path, status, data)
         if fault in ("drop_response", "error_after_forward"):
             if fault == "drop_response":
                 return self._cut()

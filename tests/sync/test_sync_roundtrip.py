@@ -1,4 +1,5 @@
 """Enrol → reference → route download → capture → sync, against a real gateway process."""
+import gzip
 import json
 
 import pytest
@@ -158,3 +159,36 @@ def test_bad_enrolment_code_and_revoked_token(gw, tmp_path):
         client.upload()
     assert err.value.code == "needs_reenrolment" and "enrol" in err.value.en
     assert outbox.pending_counts(store) == {"reading": 3}      # kept, still pending
+
+
+def test_corrupted_page_fails_the_digest_and_a_fresh_snapshot_is_taken(gw, tmp_path):
+    from sync.faultproxy import FaultProxy
+    store, client = device(tmp_path, gw.url, "digest")
+    client.download_route("R003")
+    old = store.conn.execute("SELECT account_no, name FROM accounts WHERE route_id='R003' "
+                             "ORDER BY seq").fetchall()
+    corrupted = []
+
+    def corrupt_once(method, path, status, body):
+        if "/snapshots/" in path and method == "GET" and not corrupted and status == 200:
+            corrupted.append(path)
+            zipped = body[:2] == b"\x1f\x8b"                    # the gateway gzips answers
+            page = json.loads(gzip.decompress(body) if zipped else body)
+            page["accounts"][3]["name"] += "𠮷"                   # one character more
+            out = json.dumps(page, ensure_ascii=False).encode()
+            return gzip.compress(out) if zipped else out
+        return body
+
+    with FaultProxy(gw.url, response_hook=corrupt_once) as proxy:
+        seen_snapshots = []
+        c2 = SyncClient(store, proxy.url, page_limit=100)
+        result = c2.download_route("R003", lambda d, t: seen_snapshots.append(d))
+    assert corrupted, "the hook never saw a page"
+    assert result["resumed"] is False
+    assert corrupted[0].split("/snapshots/")[1].split("?")[0] != result["snapshot_id"]
+    new = store.conn.execute("SELECT account_no, name FROM accounts WHERE route_id='R003' "
+                             "ORDER BY seq").fetchall()
+    assert [tuple(r) for r in new] == [tuple(r) for r in old]    # right data, not the corrupted
+    audit = store.conn.execute("SELECT COUNT(*) FROM audit_log WHERE event='route_verify_failed'"
+                               ).fetchone()[0]
+    assert audit == 1
