@@ -156,7 +156,7 @@ class ReadingScreen(AppScreen):
 
     def pick_skip(self):
         choices = [("", tr("No skip code"))] + [(c["code"], self._label(c)) for c in self.skip_codes]
-        ChoicePopup(title=tr("Skip code"), choices=choices, on_choose=self._set_skip).open()
+        ChoicePopup(title=tr("Skip code"), choices=choices, choose_callback=self._set_skip).open()
 
     def _set_skip(self, code):
         self.skip_code = code
@@ -182,7 +182,7 @@ class ReadingScreen(AppScreen):
     def pick_trouble(self):
         choices = [("", tr("No trouble code"))] + [
             (c["code"], self._label(c) + (" ⚑" if c.get("urgent") else "")) for c in self.trouble_codes]
-        ChoicePopup(title=tr("Trouble code"), choices=choices, on_choose=self._set_trouble).open()
+        ChoicePopup(title=tr("Trouble code"), choices=choices, choose_callback=self._set_trouble).open()
 
     def _set_trouble(self, code):
         if self.entry is None:

@@ -95,9 +95,9 @@ def run(fn, *args, on_done=None, on_error=None, **kwargs):
 
 
 class ChoicePopup(Popup):
-    """A list of big buttons; tapping one calls on_choose(key) and closes."""
+    """A list of big buttons; tapping one calls choose_callback(key) and closes."""
     choices = ListProperty()          # [(key, label), ...]
-    on_choose = ObjectProperty(None)
+    choose_callback = ObjectProperty(None)
     cancel_text = StringProperty("")
 
     def __init__(self, **kw):
@@ -111,8 +111,8 @@ class ChoicePopup(Popup):
 
     def _choose(self, key):
         self.dismiss()
-        if self.on_choose:
-            self.on_choose(key)
+        if self.choose_callback:
+            self.choose_callback(key)
 
 
 class EntryBuffer:

@@ -62,7 +62,7 @@ class PrinterProblemPopup(Popup):
     title_text = StringProperty("")
     reprint_text = StringProperty("")
     later_text = StringProperty("")
-    on_reprint = ObjectProperty(None)
+    reprint_callback = ObjectProperty(None)
 
     def __init__(self, **kw):
         self.title_text = tr("Printer needs attention")
@@ -72,8 +72,8 @@ class PrinterProblemPopup(Popup):
 
     def do_reprint(self):
         self.dismiss()
-        if self.on_reprint:
-            self.on_reprint()
+        if self.reprint_callback:
+            self.reprint_callback()
 
 
 _open_popup = None
@@ -115,7 +115,7 @@ def _problem(reason, on_message, on_printed):
     if _open_popup is not None:
         _open_popup.dismiss()
     _open_popup = PrinterProblemPopup(message=text,
-                                      on_reprint=lambda: pump(on_message, on_printed))
+                                      reprint_callback=lambda: pump(on_message, on_printed))
     _open_popup.open()
 
 
