@@ -219,6 +219,10 @@ class ChaoshouApp(App):
         if self.config and self.config.get("app", "language") != lang:
             self.config.set("app", "language", lang)
             self.config.write()
+        services = self.services
+        if services is not None and services.store is not None:  # the store remembers it too
+            services.run(services.store.set_meta, "ui_language", lang,
+                         on_error=lambda exc: log.warning("language not stored: %s", exc))
 
     def error_text(self, exc: BaseException) -> str:
         return i18n.error_text(exc, self.lang)

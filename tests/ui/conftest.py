@@ -61,7 +61,7 @@ class UI:
     def __init__(self, app: ChaoshouApp, artifacts: Path):
         self.app = app
         self.artifacts = artifacts
-        self._shots = 0
+        self._shots = len(list(artifacts.glob("*.png")))   # several apps in one test share the folder
         self._store: Store | None = None
 
     @classmethod
@@ -138,6 +138,9 @@ class UI:
 
     # --- finding widgets ----------------------------------------------------------------
     def _roots(self):
+        for overlay in Window.children:      # popups and drop-downs sit above the app
+            if overlay is not self.app.root:
+                yield overlay
         yield self.screen
         root = self.app.root
         for child in root.children:
@@ -266,8 +269,20 @@ class Flows:
             ui.shot(f"home-{operator}")
 
     @staticmethod
-    def download_route(ui: UI, route_id: str = "R001", timeout: float = 30.0) -> int:
-        """From home: Routes → download `route_id`; waits until it is live in the store."""
+    def assign(gateway, route_id: str, device_id: str, operator_id: str,
+               reason: str = "test assignment") -> dict:
+        """Assign a route to a device and reader on the gateway (as a supervisor would)."""
+        return gateway.supervisor("POST", f"/routes/{route_id}/assign",
+                                  json={"operator_id": operator_id, "device_id": device_id,
+                                        "reason": reason})
+
+    @staticmethod
+    def download_route(ui: UI, route_id: str = "R001", timeout: float = 30.0, gateway=None) -> int:
+        """From home: Routes → download `route_id`; waits until it is live in the store.
+        With `gateway`, first assigns the route to this device and the logged-in reader."""
+        if gateway is not None:
+            Flows.assign(gateway, route_id, ui.store.get_meta("device_id"),
+                         ui.services.operator["operator_id"])
         if ui.app.sm.current != "routes":
             ui.tap("tile_routes")
             ui.wait_screen("routes")

@@ -38,6 +38,7 @@ class HomeScreen(AppScreen):
         grid.clear_widgets()
         for target, title, hint, _roles in self.tiles:
             tile = Tile(target=target)
+            self.ids[f"tile_{target}"] = tile
             tile.title_msgid, tile.hint_msgid = title, hint
             self._label(tile)
             tile.bind(on_release=lambda t: self.open(t.target))

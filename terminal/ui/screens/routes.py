@@ -39,7 +39,7 @@ def merge(assigned: list[dict], local: list[dict]) -> list[dict]:
 class RouteRow(BoxLayout):
     route_id = StringProperty("")
     name = StringProperty("")
-    on_device = BooleanProperty(False)
+    local = BooleanProperty(False)
     assigned = BooleanProperty(False)
     requested = BooleanProperty(False)
     total = NumericProperty(0)
@@ -53,6 +53,7 @@ class RouteRow(BoxLayout):
 class RoutesScreen(AppScreen):
     rows = ListProperty()
     loading = BooleanProperty(False)
+    _last_download = None
 
     def on_kv_post(self, base_widget):
         services = self.app.services
@@ -82,7 +83,7 @@ class RoutesScreen(AppScreen):
         for r in self.rows:
             p = r.get("progress") or {}
             row = RouteRow(route_id=r["route_id"], name=r.get("name", ""),
-                           on_device=r.get("on_device", False), assigned=r.get("assigned", False),
+                           local=r.get("on_device", False), assigned=r.get("assigned", False),
                            requested=r.get("download_requested", False),
                            total=p.get("total", 0), done=p.get("read", 0) + p.get("skipped", 0),
                            counts=p)
@@ -99,7 +100,10 @@ class RoutesScreen(AppScreen):
             row.downloading = mine and download.get("state") == "running"
             row.dl_done = (download.get("done") or 0) if mine else 0
             row.dl_total = (download.get("total") or 0) if mine else 0
-        if download.get("state") in ("done", "failed") and self.manager and self.manager.current == NAME:
+        key = (download.get("route_id"), download.get("state"), download.get("at"))
+        if download.get("state") in ("done", "failed") and key != self._last_download \
+                and self.manager and self.manager.current == NAME:
+            self._last_download = key
             if download.get("state") == "failed":
                 self.notify(self.app.tr("Download of {route} failed; it will be tried again. The old route stays usable.")
                             .format(route=download.get("route_id")), "error")

@@ -1,0 +1,72 @@
+"""Scenario 6: a supervisor reassigns a route to another reader and device with a reason and
+triggers a download; the reader's device picks it up on its own. Also scenario 1's first
+part (login → download route) through the Routes screen."""
+from conftest import enrol_store
+
+
+def test_reader_downloads_assigned_route(gateway, make_ui, ui_flows):
+    ui = make_ui(gateway=gateway, enrol=True)
+    ui_flows.login(ui, "1001", "1234")
+    count = ui_flows.download_route(ui, "R001", gateway=gateway)
+    ui.shot("routes-downloaded")
+    server = gateway.query("SELECT COUNT(*) AS n FROM accounts WHERE route_id='R001' AND active=1")[0]["n"]
+    assert count == server > 0
+    ui.tap("open_R001")
+    ui.wait_for(lambda: ui.app.sm.current == "walk", 10, "walk screen")
+    ui.shot("walk")
+    route = gateway.query("SELECT download_requested FROM routes WHERE route_id='R001'")[0]
+    assert not route["download_requested"]
+
+
+def test_supervisor_reassigns_and_device_picks_up(gateway, make_ui, ui_flows, tmp_path):
+    reader_dir = tmp_path / "reader-device"
+    reader_dir.mkdir()
+    reader_device = enrol_store(reader_dir / "chaoshou.db", gateway.url)
+
+    # the supervisor's handheld
+    sup = make_ui(gateway=gateway, enrol=True, language="en")
+    ui_flows.login(sup, "9001", "9999")
+    sup.tap("tile_supervisor")
+    sup.wait_screen("supervisor")
+    sup.shot("supervisor-pin")
+    sup.keypad("9999")
+    screen = sup.screen
+    sup.wait_for(lambda: screen.connected and screen.routes, 20, "gateway routes")
+    sup.shot("supervisor-routes")
+    sup.tap("assign_R002")
+    sup.tap("assign_operator")
+    sup.find("assign_operator").text = ""
+    sup.type("1002")
+    sup.tap("assign_device")
+    sup.tap(reader_device)                         # the drop-down's entry for the device
+    sup.tap("assign_reason")
+    sup.type("reader 1003 is sick")
+    sup.shot("assign-form")
+    sup.tap("assign_confirm")
+    sup.wait_for(lambda: not screen.form and not screen.busy, 20, "assignment done")
+    sup.tap("request_R002")
+    sup.wait_for(lambda: not screen.busy, 20, "download requested")
+    sup.shot("assigned")
+    route = gateway.query("SELECT operator_id, device_id, download_requested FROM routes "
+                          "WHERE route_id='R002'")[0]
+    assert route == {"operator_id": "1002", "device_id": reader_device, "download_requested": 1}
+    reasons = [r["reason"] for r in gateway.query(
+        "SELECT reason FROM route_assignments WHERE route_id='R002'")]
+    assert "reader 1003 is sick" in reasons
+    sup.close()
+
+    # the reader's handheld: its sync worker sees the request and downloads by itself
+    reader = make_ui(gateway=gateway, data_dir=reader_dir)
+    ui_flows.login(reader, "1002", "1234")
+    reader.tap("tile_routes")
+    reader.wait_screen("routes")
+    n = reader.wait_for(lambda: reader.store.conn.execute(
+        "SELECT COUNT(*) FROM accounts WHERE route_id='R002'").fetchone()[0], 30, "R002 on the device")
+    reader.wait_for(lambda: reader.exists("open_R002") and not reader.find("open_R002").disabled,
+                    15, "R002 listed")
+    reader.shot("reader-routes")
+    assert n == gateway.query("SELECT COUNT(*) AS n FROM accounts WHERE route_id='R002' "
+                              "AND active=1")[0]["n"]
+    reader.wait_for(lambda: not gateway.query("SELECT download_requested FROM routes "
+                                              "WHERE route_id='R002'")[0]["download_requested"],
+                    20, "download flag cleared on the gateway")
