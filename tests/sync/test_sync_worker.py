@@ -2,7 +2,6 @@
 import json
 import time
 
-import requests
 
 from sync.client import Backoff
 from sync.faultproxy import FaultProxy
