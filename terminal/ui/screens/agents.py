@@ -168,6 +168,8 @@ class AgentsScreen(AppScreen):
         self._alloc_trigger()
 
     def _preview(self):
+        if App.get_running_app() is None:
+            return  # a late trigger while the app shuts down
         amount = int(self.amount_keyed or "0")
         self._token += 1
         token = self._token

@@ -110,10 +110,12 @@ class WalkScreen(AppScreen):
         self.reload()
 
     def reload(self):
+        app = App.get_running_app()
+        if app is None or app.services is None or app.services.store is None:
+            return  # the app is shutting down (a late search trigger)
         self._token += 1
         token = self._token
         self.loading = True
-        app = App.get_running_app()
         run(load_walk, app.services.store, self.route_id, self.filter, self.query,
             on_done=lambda res: self._show(token, res),
             on_error=lambda exc: self._failed(token, exc))
