@@ -1,6 +1,7 @@
 """FastAPI application of the gateway: `create_app(db_url, ...)`, auth dependencies, error
 format (`{"error", "message"}`, never a 5xx for a bad body), gzip request bodies."""
 
+import json
 import zlib
 from typing import Annotated, Literal
 
@@ -146,8 +147,26 @@ def _error(status: int, code: str, message: str, headers=None) -> JSONResponse:
                         headers=headers)
 
 
-class GzipRequestBodies:
-    """Inflate `Content-Encoding: gzip` request bodies; bad gzip → 400, too big → 413."""
+def _storable_json(body: bytes) -> bool:
+    """False when the JSON decodes to strings that cannot be encoded as UTF-8 (lone
+    surrogates); invalid JSON is left for the endpoint to report."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return True
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (ValueError, RecursionError):
+        return True
+    return True
+
+
+class RequestGuard:
+    """Read the whole request body once: size limit (413), gzip bodies inflated (bad gzip →
+    400, other encodings → 415), and NUL characters refused anywhere (400) — PostgreSQL
+    cannot store them and no field of ours has a use for them."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -155,13 +174,16 @@ class GzipRequestBodies:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+
+        async def fail(status, code, message):
+            return await _error(status, code, message)(scope, receive, send)
+
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return await fail(400, "nul_character", "NUL characters are not accepted")
         headers = dict(scope["headers"])
         encoding = headers.get(b"content-encoding", b"").lower().strip()
-        if encoding in (b"", b"identity"):
-            return await self.app(scope, receive, send)
-        if encoding != b"gzip":
-            return await _error(415, "unsupported_encoding", "only gzip bodies are accepted")(
-                scope, receive, send)
+        if encoding not in (b"", b"identity", b"gzip"):
+            return await fail(415, "unsupported_encoding", "only gzip bodies are accepted")
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -170,24 +192,29 @@ class GzipRequestBodies:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_bytes:
-                return await _error(413, "body_too_large", "request body too large")(
-                    scope, receive, send)
+                return await fail(413, "body_too_large", "request body too large")
             if not message.get("more_body"):
                 break
-        try:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            body = inflater.decompress(b"".join(chunks), self.max_bytes + 1)
-            if len(body) > self.max_bytes:
-                return await _error(413, "body_too_large", "inflated body too large")(
-                    scope, receive, send)
-            if not inflater.eof:
-                raise zlib.error("truncated")
-        except zlib.error:
-            return await _error(400, "invalid_gzip", "request body is not valid gzip")(
-                scope, receive, send)
-        new_headers = [(k, v) for k, v in scope["headers"]
-                       if k not in (b"content-encoding", b"content-length")]
-        new_headers.append((b"content-length", str(len(body)).encode()))
+        body = b"".join(chunks)
+        new_headers = scope["headers"]
+        if encoding == b"gzip":
+            try:
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                body = inflater.decompress(body, self.max_bytes + 1)
+                if len(body) > self.max_bytes:
+                    return await fail(413, "body_too_large", "inflated body too large")
+                if not inflater.eof:
+                    raise zlib.error("truncated")
+            except zlib.error:
+                return await fail(400, "invalid_gzip", "request body is not valid gzip")
+            new_headers = [(k, v) for k, v in scope["headers"]
+                           if k not in (b"content-encoding", b"content-length")]
+            new_headers.append((b"content-length", str(len(body)).encode()))
+        if b"\x00" in body or b"\\u0000" in body:
+            return await fail(400, "nul_character", "NUL characters are not accepted")
+        if body and scope["path"] != "/v1/ops" and not _storable_json(body):
+            return await fail(400, "invalid_text", "body holds text that cannot be stored "
+                                                   "(lone UTF-16 surrogates)")
         scope = dict(scope, headers=new_headers)
         sent = False
 
@@ -264,7 +291,7 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     app.state.ctx = ctx
     _install_errors(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
-    app.add_middleware(GzipRequestBodies, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     if settings.min_client_version:
         app.add_middleware(MinClientVersion, minimum=settings.min_client_version)
 

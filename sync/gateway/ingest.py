@@ -79,6 +79,12 @@ def _envelope_problem(op) -> str | None:
     for key in ("device_time", "operator_id"):
         if op.get(key) is not None and (not isinstance(op[key], str) or len(op[key]) > 64):
             return f"{key} must be a string or null"
+    try:
+        for key in ("op_id", "type", "device_time", "operator_id"):
+            if op.get(key) is not None:
+                op[key].encode("utf-8")
+    except UnicodeEncodeError:
+        return "text holds lone UTF-16 surrogates"
     return None
 
 
@@ -100,6 +106,11 @@ def _str(p: dict, key: str, null: bool = True, maxlen: int = 200):
     if not isinstance(v, str) or not 0 < len(v) <= maxlen:
         raise Invalid("invalid_payload", f"{key} must be a non-empty string")
     return v
+
+
+def _clip(value):
+    """A string short enough for an indexed column, else None (the raw payload keeps it)."""
+    return value if isinstance(value, str) and len(value) <= 200 else None
 
 
 def _mask_card(payload: dict) -> dict:
@@ -173,8 +184,7 @@ class Batch:
         self.exceptions.append({
             "kind": kind, "code": code, "message": message, "device_id": self.device_id,
             "op_id": op["op_id"] if op else None, "seq": op["seq"] if op else None,
-            "account_no": account_no if isinstance(account_no, str) else None,
-            "amount_fen": amount_fen, "credit_fen": credit_fen,
+            "account_no": _clip(account_no), "amount_fen": amount_fen, "credit_fen": credit_fen,
             "detail": db.dumps(detail) if detail is not None else None,
             "created_at": self.now, "resolved_at": None, "resolved_by": None,
             "resolution_note": None})
@@ -189,7 +199,13 @@ class Batch:
                 self.results.append(_res(op, "retry", "not_processed",
                                          "an earlier op in this batch must be retried first"))
                 continue
-            text = protocol.canonical_json(op["payload"])
+            try:
+                text = protocol.canonical_json(op["payload"])
+            except (UnicodeEncodeError, ValueError, RecursionError):
+                self.results.append(_res(op, "rejected", "invalid_text",
+                                         "payload cannot be stored (e.g. lone surrogates)"))
+                self.exception("rejected", "invalid_text", "payload cannot be stored", op)
+                continue
             digest = hashlib.sha256(text).hexdigest()
             if op["payload_sha256"] != digest:
                 self.results.append(_res(op, "rejected", "bad_hash",
@@ -421,10 +437,8 @@ def _payment(b: Batch, op):
             b.accounts.emit_balance(no)
             _check_double(b, op, no, amt, applied[no][1])
     row = {"op_id": op["op_id"], "device_id": b.device_id, "operator_id": op.get("operator_id"),
-           "account_no": account_no if isinstance(account_no, str) else None,
-           "agent_id": agent_id if isinstance(agent_id, str) else None,
-           "method": method if isinstance(method, str) else None, "amount_fen": amount,
-           "shift_id": p.get("shift_id") if isinstance(p.get("shift_id"), str) else None,
+           "account_no": _clip(account_no), "agent_id": _clip(agent_id),
+           "method": _clip(method), "amount_fen": amount, "shift_id": _clip(p.get("shift_id")),
            "receipt_no": None, "suspense": suspense, "voided_by": None,
            "applied": db.dumps(applied), "payload": op["_stored"],
            "received_at": b.now}

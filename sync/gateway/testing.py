@@ -44,8 +44,9 @@ class GatewayProcess:
     """One gateway subprocess on 127.0.0.1; the same port and database across restarts."""
 
     def __init__(self, db_path, seed_demo: bool = True, port: int | None = None,
-                 args=(), env: dict | None = None):
-        self.db_path = Path(db_path)
+                 args=(), env: dict | None = None, db_url: str | None = None):
+        self.db_path = Path(db_path) if db_path is not None else None
+        self.db_url = db_url  # e.g. a PostgreSQL URL instead of the SQLite file
         self.seed_demo, self.args, self.env = seed_demo, list(args), env or {}
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -58,8 +59,8 @@ class GatewayProcess:
             self.args = list(args)
         if env is not None:
             self.env = env
-        cmd = [sys.executable, "-m", "sync.gateway", "--db", str(self.db_path),
-               "--port", str(self.port)] + (["--seed-demo"] if self.seed_demo else []) \
+        where = ["--db-url", self.db_url] if self.db_url else ["--db", str(self.db_path)]
+        cmd = [sys.executable, "-m", "sync.gateway", *where, "--port", str(self.port)] + (["--seed-demo"] if self.seed_demo else []) \
             + self.args
         full_env = dict(os.environ)
         full_env.pop("CHAOSHOU_GATEWAY_FAULT", None)

@@ -350,3 +350,28 @@ def test_reused_seq_is_kept_as_conflict_not_dropped(base_url, gateway, device):
     assert statuses(post(device, [pay])) == [("conflict", "seq_conflict")]
     assert db_rows(gateway, "SELECT amount_fen, suspense FROM payments WHERE op_id=?",
                    pay["op_id"]) == [(800, 0)]
+
+
+def test_unstorable_text_is_4xx_or_rejected_never_5xx(base_url, device, sv_headers):
+    s, url = device["session"], base_url + "/v1/ops"
+    h = {"Content-Type": "application/json"}
+    nul = b'{"ops": [{"op_id": "\\u0000", "seq": 1, "type": "reading", "payload": {}, ' \
+          b'"payload_sha256": ""}]}'
+    assert s.post(url, data=nul, headers=h).status_code == 400
+    lone = b'{"ops": [{"op_id": "x\\ud800", "seq": 1, "type": "reading", "payload": {}, ' \
+           b'"payload_sha256": ""}]}'
+    assert s.post(url, data=lone, headers=h).status_code == 400
+    payload = b'{"ops": [{"op_id": "lone-1", "seq": 1, "type": "reading", ' \
+              b'"payload": {"note": "\\udc00"}, "payload_sha256": ""}]}'
+    r = s.post(url, data=payload, headers=h)
+    assert r.status_code == 200 and r.json()["results"][0]["code"] == "invalid_text"
+    r = requests.post(base_url + "/v1/supervisor/accounts/3101000001/hazard",
+                      data=b'{"hazard": "\\ud800"}', headers=h | sv_headers)
+    assert r.status_code == 400
+    assert requests.get(base_url + "/v1/receipts/verify?device_id=%00&receipt_no=1&"
+                                   "amount_fen=1&verify_code=x").status_code == 400
+    # a surrogate pair escaped by an ASCII-only client is a real character and is fine
+    pair = b'{"hazard": "\\ud842\\udfb7 dog"}'
+    r = requests.post(base_url + "/v1/supervisor/accounts/3101000001/hazard", data=pair,
+                      headers=h | sv_headers)
+    assert r.status_code == 200 and r.json()["hazard"] == "𠮷 dog"
