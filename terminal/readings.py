@@ -1,7 +1,7 @@
 """Reading capture: the interactive entry flow for the UI and the one-transaction write.
 
 `ReadingEntry` is the reading screen's state: `submit(keyed)` validates (terminal.validation)
-and either saves, or asks the reader to confirm a warning (`need='confirm'`), or to key the
+and either saves, refuses (bad digits, or a value a rule forbids: fix and key again), or asks the reader to confirm a warning (`need='confirm'`), or to key the
 same value again blind after an error (`need='reenter'`; the UI must clear the field). A
 re-entry that differs starts over. Every keyed value is kept in `entries` and the time
 between the first entry and its matching re-entry in `reentry_ms`.
@@ -214,12 +214,15 @@ class ReadingEntry:
         if self.awaiting == "reenter":
             return self._reenter(keyed)
         a = self.assess(keyed)
-        if a.value is None or a.blocking:
+        if a.value is None:
             return Outcome(None, list(a.results))
         if (self.awaiting == "confirm" and confirm and self._pending is not None
                 and a.value == self._pending.value):
             return self._save(self._pending)
-        self.entries.append(a.value)
+        self.entries.append(a.value)  # every value keyed, refused ones included
+        if a.blocking:
+            self.reset()
+            return Outcome(None, list(a.results))
         need = a.need
         if need is None:
             return self._save(a)

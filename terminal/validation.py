@@ -216,8 +216,9 @@ def tier_check(kwh_e3: int, expected_e3: int, *, reveal: bool = True) -> list[Re
     _, w_hi, w_lo, e_hi, e_lo = band_for(expected_e3)
     pct = (kwh_e3 - expected_e3) * 100 // expected_e3 if kwh_e3 >= expected_e3 else \
         -((expected_e3 - kwh_e3) * 100 // expected_e3)
-    shown_zh = f"（{kwh_e3 / 1000:.1f} kWh，{pct:+d}%）" if reveal else ""
-    shown_en = f" ({kwh_e3 / 1000:.1f} kWh, {pct:+d}%)" if reveal else ""
+    kwh = f"{kwh_e3 // 1000}.{kwh_e3 % 1000 // 100}"  # one decimal, truncated, no float
+    shown_zh = f"（{kwh} kWh，{pct:+d}%）" if reveal else ""
+    shown_en = f" ({kwh} kWh, {pct:+d}%)" if reveal else ""
     if kwh_e3 * 100 > expected_e3 * (100 + e_hi):
         return [_err("high_error", f"用电量远高于预期{shown_zh}，请重新输入核对",
                      f"Consumption far above expected{shown_en}; key it again to confirm")]

@@ -3,9 +3,11 @@ import datetime as dt
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sync.gateway import demo_data as dd
-from terminal import outbox, readings, routes
+from terminal import outbox, readings, routes, validation
 from terminal.canonical import sha256_hex
 from terminal.readings import ReadingEntry
 from terminal.store import Store
@@ -156,7 +158,9 @@ def test_bad_input_is_rejected_nothing_written(store):
         out = e.submit(keyed)
         assert out.rejected and out.results[0].code == code and out.results[0].message_en
     assert store.conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 0
-    assert e.entries == []
+    assert e.entries == [900, 1000]  # numbers keyed but refused stay in the record's history
+    assert e.submit("1150").saved
+    assert readings.reading_of(store, e.existing["op_id"])["entries"] == [900, 1000, 1150]
 
 
 def test_zero_with_trouble_code_and_negative_with_trouble_code(store):
@@ -281,3 +285,38 @@ def test_reading_survives_reopen(store, tmp_path):
     again = Store(tmp_path / "t.db")
     assert readings.reading_of(again, op_id)["value"] == 1150
     assert outbox.take_batch(again, 10)[0].op_id == op_id
+
+
+KEYS = st.sampled_from(["1150", "1245", "1300", "1400", "1000", "900", "12a", "", "１３００"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(KEYS, st.booleans()), min_size=1, max_size=6))
+def test_entry_flow_property(tmp_path_factory, steps):
+    """Whatever is keyed: at most one save; it keeps every valid entry; errors need a match."""
+    store = Store(tmp_path_factory.mktemp("flow") / "t.db")
+    routes.import_route(store, {"format": "chaoshou.route/1",
+                                "route": {"route_id": "R1", "name": "段", "cycle": "2026-11"},
+                                "tariffs": dd.TARIFFS, "codes": {}, "agents": [], "accounts": [account("1")]})
+    e = entry(store, clock=Clock())
+    keyed_values, saved = [], []
+    for keyed, confirm in steps:
+        if saved:
+            break
+        before = e.awaiting
+        value, _ = validation.normalise(keyed, 5)
+        if value is not None:
+            keyed_values.append(value)
+        out = e.submit(keyed, confirm=confirm)
+        if out.saved:
+            saved.append(out.saved_op_id)
+            if before == "reenter":
+                assert keyed_values[-1] == keyed_values[-2]
+        else:
+            assert out.need in ("confirm", "reenter", None)
+    assert store.conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == len(saved)
+    if saved:
+        _, p = op_payload(store, saved[0])
+        assert p["entries"] == keyed_values
+        assert p["value"] == keyed_values[-1]
+        assert (p["reentry_ms"] is not None) == ("high_error" in p["warnings"] or "negative" in p["warnings"])
