@@ -8,6 +8,7 @@ batches of 1), measured on `BASELINE_OPS` ops and extrapolated linearly to 10,00
 """
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -69,6 +70,15 @@ def device(tmp: Path, url: str, name: str, accounts: list[dict]) -> SyncClient:
     return client
 
 
+def _held(gw_db: Path, device_id: str) -> int:
+    conn = sqlite3.connect(f"file:{gw_db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT COUNT(DISTINCT op_id) FROM sync_ops WHERE device_id=?",
+                            (device_id,)).fetchone()[0]
+    finally:
+        conn.close()
+
+
 def run() -> list[dict]:
     accounts = fake_accounts(N_OPS)
     with tempfile.TemporaryDirectory() as d:
@@ -81,6 +91,8 @@ def run() -> list[dict]:
             seconds = time.perf_counter() - t0
             assert not outbox.pending_counts(fast.store), "outbox did not drain"
             assert report.done == N_OPS, report
+            held = _held(tmp / "gw.db", fast.store.get_meta("device_id"))
+            assert held == N_OPS, f"gateway holds {held} ops"
 
             naive = device(tmp, url, "one-per-op", accounts[:BASELINE_OPS])
             t0 = time.perf_counter()
