@@ -1,0 +1,261 @@
+"""UI benchmark (`python -m bench ui --json`), offscreen:
+
+- `ui.cold_start_s`: process start to the login screen drawn (an enrolled device);
+  baseline: a bare Kivy App with one Label, same measurement, same run.
+- `ui.rss_mb`: resident memory at the route walk screen showing a 5,000-account route;
+  baseline: the bare Kivy app.
+- `ui.route_open_ms`: `app.go("walk", route_id=…)` until the 5,000 rows are in the
+  RecycleView and a frame is drawn; baseline: the naive way, one Label per account in a
+  GridLayout, built and drawn.
+- `ui.frame_p99_ms`: p99 frame time while scrolling the walk list and the sync worker
+  uploads 10,000 ops to a real gateway; baseline: the same p99 with no sync running.
+
+The parent sets up a real gateway (`--bench-route-accounts 5000`), an enrolled device
+store with the route and 10,000 captured readings (5,000 + 5,000 corrections), then
+measures in fresh child processes (`python -m bench.ui --child …`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUTE = "R900"
+ACCOUNTS = 5000
+
+
+# --- parent ----------------------------------------------------------------------------
+
+def _setup(tmp: Path) -> dict:
+    from sync.client import SyncClient
+    from sync.gateway.testing import GatewayProcess, assign_route
+    from terminal import readings
+    from terminal.store import Store
+    gw = GatewayProcess(tmp / "gw.db", args=["--bench-route-accounts", str(ACCOUNTS)])
+    gw.start(timeout=120)
+    data = tmp / "device"
+    store = Store(data / "chaoshou.db")
+    client = SyncClient(store, gw.base_url)
+    client.enrol(gw.base_url, "DEMO-ENROL", "bench")
+    client.refresh_reference()
+    assign_route(gw.base_url, ROUTE, store.get_meta("device_id"), "1001", reason="bench")
+    client.download_route(ROUTE)
+    client.close()
+    nos = [r[0] for r in store.conn.execute(
+        "SELECT account_no FROM accounts WHERE route_id=? ORDER BY seq", (ROUTE,))]
+    with store.transaction():          # 10,000 captured ops in one commit (setup only)
+        for no in nos:
+            op = readings.capture_reading(store, account_no=no, operator_id="1001",
+                                          status="skipped", skip_code="S01")
+            readings.correct_reading(store, op.op_id, "1001", skip_code="S02", note="bench")
+    ops = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0]
+    store.close()
+    return {"gateway": gw, "data": data, "ops": ops}
+
+
+def _child(args: list[str], env_extra: dict | None = None, timeout: float = 120) -> tuple[float, list[dict]]:
+    """Run a child; returns (seconds from spawn to its DRAWN line, its JSON lines)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("DISPLAY", None)
+    env.update(env_extra or {})
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.ui", "--child", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    drawn, rows = None, []
+    for line in proc.stdout:
+        if line.startswith("DRAWN") and drawn is None:
+            drawn = time.perf_counter() - start
+        elif line.startswith("{"):
+            rows.append(json.loads(line))
+    proc.wait(timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench child {args} exited with {proc.returncode}")
+    return drawn or 0.0, rows
+
+
+def run() -> list[dict]:
+    from bench.common import row
+    with tempfile.TemporaryDirectory(prefix="chaoshou-bench-ui-") as tmpname:
+        tmp = Path(tmpname)
+        setup = _setup(tmp)
+        try:
+            cold = [_child(["cold", str(setup["data"]), str(tmp / "kivy")])[0] for _ in range(3)]
+            bare_runs = [_child(["bare", str(tmp / "kivy")]) for _ in range(3)]
+            bare = [t for t, _ in bare_runs]
+            bare_rss = statistics.median(r[0]["rss_mb"] for _, r in bare_runs)
+            _, walk = _child(["walk", str(setup["data"]), str(tmp / "kivy")],
+                             {"KCFG_GRAPHICS_MAXFPS": "0"}, timeout=300)
+            _, naive = _child(["naive", str(setup["data"]), str(tmp / "kivy")], timeout=300)
+        finally:
+            setup["gateway"].stop()
+    w = {k: v for r in walk for k, v in r.items()}
+    return [
+        row("ui.cold_start_s", round(statistics.median(cold), 3), "s",
+            baseline=round(statistics.median(bare), 3), target_le=3.0, runs=len(cold)),
+        row("ui.rss_mb", round(w["rss_mb"], 1), "MB", baseline=round(bare_rss, 1), target_le=200,
+            accounts=ACCOUNTS),
+        row("ui.route_open_ms", round(w["route_open_ms"], 1), "ms",
+            baseline=round(naive[0]["naive_open_ms"], 1), target_le=300, accounts=ACCOUNTS),
+        row("ui.frame_p99_ms", round(w["frame_p99_sync_ms"], 2), "ms",
+            baseline=round(w["frame_p99_idle_ms"], 2), target_le=33, target_ratio_ge=0.5,
+            frames=w["frames_sync"], ops=setup["ops"], ops_uploaded=w["ops_uploaded"],
+            sync_s=round(w["sync_s"], 2)),
+    ]
+
+
+# --- children --------------------------------------------------------------------------
+
+def _prepare(kivy_home: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    from terminal.ui import headless
+    headless.prepare(kivy_home, headless=True)
+
+
+def _rss_mb() -> float:
+    import psutil
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def child_bare(kivy_home: str) -> None:
+    _prepare(kivy_home)
+    from kivy.app import App
+    from kivy.base import EventLoop
+    from kivy.uix.label import Label
+
+    class Bare(App):
+        def build(self):
+            return Label(text="Hello")
+    app = Bare()
+    app._run_prepare()
+    EventLoop.idle()
+    EventLoop.idle()
+    print("DRAWN", flush=True)
+    print(json.dumps({"rss_mb": _rss_mb()}), flush=True)
+
+
+def _app(data: str):
+    from kivy.base import EventLoop
+
+    from terminal.ui.app import ChaoshouApp
+    app = ChaoshouApp(data, start_worker=False, worker_options={"period": 3600, "debounce": 0.1})
+    app._run_prepare()
+    return app, EventLoop
+
+
+def child_cold(data: str, kivy_home: str) -> None:
+    _prepare(kivy_home)
+    app, loop = _app(data)
+    while app.sm.current != "login":
+        loop.idle()
+    loop.idle()
+    loop.idle()
+    print("DRAWN", flush=True)
+    app.shutdown()
+
+
+def _walk(app, loop):
+    app.services.set_operator({"operator_id": "1001", "name": "bench", "roles": ["reader"]})
+    start = time.perf_counter()
+    app.go("walk", route_id=ROUTE)
+    screen = app.sm.get_screen("walk")
+    while screen.loading or len(screen.ids.rv.data) < ACCOUNTS:
+        loop.idle()
+    loop.idle()
+    return screen, (time.perf_counter() - start) * 1000
+
+
+def _frames(app, loop, rv, n: int, until=None) -> list[float]:
+    """Scroll by 40 px a frame (a brisk thumb fling), bouncing at the ends; frame times in ms."""
+    times, direction = [], -1
+    last = time.perf_counter()
+    for i in range(n):
+        scrollable = max(1.0, rv.children[0].height - rv.height)
+        y = rv.scroll_y + direction * 40.0 / scrollable
+        if y <= 0 or y >= 1:
+            direction = -direction
+            y = min(1.0, max(0.0, y))
+        rv.scroll_y = y
+        loop.idle()
+        now = time.perf_counter()
+        times.append((now - last) * 1000)
+        last = now
+        if until is not None and until():
+            break
+    return times
+
+
+def child_walk(data: str, kivy_home: str) -> None:
+    from bench.common import percentile
+    _prepare(kivy_home)
+    app, loop = _app(data)
+    while app.sm.current != "login":
+        loop.idle()
+    screen, open_ms = _walk(app, loop)
+    rv = screen.ids.rv
+    rss = _rss_mb()
+    idle = _frames(app, loop, rv, 400)[20:]
+    services = app.services
+    pending_before = services.store.conn.execute(
+        "SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0]
+    services.start_worker()
+    services.sync_now()
+    t0 = time.perf_counter()
+    busy = _frames(app, loop, rv, 20000, until=lambda: services.sync_state == "idle"
+                   and services.pending == 0 and time.perf_counter() - t0 > 1)
+    sync_s = time.perf_counter() - t0
+    left = services.store.conn.execute(
+        "SELECT COUNT(*) FROM outbox WHERE state IN ('pending','inflight')").fetchone()[0]
+    print(json.dumps({"route_open_ms": open_ms, "rss_mb": rss,
+                      "frame_p99_idle_ms": percentile(idle, 99),
+                      "frame_p99_sync_ms": percentile(busy[5:], 99), "frames_sync": len(busy),
+                      "ops_uploaded": pending_before - left, "sync_s": sync_s}), flush=True)
+    app.shutdown()
+
+
+def child_naive(data: str, kivy_home: str) -> None:
+    """Baseline for opening a route: one Label per account in a GridLayout, then a frame."""
+    _prepare(kivy_home)
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+    from kivy.uix.gridlayout import GridLayout
+    from kivy.uix.label import Label
+    from kivy.uix.scrollview import ScrollView
+
+    from terminal import routes
+    from terminal.store import Store
+    from terminal.ui import fonts
+    fonts.register()
+    EventLoop.ensure_window()
+    store = Store(Path(data) / "chaoshou.db", check=False)
+    start = time.perf_counter()
+    rows = routes.walk(store, ROUTE)
+    grid = GridLayout(cols=1, size_hint_y=None, row_default_height=60, row_force_default=True)
+    grid.bind(minimum_height=grid.setter("height"))
+    for r in rows:
+        grid.add_widget(Label(text=f"{r['account_no']} {r['name']} {r['address']}"))
+    view = ScrollView()
+    view.add_widget(grid)
+    Window.add_widget(view)
+    EventLoop.idle()
+    EventLoop.idle()
+    print(json.dumps({"naive_open_ms": (time.perf_counter() - start) * 1000,
+                      "rows": len(rows)}), flush=True)
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] != ["--child"]:
+        print("run it as: python -m bench ui [--json]", file=sys.stderr)
+        return 2
+    kind, *rest = argv[1:]
+    {"bare": child_bare, "cold": child_cold, "walk": child_walk, "naive": child_naive}[kind](*rest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
