@@ -10,7 +10,9 @@ loopback port, plus small HTTP helpers for enrolment, supervisor login and assig
 receipts, voids, shift ops) and closeout summaries; `post_ops(base_url, token, ops)`.
 
 `GatewayProcess` gives control for fault tests: `start()`, `stop()`, `kill()`,
-`restart()`, `wait_exit(timeout)`, `base_url`, `port` (kept across restarts), `proc`.
+`restart()`, `wait_exit(timeout)`, `base_url`, `port` (kept across restarts), `proc`,
+`query(sql, **params)` (read the gateway's rows). Set CHAOSHOU_TEST_PG to a PostgreSQL
+server URL to run every gateway started here on a fresh PostgreSQL database instead.
 """
 from __future__ import annotations
 
@@ -46,7 +48,14 @@ class GatewayProcess:
     def __init__(self, db_path, seed_demo: bool = True, port: int | None = None,
                  args=(), env: dict | None = None, db_url: str | None = None):
         self.db_path = Path(db_path) if db_path is not None else None
-        self.db_url = db_url  # e.g. a PostgreSQL URL instead of the SQLite file
+        # a PostgreSQL URL instead of the SQLite file; with CHAOSHOU_TEST_PG set (a server
+        # URL such as postgresql+psycopg://postgres@127.0.0.1:5432) every gateway started
+        # here gets a fresh database on that server
+        if db_url is None and os.environ.get("CHAOSHOU_TEST_PG"):
+            db_url = fresh_pg_database(os.environ["CHAOSHOU_TEST_PG"])
+        self.db_url = db_url
+        self.url = db_url or "sqlite:///" + str(self.db_path.resolve())
+        self._engine = None
         self.seed_demo, self.args, self.env = seed_demo, list(args), env or {}
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -82,6 +91,15 @@ class GatewayProcess:
         self.kill()
         raise RuntimeError(f"gateway did not come up in {timeout} s: {self.log()}")
 
+    def query(self, sql: str, **params) -> list[tuple]:
+        """Run SQL (`:name` parameters) against the gateway's database; returns rows."""
+        from sqlalchemy import create_engine, text
+        if self._engine is None:
+            self._engine = create_engine(self.url)
+        with self._engine.begin() as conn:
+            result = conn.execute(text(sql), params)
+            return [tuple(r) for r in result] if result.returns_rows else []
+
     def log(self) -> str:
         if self._log is None:
             return ""
@@ -92,6 +110,9 @@ class GatewayProcess:
         return self.proc.wait(timeout)
 
     def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -108,6 +129,17 @@ class GatewayProcess:
     def restart(self, **kwargs) -> str:
         self.stop()
         return self.start(**kwargs)
+
+
+def fresh_pg_database(server_url: str) -> str:
+    """Create an empty database on a PostgreSQL server; returns its SQLAlchemy URL."""
+    from sqlalchemy import create_engine, text
+    name = "chaoshou_" + uuid.uuid4().hex[:12]
+    engine = create_engine(server_url.rstrip("/") + "/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return server_url.rstrip("/") + "/" + name
 
 
 @contextmanager
