@@ -16,7 +16,7 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from terminal import payments, receipt_docs, routes, shifts, tariffs
 from terminal.ui.widgets import AppScreen, field_print
-from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
+from terminal.ui.widgets.field_common import alive, error_text, fmt_fen, run, tr
 from terminal.ui.screens.account import third_party_text
 
 
@@ -244,11 +244,14 @@ class PaymentScreen(AppScreen):
             self._term = term
             return payments.card_payment(store, term, account_no, amount, operator_id,
                                          on_status=self._status_from_terminal)
-        app.services.run_terminal(job, on_done=self._card_result, on_error=self._card_error)
+        app.services.run_terminal(job, on_done=alive(self._card_result),
+                                  on_error=alive(self._card_error))
 
     def _status_from_terminal(self, code, text):
         # called on the terminal's thread; shown in order on the Kivy thread
-        self.app.services.post(lambda: self._show_status(text))
+        app = App.get_running_app()
+        if app is not None:
+            app.services.post(alive(lambda: self._show_status(text)))
 
     def _show_status(self, text):
         if self.card_state == "busy":
@@ -306,7 +309,7 @@ class PaymentScreen(AppScreen):
             self.card_state = "unknown"
             self.card_text = error_text(exc)
             app.services.reset_device("terminal")
-        app.services.run_terminal(job, on_done=done, on_error=failed)
+        app.services.run_terminal(job, on_done=alive(done), on_error=alive(failed))
 
     # -- after the payment -------------------------------------------------------------
     def reprint(self):

@@ -43,6 +43,7 @@ class ShiftScreen(AppScreen):
     variance_fen = NumericProperty(0)
     closeout_state = StringProperty("")    # "", sending, sent, failed
     summary = ObjectProperty(None, allownone=True)
+    closeout_verdict = DictProperty()      # the gateway's answer (contracts §4 closeout)
     other_operator = StringProperty("")
 
     def on_stage(self, _inst, value):
@@ -205,6 +206,7 @@ class ShiftScreen(AppScreen):
             return worker.closeout(summary).result(timeout=CLOSEOUT_TIMEOUT_S)
 
         def done(verdict):
+            self.closeout_verdict = verdict
             ok = bool(verdict.get("ok"))
             self.closeout_state = "sent" if ok else "mismatch"
 

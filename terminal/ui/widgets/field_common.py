@@ -85,13 +85,21 @@ def error_text(exc: BaseException) -> str:
     return en or zh or str(exc) or type(exc).__name__
 
 
+def alive(callback):
+    """`callback` that does nothing once the app has stopped (a worker finishing during
+    shutdown must not touch widgets whose kv rules refer to the app)."""
+    def call(*args):
+        if callback is not None and App.get_running_app() is not None:
+            callback(*args)
+    return call
+
+
 def run(fn, *args, on_done=None, on_error=None, **kwargs):
     """Run fn on a worker thread through app.services.run; callbacks on the Kivy thread."""
     app = App.get_running_app()
     call = (lambda: fn(*args, **kwargs)) if kwargs else fn
     call_args = () if kwargs else args
-    app.services.run(call, *call_args, on_done=on_done or (lambda _r: None),
-                     on_error=on_error or (lambda e: None))
+    app.services.run(call, *call_args, on_done=alive(on_done), on_error=alive(on_error))
 
 
 class ChoicePopup(Popup):

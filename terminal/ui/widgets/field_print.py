@@ -9,7 +9,7 @@ from kivy.properties import ObjectProperty, StringProperty
 from kivy.uix.popup import Popup
 
 from terminal import print_queue, receipt_docs
-from terminal.ui.widgets.field_common import error_text, run, tr
+from terminal.ui.widgets.field_common import alive, error_text, run, tr
 
 Builder.load_string("""
 <PrinterProblemPopup>:
@@ -104,7 +104,7 @@ def pump(on_message=None, on_printed=None):
         _problem(getattr(exc, "reason", None) or "offline", on_message, on_printed)
 
     app.services.run_printer(lambda printer: print_queue.pump(store, printer),
-                             on_done=done, on_error=failed)
+                             on_done=alive(done), on_error=alive(failed))
 
 
 def _problem(reason, on_message, on_printed):
