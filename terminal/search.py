@@ -17,7 +17,7 @@
   become ASCII), trimmed, case-folded.
 
 Index rows have rowid = accounts.rowid; terminal.routes keeps them in step on every import
-and change (`add_rows` / `unindex_*` below, inside the caller's transaction).
+and change (`add_rows` / `unindex_accounts` below, inside the caller's transaction).
 """
 import json
 import sqlite3
@@ -40,11 +40,6 @@ def _units(text: str | None) -> list[str]:
     return list(filter(str.isalnum, text.lower()))
 
 
-def chars(text: str | None) -> str:
-    """The single-character index form of a text: its letters and digits, lower-cased."""
-    return " ".join(_units(text))
-
-
 TABLES = ("name_fts", "address_fts")
 
 
@@ -62,14 +57,6 @@ def add_rows(conn: sqlite3.Connection, rows) -> None:
 def _delete_where(conn, where: str, args) -> None:
     for table in TABLES:
         conn.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM accounts WHERE {where})", args)
-
-
-def index_accounts(conn: sqlite3.Connection, account_nos) -> None:
-    """(Re)build the search rows of these accounts from the accounts table."""
-    arg = json.dumps(list(account_nos))
-    where = "account_no IN (SELECT value FROM json_each(?))"
-    _delete_where(conn, where, (arg,))
-    add_rows(conn, conn.execute(f"SELECT rowid, name, address FROM accounts WHERE {where}", (arg,)).fetchall())
 
 
 def rebuild_index(store: Store) -> int:
@@ -90,10 +77,6 @@ def ensure_index(store: Store) -> None:
     if store.get_meta("search_index_stale"):
         rebuild_index(store)
     store._search_index_ok = True
-
-
-def unindex_route(conn: sqlite3.Connection, route_id: str) -> None:
-    _delete_where(conn, "route_id=?", (route_id,))
 
 
 def unindex_accounts(conn: sqlite3.Connection, account_nos) -> None:
