@@ -159,10 +159,13 @@ class Services(EventDispatcher):
 
         def counts():
             store = self.store
-            return outbox.pending_counts(store), len(outbox.attention(store))
+            shift = store.conn.execute("SELECT shift_id FROM shifts WHERE closed_at IS NULL "
+                                       "ORDER BY opened_at DESC LIMIT 1").fetchone()
+            return outbox.pending_counts(store), len(outbox.attention(store)), shift[0] if shift else ""
 
         def apply(result):
-            by_type, attention = result
+            by_type, attention, shift_id = result
+            self.shift_id = shift_id
             self.pending_by_type = by_type
             self.pending = sum(by_type.values())
             self.attention = attention

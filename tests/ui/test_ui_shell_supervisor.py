@@ -70,3 +70,45 @@ def test_supervisor_reassigns_and_device_picks_up(gateway, make_ui, ui_flows, tm
     reader.wait_for(lambda: not gateway.query("SELECT download_requested FROM routes "
                                               "WHERE route_id='R002'")[0]["download_requested"],
                     20, "download flag cleared on the gateway")
+
+
+def test_supervisor_approves_a_void_with_pin(gateway, make_ui, ui_flows, printer_sim):
+    from terminal import payments, shifts
+    ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim, language="en")
+    ui_flows.login(ui, "9001", "9999")
+    ui_flows.assign(gateway, "R001", ui.store.get_meta("device_id"), "3001")
+    ui.tap("tile_routes")
+    ui.wait_screen("routes")
+    ui.wait_for(lambda: ui.store.conn.execute(
+        "SELECT COUNT(*) FROM accounts WHERE route_id='R001'").fetchone()[0], 30, "route on device")
+    account_no = ui.store.conn.execute(
+        "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 1").fetchone()[0]
+    shifts.open_shift(ui.store, "3001", 10000)                   # the collector's shift and payment
+    paid = payments.cash_payment(ui.store, account_no, 5000, "3001", tendered_fen=5000)
+    receipt_no = paid.receipt_no
+
+    ui.go("supervisor")
+    ui.keypad("9999")
+    screen = ui.screen
+    ui.wait_for(lambda: screen.connected, 20, "connected")
+    ui.tap("tab_voids")
+    ui.wait_for(lambda: ui.exists(f"void_{receipt_no}"), 10, "the payment listed")
+    ui.shot("voids")
+    ui.tap(f"void_{receipt_no}")
+    ui.tap("void_reason")
+    ui.type("wrong account")
+    ui.keypad("1234")                    # a wrong PIN is refused, nothing voided
+    ui.wait_for(lambda: not screen.busy and screen.message, 20, "refusal")
+    ui.shot("void-wrong-pin")
+    assert ui.store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 0
+    ui.keypad("9999")
+    ui.wait_for(lambda: ui.store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 1, 20,
+                "void recorded")
+    ui.shot("voided")
+    row = ui.store.conn.execute("SELECT approved_by, reason, operator_id FROM voids").fetchone()
+    assert tuple(row) == ("9001", "wrong account", "3001")
+    assert ui.store.conn.execute("SELECT state FROM payments WHERE op_id=?",
+                                 (paid.op_id,)).fetchone()[0] == "voided"
+    ui.services.sync_now()
+    ui.wait_for(lambda: gateway.query("SELECT COUNT(*) AS n FROM voids")[0]["n"] == 1, 30,
+                "void on the gateway")

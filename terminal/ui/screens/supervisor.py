@@ -168,6 +168,7 @@ class SupervisorScreen(AppScreen):
             self.connected = True
             self.pin = ""
             self._show(overview)
+            self._load_payments()
 
         services.run(work, on_done=done, on_error=self._failed)
 
@@ -182,6 +183,9 @@ class SupervisorScreen(AppScreen):
             return
         self.busy = True
         self.app.services.run(self.client.overview, on_done=self._show, on_error=self._failed)
+        self._load_payments()
+
+    def _load_payments(self) -> None:
         self.app.services.run(voidable_payments, self.app.services.store,
                               on_done=self._payments, on_error=lambda exc: None)
 
@@ -221,6 +225,8 @@ class SupervisorScreen(AppScreen):
         self.tab = tab
         self.form = ""
         self._fill()
+        if tab == "voids":
+            self._load_payments()
 
     # --- assign / download ------------------------------------------------------------
     def start_assign(self, route: dict) -> None:
