@@ -117,3 +117,110 @@ class Demo:
                 closer()
             except Exception:  # shutting down: report, keep closing the rest
                 log.exception("demo shutdown step failed")
+
+
+def screenshot_tour(out_dir: Path, demo_root: Path) -> list[Path]:
+    """Render the shell's screens with the demo running and save docs/img/ui-<screen>.png.
+
+        python -m terminal.ui.demo screenshots docs/img [--demo-data DIR]
+    """
+    import shutil
+    import tempfile
+    import time
+
+    from terminal.ui import headless
+    headless.prepare(tempfile.mkdtemp(prefix="chaoshou-kivy-"), headless=True)
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    from terminal.ui.app import ChaoshouApp
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    demo = Demo(demo_root).start()
+    made: list[Path] = []
+    try:
+        app = ChaoshouApp(demo.device_dir, demo=demo, config_overrides=demo.config_overrides(),
+                          worker_options={"period": 2.0})
+        EventLoop.ensure_window()
+        app._run_prepare()
+
+        def wait(cond, timeout=30.0):
+            deadline = time.monotonic() + timeout
+            while not cond():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"screenshot tour: waiting for {cond} on {app.sm.current}")
+                EventLoop.idle()
+            for _ in range(4):
+                EventLoop.idle()
+
+        def shot(name):
+            tmp = Path(tempfile.mkdtemp())
+            path = Path(Window.screenshot(name=str(tmp / "s.png")))
+            target = out_dir / f"ui-{name}.png"
+            shutil.move(str(path), target)
+            made.append(target)
+
+        def login(operator, pin):
+            app.go("login")
+            wait(lambda: app.sm.current == "login")
+            screen = app.sm.current_screen
+            screen.operator_no, screen.pin = operator, pin
+            screen.submit()
+            wait(lambda: app.sm.current == "home")
+
+        app.go("enrol")
+        wait(lambda: app.sm.current == "enrol")
+        app.sm.current_screen.ids.code.text = "DEMO-ENROL"
+        shot("enrol")
+        app.go("login")
+        wait(lambda: app.sm.current == "login")
+        app.banner.clear()
+        wait(lambda: app.sm.current == "login")
+        shot("login")
+        app.set_language("en")
+        wait(lambda: app.lang == "en")
+        shot("login-en")
+        app.set_language("zh")
+        login("3001", "1234")
+        shot("home")
+        app.go("routes")
+        wait(lambda: app.sm.current == "routes" and app.services.sync_status.get("assignments")
+             and app.services.download.get("state") != "running"
+             and len(app.sm.current_screen.ids.rows.children) >= 3, 90)
+        app.sm.current_screen.refresh()
+        wait(lambda: not app.sm.current_screen.loading)
+        shot("routes")
+        app.go("sync")
+        wait(lambda: app.sm.current == "sync")
+        shot("sync")
+        login("9001", "9999")
+        app.go("supervisor")
+        screen = app.sm.get_screen("supervisor")
+        screen.pin = "9999"
+        screen.connect()
+        wait(lambda: screen.connected and screen.routes)
+        shot("supervisor")
+        screen.start_assign(screen.routes[1])
+        screen.ids.assign_reason.text = "抄表员生病 reader sick"
+        wait(lambda: screen.form == "assign")
+        shot("supervisor-assign")
+        app.go("settings")
+        wait(lambda: "设备号" in app.sm.current_screen.about_text)
+        shot("settings")
+        app.shutdown()
+    finally:
+        demo.close()
+    return made
+
+
+if __name__ == "__main__":
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m terminal.ui.demo")
+    parser.add_argument("command", choices=["screenshots"])
+    parser.add_argument("out", help="folder for ui-<screen>.png")
+    parser.add_argument("--demo-data", default=None, help="demo folder (default: a temporary one)")
+    args = parser.parse_args()
+    import tempfile
+    root = Path(args.demo_data) if args.demo_data else Path(tempfile.mkdtemp(prefix="chaoshou-demo-"))
+    for path in screenshot_tour(Path(args.out), root):
+        print(path)
