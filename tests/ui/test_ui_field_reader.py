@@ -42,6 +42,21 @@ def touch(ui, widget):
     ui.pump(3)
 
 
+def tap_tile(ui, target: str):
+    """Tap the home screen's tile that opens `target`."""
+    ui.wait_screen("home")
+    tile = next(t for t in ui.screen.ids.tiles.children if getattr(t, "target", None) == target)
+    ui.tap(tile)
+    return ui.wait_screen(target)
+
+
+def assign(gateway, ui, route_id="R001", operator_id="1001"):
+    device_id = ui.store.get_meta("device_id")
+    gateway.supervisor("POST", f"/routes/{route_id}/assign",
+                       json={"operator_id": operator_id, "device_id": device_id, "reason": "test"})
+    return device_id
+
+
 def popup_open() -> bool:
     from kivy.uix.modalview import ModalView
     return any(isinstance(w, ModalView) for w in Window.children)
@@ -59,9 +74,7 @@ def popup_button(text_part: str):
 
 def test_reader_three_readings_with_blind_reentry_and_skip_reach_the_gateway(make_ui, gateway, ui_flows):
     ui = make_ui(gateway=gateway, enrol=True)
-    device_id = ui.store.get_meta("device_id")
-    gateway.supervisor("POST", "/routes/R001/assign",
-                       json={"operator_id": "1001", "device_id": device_id, "reason": "test"})
+    device_id = assign(gateway, ui, "R001", "1001")
     ui_flows.login(ui, "1001", "1234")
     ui_flows.download_route(ui, "R001")
     ui.tap("open_R001")
@@ -107,6 +120,28 @@ def test_reader_three_readings_with_blind_reentry_and_skip_reach_the_gateway(mak
     ui.tap("save")
     ui.wait_for(lambda: reading.account_no not in order and reading.loaded, 10, "advanced to account 4")
     ui.shot("reading-4-open")
+
+    # the walk list: filter on skipped, then move the skipped account after the next one
+    ui.app.go("walk", route_id="R001")
+    walk = ui.wait_screen("walk")
+    ui.tap("f_skipped")
+    ui.wait_for(lambda: [r["account_no"] for r in walk.ids.rv.data] == [order[2]], 10, "skipped filter")
+    ui.shot("walk-skipped")
+    ui.tap("f_all")
+    ui.wait_for(lambda: len(walk.ids.rv.data) > 4 and walk.filter == "all", 10, "all accounts")
+    after = walk.ids.rv.data[3]["account_no"]
+    ui.tap("move")
+    for account_no in (order[2], after):
+        row = ui.wait_for(lambda: next((v for v in walk.ids.rv.children[0].children
+                                        if v.account_no == account_no), None), 5, "row")
+        touch(ui, row)
+    ui.wait_for(lambda: [r["account_no"] for r in walk.ids.rv.data[2:4]] == [after, order[2]],
+                10, "moved in the list")
+    ui.shot("walk-moved")
+    moved = ui.store.conn.execute(
+        "SELECT a.account_no FROM accounts a LEFT JOIN walk_order w ON w.account_no=a.account_no "
+        "WHERE a.route_id='R001' ORDER BY COALESCE(w.position, a.seq), a.account_no LIMIT 4").fetchall()
+    assert [r[0] for r in moved] == [order[0], order[1], after, order[2]]
 
     ui.services.sync_now()
     rows = ui.wait_for(lambda: (lambda r: r if len(r) >= 3 else None)(gateway.query(
