@@ -9,6 +9,12 @@ from test_ui_field_collect import open_shift
 from test_ui_field_reader import assign, tap_tile, touch
 
 
+def printer_popup():
+    from kivy.core.window import Window
+    from terminal.ui.widgets.field_print import PrinterProblemPopup
+    return next((w for w in Window.children if isinstance(w, PrinterProblemPopup)), None)
+
+
 def test_agent_lump_payment_one_receipt(make_ui, gateway, printer_sim, ui_flows):
     ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim)
     device_id = assign(gateway, ui, "R001", "3001")
@@ -35,10 +41,17 @@ def test_agent_lump_payment_one_receipt(make_ui, gateway, printer_sim, ui_flows)
     preview = {m["account_no"]: m["allocated_fen"] for m in agents.ids.member_rv.data if m["allocated_fen"]}
     assert len(preview) == len(owing)
     ui.shot("allocation")
+    printer_sim.sim.run_out_of_paper(after_bytes=300)   # the roll ends mid-receipt
     ui.tap("take_cash")
     ui.wait_for(lambda: agents.receipt_no, 15, "payment saved")
-    jobs = printer_sim.sim.wait_for_jobs(1, timeout=20)
-    ui.wait_for(lambda: "…" not in agents.message, 15, "printed")
+    popup = ui.wait_for(printer_popup, 30, "printer problem shown")
+    ui.shot("paper-out")
+    assert "缺纸" in popup.message
+    printer_sim.sim.refill()
+    touch(ui, popup.ids.reprint)
+    copy = ui.wait_for(lambda: next((j for j in printer_sim.sim.jobs if any("COPY" in t for t in j.lines)
+                                     and not j.partial), None), 30, "COPY printed")
+    ui.wait_for(lambda: "…" not in agents.message and printer_popup() is None, 15, "printed")
     ui.shot("paid")
 
     pays = ui.store.conn.execute("SELECT op_id, agent_id, amount_fen, receipt_no FROM payments").fetchall()
@@ -47,7 +60,9 @@ def test_agent_lump_payment_one_receipt(make_ui, gateway, printer_sim, ui_flows)
         "SELECT account_no, amount_fen FROM payment_allocations WHERE payment_op_id=?", (pays[0]["op_id"],))}
     assert allocs == preview
     assert ui.store.conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0] == 1
-    assert len(jobs) == 1 and any(agents.receipt_no in t for t in jobs[0].lines + jobs[0].qr)
+    assert any(agents.receipt_no in t for t in copy.lines + copy.qr) and copy.path.exists()
+    job = ui.store.conn.execute("SELECT state, copy, attempts FROM print_jobs").fetchall()
+    assert [tuple(j) for j in job] == [("done", 1, 2)]
 
     ui.services.sync_now()
     rows = ui.wait_for(lambda: gateway.query(

@@ -88,7 +88,7 @@ def pump(on_message=None, on_printed=None):
         held = [r for r in results if r.state == "held"]
         printed = [r for r in results if r.state == "done"]
         if held:
-            _problem(held[0].reason, on_message, on_printed)
+            _diagnose(held[0].reason, on_message, on_printed)
         else:
             if on_message:
                 on_message(tr("Printed.") if printed else tr("Nothing to print."))
@@ -101,10 +101,36 @@ def pump(on_message=None, on_printed=None):
             if on_message:
                 on_message(error_text(exc))
             return
-        _problem(getattr(exc, "reason", None) or "offline", on_message, on_printed)
+        _diagnose(getattr(exc, "reason", None) or "offline", on_message, on_printed)
 
     app.services.run_printer(lambda printer: print_queue.pump(store, printer),
                              on_done=alive(done), on_error=alive(failed))
+
+
+def _diagnose(reason, on_message, on_printed):
+    """Ask the printer what is wrong before telling the person: a printer whose paper ran out
+    also reports itself stopped (offline), and "load paper" is the useful instruction."""
+    app = App.get_running_app()
+
+    def status(printer):
+        return printer.status()
+
+    def got(st):
+        if st.get("cover_open"):
+            found = "cover_open"
+        elif st.get("paper") == "out":
+            found = "paper_out"
+        elif not st.get("online", True):
+            found = "offline"
+        else:
+            found = reason
+        # the status bar shows what the person has to fix (the queue caught the error)
+        app.services.printer_state = "error" if found == "offline" else "warning"
+        app.services.printer_detail = found or ""
+        _problem(found, on_message, on_printed)
+
+    app.services.run_printer(status, on_done=alive(got),
+                             on_error=alive(lambda _exc: _problem(reason, on_message, on_printed)))
 
 
 def _problem(reason, on_message, on_printed):
