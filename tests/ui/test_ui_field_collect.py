@@ -74,6 +74,17 @@ def test_collector_search_partial_cash_receipt_png_and_sync(make_ui, gateway, pr
     assert jobs[0].path.exists() and jobs[0].path.suffix == ".png"
     assert any(pay.receipt_no in text for text in jobs[0].lines + jobs[0].qr)
 
+    # back on the account: the balance now counts the money paid here; print a bill notice
+    ui.tap("finish")
+    account = ui.wait_screen("account")
+    ui.wait_for(lambda: account.loaded, 10, "account again")
+    ui.tap("notice")
+    notice = ui.wait_for(lambda: next((j for j in printer_sim.sim.jobs
+                                       if any("Bill notice" in t for t in j.lines)), None), 20,
+                         "bill notice printed")
+    ui.shot("bill-notice")
+    assert any(acct["account_no"] in t for t in notice.lines) and notice.qr
+
     local = ui.store.conn.execute("SELECT * FROM payments WHERE receipt_no=?", (int(pay.receipt_no),)).fetchone()
     assert (local["amount_fen"], local["tendered_fen"], local["change_fen"]) == (partial, tendered, tendered - partial)
     ui.services.sync_now()
