@@ -16,7 +16,7 @@ import os
 import re
 import time
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from sync import protocol
