@@ -1,14 +1,12 @@
 """Small helpers and widgets shared by the field screens (walk, account, reading, payment,
-agents, shift): money text, amount parsing from a keypad, a choice popup, the worker-call
-helper and a keyed-entry buffer that a keypad and the hardware keyboard both feed.
+agents, shift): money text, translation and core-error text, the worker-call helper whose
+callbacks are dropped once the app has stopped, a choice popup, and a keypad that takes
+hardware keys only on the visible stage of a screen.
 """
 from kivy.app import App
-from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import ListProperty, ObjectProperty, StringProperty
-from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.popup import Popup
-
 from kivy.uix.screenmanager import Screen
 
 from terminal.ui.widgets import BigButton, NumericKeypad
@@ -48,19 +46,6 @@ def fmt_fen(fen) -> str:
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
     return f"{sign}{yuan:,}.{cents:02d}"
-
-
-def parse_yuan(text: str) -> int:
-    """Keyed yuan text ("12", "12.5", "12.50") → integer fen; ValueError when not money."""
-    text = (text or "").strip()
-    if not text or text.count(".") > 1:
-        raise ValueError(text)
-    whole, _, frac = text.partition(".")
-    if not (whole or frac) or not (whole or "0").isdigit() or (frac and not frac.isdigit()):
-        raise ValueError(text)
-    if len(frac) > 2:
-        raise ValueError(text)
-    return int(whole or "0") * 100 + int((frac + "00")[:2])
 
 
 def tr(msgid: str) -> str:
@@ -121,34 +106,6 @@ class ChoicePopup(Popup):
         self.dismiss()
         if self.choose_callback:
             self.choose_callback(key)
-
-
-class EntryBuffer:
-    """Digits keyed on a keypad or a hardware keyboard, with a length limit."""
-
-    def __init__(self, max_len=12, allow_point=False):
-        self.text = ""
-        self.max_len = max_len
-        self.allow_point = allow_point
-
-    def key(self, k: str) -> str:
-        if k in ("backspace", "\b"):
-            self.text = self.text[:-1]
-        elif k in ("clear", "C"):
-            self.text = ""
-        elif k == "." and self.allow_point and "." not in self.text and len(self.text) < self.max_len:
-            self.text += "."
-        elif len(k) == 1 and k.isdigit() and len(self.text) < self.max_len:
-            self.text += k
-        return self.text
-
-
-def schedule(fn, delay=0):
-    return Clock.schedule_once(lambda _dt: fn(), delay)
-
-
-class Row(BoxLayout):
-    """Base for simple horizontal rows."""
 
 
 class FieldKeypad(NumericKeypad):
