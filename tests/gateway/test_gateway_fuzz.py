@@ -11,7 +11,7 @@ from sync.gateway.testing import enrol_device, supervisor_token
 
 PUBLIC = {"/v1/health", "/v1/devices/enrol", "/v1/thirdparty/payments",
           "/v1/receipts/verify", "/v1/supervisor/login", "/openapi.json"}
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 15
 
 
 @pytest.fixture(scope="module")
