@@ -288,3 +288,15 @@ def in_query(conn, sql: str, fixed: tuple, values) -> list:
         text = sql.replace("{p}", ph).replace("{in}", ",".join([ph] * len(chunk)))
         out.extend(conn.exec_driver_sql(text, tuple(fixed) + tuple(chunk)).fetchall())
     return out
+
+
+def insert_many(conn, table: Table, rows: list[dict]) -> None:
+    """Bulk insert of same-shaped dict rows at driver level (the ingest hot path)."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+           f"VALUES ({', '.join([ph] * len(cols))})")
+    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])

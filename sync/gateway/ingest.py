@@ -276,8 +276,7 @@ class Batch:
                             (db.payments, self.payments), (db.voids, self.voids),
                             (db.receipts, self.receipts), (db.shift_events, self.shift_rows),
                             (db.exceptions, self.exceptions)):
-            if rows:
-                c.execute(table.insert(), rows)
+            db.insert_many(c, table, rows)
         if self.supersede:
             c.execute(db.readings.update().where(db.readings.c.op_id == bindparam("old"))
                       .values(superseded_by=bindparam("new")), self.supersede)

@@ -55,7 +55,7 @@ class AccountCache:
                 [{"no": no, "doc": db.dumps(self.rows[no]["doc"])} for no in self.dirty])
             self.dirty.clear()
         if self.changes:
-            self.conn.execute(db.route_changes.insert(), self.changes)
+            db.insert_many(self.conn, db.route_changes, self.changes)
             self.changes = []
 
 
