@@ -11,7 +11,10 @@ receipts, voids, shift ops) and closeout summaries; `post_ops(base_url, token, o
 
 `GatewayProcess` gives control for fault tests: `start()`, `stop()`, `kill()`,
 `restart()`, `wait_exit(timeout)`, `base_url`, `port` (kept across restarts), `proc`,
-`query(sql, **params)` (read the gateway's rows). Set CHAOSHOU_TEST_PG to a PostgreSQL
+`query(sql, **params)` (read the gateway's rows). Server-side fault: pass
+`args=["--fault-after-commit", "N"]` or `env={"CHAOSHOU_GATEWAY_FAULT":
+"crash_after_commit:N"}` (an inherited CHAOSHOU_GATEWAY_FAULT is ignored, so a restart with
+`start(args=[], env={})` is clean); the process exits with status 75. Set CHAOSHOU_TEST_PG to a PostgreSQL
 server URL to run every gateway started here on a fresh PostgreSQL database instead.
 """
 from __future__ import annotations
