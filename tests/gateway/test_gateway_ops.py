@@ -376,3 +376,11 @@ def test_unstorable_text_is_4xx_or_rejected_never_5xx(base_url, device, sv_heade
     r = requests.post(base_url + "/v1/supervisor/accounts/3101000001/hazard", data=pair,
                       headers=h | sv_headers)
     assert r.status_code == 200 and r.json()["hazard"] == "𠮷 dog"
+
+
+def test_thirdparty_for_unknown_account_goes_to_suspense(base_url, sv_headers):
+    assert thirdparty_payment(base_url, "0000000404", 700, "TXN-SUSP-1") == {
+        "status": "accepted", "suspense": True}
+    held = [e for e in exceptions(base_url, sv_headers, kind="suspense")
+            if e["account_no"] == "0000000404"]
+    assert held and held[0]["amount_fen"] == 700

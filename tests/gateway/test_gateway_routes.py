@@ -195,3 +195,26 @@ def test_old_client_version_gets_426(tmp_path):
         assert new.status_code == 200
     finally:
         gw.stop()
+
+
+def test_supervisor_upsert_new_account_reaches_feed_and_snapshot(base_url, device,
+                                                                 sv_headers):
+    s = device["session"]
+    v0 = s.get(f"{base_url}/v1/routes/R001/changes", params={"since": 0}).json()["version"]
+    account = {"account_no": "3101999999", "seq": 4010, "name": "新户𠮷", "address": "幸福路1号",
+               "phone": None, "tariff_id": "RES-TIER", "arrears_fen": 0,
+               "arrears_due_date": None, "credit_fen": 0, "agent_id": None, "hazard": None,
+               "last_third_party": None,
+               "meter": {"meter_no": "M09999999", "dials": 6, "decimals": 0, "multiplier": 1,
+                         "prev_value": 0, "prev_date": "2026-11-01", "avg_daily_wh": 4000,
+                         "limit_low": None, "limit_high": None}}
+    r = requests.put(f"{base_url}/v1/supervisor/accounts/3101999999",
+                     json={"route_id": "R001", "account": account}, headers=sv_headers)
+    assert r.status_code == 200
+    feed = s.get(f"{base_url}/v1/routes/R001/changes", params={"since": v0}).json()
+    assert feed["changes"][-1] == {"kind": "upsert", "account": account}
+    _snap, accounts, page, _n = download(s, base_url, "R001", 5000)
+    assert account in accounts and page["digest"] == protocol.route_digest(accounts)
+    mismatch = requests.put(f"{base_url}/v1/supervisor/accounts/3101999998",
+                            json={"route_id": "R001", "account": account}, headers=sv_headers)
+    assert mismatch.status_code == 400
