@@ -144,11 +144,9 @@ class ChaoshouApp(App):
         root.add_widget(self.status_bar)
         root.add_widget(self.banner)
         root.add_widget(self.sm)
-        for name, cls in discover_screens():
-            try:
-                self.sm.add_widget(cls(name=name))
-            except Exception:
-                log.exception("screen %s failed to build; it is left out", name)
+        self.screen_classes = dict(discover_screens())
+        for name in list(self.screen_classes):
+            self.screen(name)
         if FONT_PATH is None:
             Clock.schedule_once(lambda *_: self.notify(fonts.MISSING_MESSAGE, "error", 0))
         Window.bind(on_keyboard=self._on_keyboard)
@@ -170,16 +168,17 @@ class ChaoshouApp(App):
         window = self._app_window or Window
         for child in list(window.children):
             window.remove_widget(child)
-        App._running_app = None
+        # App._running_app stays this app until the next one is made: Clock events already
+        # scheduled by this app's widgets may still run and must find an app.
 
     # --- navigation ---------------------------------------------------------------------
     def go(self, name: str, **params) -> bool:
         """Show screen `name` with `params` (set on `screen.params` before it enters)."""
-        if not self.sm.has_screen(name):
+        screen = self.screen(name)
+        if screen is None:
             self.notify(self.tr("This function is not available yet ({name}).").format(name=name),
                         "warning")
             return False
-        screen = self.sm.get_screen(name)
         screen.params = params
         current = self.sm.current
         if current and current != name and current not in ("enrol",):
@@ -187,6 +186,22 @@ class ChaoshouApp(App):
             del self.history[:-20]
         self.sm.current = name
         return True
+
+    def screen(self, name: str):
+        """The screen `name`, built now if it was not yet; None when there is no such screen."""
+        if self.sm.has_screen(name):
+            return self.sm.get_screen(name)
+        cls = self.screen_classes.get(name)
+        if cls is None:
+            return None
+        try:
+            screen = cls(name=name)
+        except Exception:
+            log.exception("screen %s failed to build", name)
+            self.screen_classes.pop(name, None)
+            return None
+        self.sm.add_widget(screen)
+        return screen
 
     def back(self) -> bool:
         while self.history:

@@ -70,6 +70,7 @@ class Services(EventDispatcher):
         self._drain = Clock.create_trigger(self._drain_events, 0)
         self._poll_ev = None
         self._closed = False
+        self._counts_trigger = Clock.create_trigger(lambda *_: self.refresh_counts(), 0.3)
         self._status_lock = threading.Lock()
         self._latest_status = None
 
@@ -237,10 +238,8 @@ class Services(EventDispatcher):
             self.online = bool(status["online"])
         if status.get("last_success_at"):
             self.last_sync = _hhmm(status["last_success_at"])
-        by_type = status.get("pending") or {}
-        self.pending_by_type = by_type
-        self.pending = sum(by_type.values())
-        self.attention = int(status.get("attention_count") or 0)
+        # counts come from the store itself (the worker's snapshot may predate a capture)
+        self._counts_trigger()
         self.sync_state = status.get("state") or self.sync_state
         self.sync_error = status.get("last_error") or {}
         if status.get("download"):
@@ -299,14 +298,16 @@ class Services(EventDispatcher):
             self.post(lambda: self._set_device(kind, "none", ""))
             raise
         except OSError as exc:
-            self.post(lambda: self._set_device(kind, "error", str(exc)))
+            detail = str(exc)    # `exc` is unbound after the except block; the lambda runs later
+            self.post(lambda: self._set_device(kind, "error", detail))
             raise
         self.post(lambda: self._set_device(kind, "busy", ""))
         try:
             result = fn(driver, *args, **kwargs)
         except OSError as exc:
             state = "warning" if getattr(exc, "reason", None) in ("paper_out", "cover_open") else "error"
-            self.post(lambda: self._set_device(kind, state, getattr(exc, "reason", "") or str(exc)))
+            detail = getattr(exc, "reason", "") or str(exc)
+            self.post(lambda: self._set_device(kind, state, detail))
             if state == "error":  # a broken link: open the port afresh next time
                 self._drivers.pop(kind, None)
                 _close_quietly(driver)

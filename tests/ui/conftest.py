@@ -35,6 +35,7 @@ headless.prepare(tempfile.mkdtemp(prefix="chaoshou-kivy-"), headless=None)
 import pytest  # noqa: E402
 
 import contextlib  # noqa: E402
+import gc  # noqa: E402
 import shutil  # noqa: E402
 
 from terminal.ui.app import ChaoshouApp  # noqa: E402  (registers the CJK font first)
@@ -238,6 +239,7 @@ class UI:
         if self._store is not None:
             self._store.close()
         self.app.shutdown()
+        gc.collect()          # drop the old widget tree so its Clock events die with it
         self.pump(2)
 
 
