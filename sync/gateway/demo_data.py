@@ -152,7 +152,7 @@ def _meter(rng: random.Random, meter_no: str, commercial: bool) -> dict:
     # Expected consumption over ~31 days in meter units.
     per_month = max(1, avg_daily_wh * 31 * 10 ** decimals // (1000 * multiplier))
     if rng.random() < 0.04:
-        prev_value = top - rng.randint(1, max(2, per_month // 2))  # near rollover
+        prev_value = top - rng.randint(1, max(2, min(per_month // 2, top // 10)))  # near rollover
     else:
         prev_value = rng.randrange(0, max(1, top - 2 * per_month))
     limit_low = limit_high = None

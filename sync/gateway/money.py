@@ -79,7 +79,9 @@ def closeout(ctx: Context, device_id: str, summary: dict) -> dict:
                             .order_by(db.sync_ops.c.seq)).all()
         held = held_ranges(conn, device_id, lo, hi)
         pattern = "%" + json.dumps(summary["shift_id"], ensure_ascii=False) + "%"
+        # The shift_close op carries the summary, so it lies outside its own range.
         outside = conn.execute(select(db.sync_ops.c.seq, db.sync_ops.c.payload).where(
+            db.sync_ops.c.type != "shift_close",
             db.sync_ops.c.device_id == device_id,
             (db.sync_ops.c.seq < lo) | (db.sync_ops.c.seq > hi),
             db.sync_ops.c.payload.like(pattern)).order_by(db.sync_ops.c.seq)).all()
