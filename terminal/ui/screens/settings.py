@@ -61,8 +61,10 @@ def save_card_limits(store, limits: dict) -> dict:
 
 
 def about(store, db_size: int) -> dict:
+    """Worker: device id, database size and the card limits in force (office + defaults)."""
+    from terminal import payments
     return {"device_id": store.get_meta("device_id") or "—", "db_size": db_size,
-            "card_limits": json.loads(store.get_meta("card_limits") or "{}")}
+            "card_limits": payments.card_limits(store)}
 
 
 def list_port_urls() -> list[str]:
