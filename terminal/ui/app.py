@@ -66,6 +66,10 @@ SETTINGS_PANEL = [
 ]
 
 
+def _on_android() -> bool:
+    return "ANDROID_ARGUMENT" in os.environ or "ANDROID_PRIVATE" in os.environ
+
+
 def discover_screens() -> list:
     """(NAME, SCREEN) of every screen module in terminal/ui/screens/, in name order."""
     found = []
@@ -91,12 +95,15 @@ class ChaoshouApp(App):
 
     def __init__(self, data_dir: str | os.PathLike | None = None, *, demo=None,
                  config_overrides: dict | None = None, start_worker: bool = True,
-                 worker_options: dict | None = None, **kwargs):
+                 worker_options: dict | None = None, sync_process: bool | None = None, **kwargs):
         self._data_dir = Path(data_dir) if data_dir else None
         self.demo = demo                      # terminal.ui.demo.Demo when run with --demo
         self.config_overrides = config_overrides or {}
         self.start_worker = start_worker
         self.worker_options = worker_options or {}   # extra SyncWorker arguments (period, …)
+        # the sync worker runs in its own process (no GIL contention with frames), except on
+        # Android where a thread is used
+        self.sync_process = (not _on_android()) if sync_process is None else sync_process
         self.font_path = FONT_PATH
         super().__init__(**kwargs)
         from terminal.ui.services import Services  # imports Kivy; kept out of module import order

@@ -189,10 +189,18 @@ class Services(EventDispatcher):
         """Start the background sync worker on this device's store."""
         if self.worker is not None or self._closed:
             return
-        from sync.worker import SyncWorker
         cfg = self.app.config
-        self.worker = SyncWorker(self.store.path, ca_bundle=cfg.get("gateway", "ca_bundle") or None,
-                                 listener=self._worker_status, **self.app.worker_options)
+        options = dict(self.app.worker_options, ca_bundle=cfg.get("gateway", "ca_bundle") or None)
+        if self.app.sync_process:
+            from terminal.ui.sync_process import ProcessSyncWorker
+            try:
+                self.worker = ProcessSyncWorker(self.store.path, listener=self._worker_status,
+                                                **options).start()
+                return
+            except OSError as exc:  # no processes here (some Android builds): use a thread
+                log.warning("sync in a separate process unavailable (%s); using a thread", exc)
+        from sync.worker import SyncWorker
+        self.worker = SyncWorker(self.store.path, listener=self._worker_status, **options)
         self.worker.start()
 
     def stop_worker(self) -> None:

@@ -182,6 +182,8 @@ class UI:
             if isinstance(node, ScrollView):
                 node.scroll_to(widget, padding=10, animate=False)
                 self.pump(2)
+                if isinstance(target, str):   # the screen may have rebuilt it meanwhile
+                    widget = self.find(target)
                 break
             node = node.parent
         x, y = widget.to_window(*widget.center)
@@ -296,6 +298,13 @@ class Flows:
             timeout, f"route {route_id} in the store")
         ui.wait_for(lambda: (ui.services.download or {}).get("state") == "done", timeout,
                     "download finished")
+        screen = ui.screen
+
+        def ready():
+            button = screen.ids.get(f"open_{route_id}")
+            return (not screen.loading and button is not None and button.parent is not None
+                    and not button.disabled and button.get_root_window() is not None)
+        ui.wait_for(ready, timeout, f"route {route_id} ready to open")
         ui.shot(f"routes-after-{route_id}")
         return count
 

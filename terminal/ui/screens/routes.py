@@ -79,15 +79,24 @@ class RoutesScreen(AppScreen):
         assigned = (self.app.services.sync_status or {}).get("assignments") or []
         self.rows = merge(assigned, local)
         box = self.ids.rows
-        box.clear_widgets()
-        for r in self.rows:
+        existing = list(reversed(box.children))
+        same = [w.route_id for w in existing] == [r["route_id"] for r in self.rows]
+        if not same:   # rebuild only when the set of routes changed; else update in place
+            box.clear_widgets()
+        for i, r in enumerate(self.rows):
             p = r.get("progress") or {}
-            row = RouteRow(route_id=r["route_id"], name=r.get("name", ""),
-                           local=r.get("on_device", False), assigned=r.get("assigned", False),
-                           requested=r.get("download_requested", False),
-                           total=p.get("total", 0), done=p.get("read", 0) + p.get("skipped", 0),
-                           counts=p)
-            box.add_widget(row)
+            values = dict(route_id=r["route_id"], name=r.get("name", ""),
+                          local=r.get("on_device", False), assigned=r.get("assigned", False),
+                          requested=r.get("download_requested", False),
+                          total=p.get("total", 0), done=p.get("read", 0) + p.get("skipped", 0),
+                          counts=p)
+            if same:
+                row = existing[i]
+                for key, value in values.items():
+                    setattr(row, key, value)
+            else:
+                row = RouteRow(**values)
+                box.add_widget(row)
             # per-route ids on the screen, for tests and automation
             self.ids[f"download_{r['route_id']}"] = row.ids.download_button
             self.ids[f"open_{r['route_id']}"] = row.ids.open_button
