@@ -44,9 +44,16 @@ def touch(ui, widget):
 
 def tap_tile(ui, target: str):
     """Tap the home screen's tile that opens `target`."""
+    from kivy.core.window import Window as W
     ui.wait_screen("home")
-    tile = next(t for t in ui.screen.ids.tiles.children if getattr(t, "target", None) == target)
-    ui.tap(tile)
+
+    def laid_out_tile():
+        tile = next((t for t in ui.screen.ids.tiles.children if getattr(t, "target", None) == target), None)
+        if tile is None:
+            return None
+        x, y = tile.to_window(*tile.center)
+        return tile if 0 <= x < W.width and 0 <= y < W.height else None
+    ui.tap(ui.wait_for(laid_out_tile, 5, f"tile {target} laid out"))
     return ui.wait_screen(target)
 
 
@@ -55,6 +62,31 @@ def assign(gateway, ui, route_id="R001", operator_id="1001"):
     gateway.supervisor("POST", f"/routes/{route_id}/assign",
                        json={"operator_id": operator_id, "device_id": device_id, "reason": "test"})
     return device_id
+
+
+def keyin(ui, digits: str, *, enter: bool = False) -> None:
+    """Tap digits on the visible keypad and check each one registered. A message banner
+    appearing or timing out moves the screen under a tap, so it is tapped away first (as
+    the operator would) and a tap that did not register is repeated once."""
+    from terminal.ui.widgets import NumericKeypad
+    pad = next(w for w in ui.screen.walk(restrict=True)
+               if isinstance(w, NumericKeypad) and w.opacity > 0 and not w.disabled)
+    keys = {getattr(k, "key", None) or k.text: k for k in pad.children}
+    for d in digits:
+        want = (pad.value + d).lstrip("0")
+        for attempt in range(2):
+            if ui.app.banner.shown:
+                ui.app.banner.clear()
+                ui.pump(2)
+            ui.tap(keys[d], pump=2)
+            try:
+                ui.wait_for(lambda: pad.value.lstrip("0") == want, 1, f"key {d} registered")
+                break
+            except AssertionError:
+                if attempt or pad.value.lstrip("0") != want[:-1]:
+                    raise
+    if enter:
+        ui.tap(keys["enter"])
 
 
 def popup_open() -> bool:
@@ -94,7 +126,7 @@ def test_reader_three_readings_with_blind_reentry_and_skip_reach_the_gateway(mak
     reading = ui.wait_screen("reading")
     ui.wait_for(lambda: reading.loaded and reading.account_no == order[0], 10, "entry open")
     v1 = pick_value(ui.store, order[0], "ok")
-    ui.keypad(v1, enter=False)
+    keyin(ui, v1)
     ui.shot("reading-1-keyed")
     ui.tap("save")
     ui.wait_for(lambda: reading.account_no == order[1] and reading.loaded, 10, "advanced to account 2")
@@ -102,12 +134,12 @@ def test_reader_three_readings_with_blind_reentry_and_skip_reach_the_gateway(mak
 
     # account 2: out of range → blind re-entry, the first value is not shown
     v2 = pick_value(ui.store, order[1], "reenter")
-    ui.keypad(v2, enter=True)
+    keyin(ui, v2, enter=True)
     ui.wait_for(lambda: reading.awaiting == "reenter", 10, "blind re-entry asked")
     ui.shot("reading-2-reenter")
     assert reading.keyed == ""
     assert v2 not in reading.ids.display.text
-    ui.keypad(v2, enter=True)
+    keyin(ui, v2, enter=True)
     ui.wait_for(lambda: reading.account_no == order[2] and reading.loaded, 10, "advanced to account 3")
     ui.shot("reading-3-open")
 
