@@ -119,12 +119,14 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
     ui.app.go("home")
     open_shift(ui)
     accts = [r[0] for r in ui.store.conn.execute(
-        "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 3")]
+        "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 4")]
 
     # 1. approved
     zvt_sim.sim.queue(Script(outcome="approve", customer_delay=0.2))
     pay = card_pay(ui, accts[0], "1234")
-    ui.wait_for(lambda: pay.card_state == "busy" and pay.card_text, 5, "terminal messages")
+    connecting = pay.card_text
+    ui.wait_for(lambda: pay.card_state == "busy" and pay.card_text != connecting, 15,
+                "a message from the terminal")
     ui.shot("card-live-status")
     ui.wait_for(lambda: pay.stage == "done" and pay.receipt_no, 30, "approved")
     ui.shot("card-approved")
@@ -136,6 +138,15 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
     ui.wait_for(lambda: pay.card_state == "declined", 30, "declined")
     ui.shot("card-declined")
     assert pay.ids.card_retry.opacity == 1
+
+    # cancelled by the collector while the customer is slow at the terminal
+    zvt_sim.sim.queue(Script(outcome="approve", customer_delay=1.0))
+    pay = card_pay(ui, accts[3], "4100")
+    ui.wait_for(lambda: pay.card_state == "busy" and pay.ids.cancel_card.opacity == 1, 10, "in progress")
+    ui.tap("cancel_card")
+    ui.wait_for(lambda: pay.card_state == "declined", 30, "cancelled")
+    ui.shot("card-cancelled")
+    assert "取消" in pay.card_text
 
     # 3. the line drops before the result: unknown → check with the terminal → approved
     zvt_sim.sim.queue(Script(outcome="approve", drop="before_status"))
@@ -160,7 +171,7 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
     states = {r["account_no"]: (r["state"], r["amount_fen"]) for r in ui.store.conn.execute(
         "SELECT account_no, state, amount_fen FROM payments WHERE method='card'")}
     assert states == {accts[0]: ("approved", 1234), accts[1]: ("declined", 2500),
-                      accts[2]: ("approved", 3300)}
+                      accts[2]: ("approved", 3300), accts[3]: ("declined", 4100)}
     ui.services.sync_now()
     rows = ui.wait_for(lambda: (lambda r: r if len(r) >= 2 else None)(gateway.query(
         "SELECT account_no, amount_fen, receipt_no, payload FROM payments WHERE device_id=? "

@@ -74,6 +74,7 @@ class PaymentScreen(AppScreen):
         super().__init__(**kw)
         self._term = None
         self._last_op = None
+        self._cancelling = False
 
     def on_stage(self, _inst, value):
         if "stages" in self.ids:
@@ -238,6 +239,7 @@ class PaymentScreen(AppScreen):
         amount, account_no = self.amount_fen, self.account_no
         operator_id = app.services.operator["operator_id"]
         self.card_state = "busy"
+        self._cancelling = False
         self.card_text = tr("Connecting to the card terminal…")
 
         def job(term):
@@ -260,6 +262,7 @@ class PaymentScreen(AppScreen):
     def cancel_card(self):
         term = self._term
         if self.card_state == "busy" and term is not None:
+            self._cancelling = True
             self.card_text = tr("Cancelling…")
             self.app.services.run(term.abort, on_error=lambda e: None)
 
@@ -269,6 +272,9 @@ class PaymentScreen(AppScreen):
             self.card_state = "approved"
             self.card_text = tr("Approved")
             self._paid(result)
+        elif result.state == "declined" and self._cancelling:
+            self.card_state = "declined"
+            self.card_text = tr("Cancelled. Nothing was charged.")
         elif result.state == "declined":
             self.card_state = "declined"
             self.card_text = tr("Declined by the card terminal. Ask for another card or take cash.")
