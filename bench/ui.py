@@ -205,6 +205,9 @@ def child_walk(data: str, kivy_home: str, sync_mode: str = "process") -> None:
     app, loop = _app(data, sync_mode)
     while app.sm.current != "login":
         loop.idle()
+    until = time.perf_counter() + 1.5       # the operator keys number and PIN meanwhile
+    while time.perf_counter() < until:
+        loop.idle()
     screen, open_ms = _walk(app, loop)
     rv = screen.ids.rv
     rss = _rss_mb()

@@ -151,18 +151,27 @@ class ChaoshouApp(App):
         root.add_widget(self.status_bar)
         root.add_widget(self.banner)
         root.add_widget(self.sm)
+        # screens are built on first use (faster start, less memory); kv is already loaded
         self.screen_classes = dict(discover_screens())
-        for name in list(self.screen_classes):
-            self.screen(name)
         if FONT_PATH is None:
             Clock.schedule_once(lambda *_: self.notify(fonts.MISSING_MESSAGE, "error", 0))
         Window.bind(on_keyboard=self._on_keyboard)
         return root
 
+    PREBUILD = ("home", "walk")   # built while the operator keys the PIN, one per frame
+
     def on_start(self):
         self.services.start()
         first = "login" if self.services.enrolled() else "enrol"
         self.go(first)
+        pending = [name for name in self.PREBUILD if name in self.screen_classes]
+
+        def prebuild(_dt):
+            if pending and self.root is not None and self.root.get_root_window() is not None:
+                self.screen(pending.pop(0))
+                return bool(pending)
+            return False
+        Clock.schedule_interval(prebuild, 0.3)
 
     def on_stop(self):
         Window.unbind(on_keyboard=self._on_keyboard)
