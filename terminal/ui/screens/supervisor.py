@@ -130,6 +130,7 @@ class SupervisorScreen(AppScreen):
     payments = ListProperty()
     form = StringProperty("")          # "" | assign | resolve | void
     form_target = DictProperty()
+    form_route = StringProperty("")
 
     client: SupervisorClient | None = None
 
@@ -232,6 +233,7 @@ class SupervisorScreen(AppScreen):
     def start_assign(self, route: dict) -> None:
         self.form = "assign"
         self.form_target = route
+        self.form_route = route.get("route_id", "")
         self.ids.assign_operator.text = route.get("operator_id") or ""
         names = [d["device_id"] for d in self.devices if not d.get("revoked")]
         self.ids.assign_device.values = names
