@@ -10,7 +10,7 @@ from kivy.properties import BooleanProperty, StringProperty
 
 from terminal import routes, tariffs
 from terminal.ui.widgets import AppScreen, field_print
-from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
+from terminal.ui.widgets.field_common import error_text, fmt_fen, fmt_reading, run, tr
 
 
 def load_account(store, account_no):
@@ -75,7 +75,8 @@ class AccountScreen(AppScreen):
         meter_line = tr("Meter {meter}").format(meter=meter.get("meter_no", "—"))
         if meter.get("prev_value") is not None and not hide:
             meter_line += "  " + tr("Previous {value} on {date}").format(
-                value=meter["prev_value"], date=meter.get("prev_date") or "")
+                value=fmt_reading(meter["prev_value"], meter.get("decimals") or 0),
+                date=meter.get("prev_date") or "")
         self.meter_text = meter_line
         if bill:
             parts = [tr("Arrears {a}").format(a=fmt_fen(bill["arrears_fen"]))]
@@ -93,9 +94,12 @@ class AccountScreen(AppScreen):
         lines = []
         for r in detail.get("last_readings", [])[:4]:
             if r.get("status") == "skipped":
-                lines.append(f"{(r.get('device_time') or '')[:16]}  {tr('Skipped')} {r.get('skip_code') or ''}")
+                lines.append(f"{(r.get('device_time') or '')[:16].replace('T', ' ')}  {tr('Skipped')} "
+                             f"{r.get('skip_code') or ''}")
             else:
-                lines.append(f"{(r.get('device_time') or '')[:16]}  {r.get('value')}"
+                decimals = meter.get("decimals") or 0
+                lines.append(f"{(r.get('device_time') or '')[:16].replace('T', ' ')}  "
+                             f"{fmt_reading(r.get('value'), decimals)}"
                              + (f"  {r.get('trouble_code')}" if r.get("trouble_code") else ""))
         self.read_done = detail.get("current") is not None
         self.readings_text = "\n".join(lines) if lines else tr("No reading this cycle yet.")

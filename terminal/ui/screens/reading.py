@@ -10,11 +10,12 @@ in the core; every call to it runs on a worker thread.
 from pathlib import Path
 
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, ListProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from terminal import codes, readings, routes
 from terminal.ui.widgets import AppScreen
-from terminal.ui.widgets.field_common import ChoicePopup, error_text, fmt_fen, lang, run, tr
+from terminal.ui.widgets.field_common import (ChoicePopup, error_text, fmt_fen, fmt_reading, lang,
+                                              run, tr)
 
 NOTE_MAX = 140
 
@@ -65,6 +66,7 @@ class ReadingScreen(AppScreen):
     level = StringProperty("")             # "", warning, error, ok
     awaiting = StringProperty("")          # "", confirm, reenter
     existing_text = StringProperty("")
+    decimals = NumericProperty(0)
     busy = BooleanProperty(False)
     loaded = BooleanProperty(False)
     skip_codes = ListProperty()
@@ -107,6 +109,7 @@ class ReadingScreen(AppScreen):
         self.title_text = f"{acct['name']}  {self.account_no}"
         self.hazard = entry.hazard or ""
         m = entry.meter
+        self.decimals = m.decimals
         self.meter_text = tr("Meter {no} · {dials} dials").format(no=entry.meter_no, dials=m.dials) + (
             "  " + tr("{d} decimals").format(d=m.decimals) if m.decimals else "") + (
             "  ×" + str(m.multiplier) if m.multiplier != 1 else "")
@@ -115,16 +118,16 @@ class ReadingScreen(AppScreen):
         else:
             parts = []
             if m.prev_value is not None:
-                parts.append(tr("Previous {v} on {d}").format(v=m.prev_value, d=m.prev_date or "—"))
+                parts.append(tr("Previous {v} on {d}").format(v=fmt_reading(m.prev_value, m.decimals),
+                                                              d=m.prev_date or "—"))
             if m.limit_low is not None or m.limit_high is not None:
                 parts.append(tr("Limits {lo}–{hi}").format(
-                    lo="—" if m.limit_low is None else m.limit_low,
-                    hi="—" if m.limit_high is None else m.limit_high))
+                    lo=fmt_reading(m.limit_low, m.decimals), hi=fmt_reading(m.limit_high, m.decimals)))
             self.previous_text = "   ".join(parts)
         if entry.existing:
             ex = entry.existing
             self.existing_text = tr("Already read this cycle: {v}").format(
-                v=ex.get("value") if ex.get("status") == "read" else tr("Skipped") + " " + (ex.get("skip_code") or ""))
+                v=fmt_reading(ex.get("value"), m.decimals) if ex.get("status") == "read" else tr("Skipped") + " " + (ex.get("skip_code") or ""))
         self.loaded = True
 
     def _failed(self, exc):
@@ -143,9 +146,11 @@ class ReadingScreen(AppScreen):
             self.awaiting = ""
             self.message, self.level = "", ""
 
-    def display_text(self, keyed, awaiting, _lang=None) -> str:
+    def display_text(self, keyed, awaiting, *_bindings) -> str:
         if keyed:
-            return keyed
+            d = self.decimals
+            # the reader keys every dial digit; the point shows where the decimals start
+            return f"{keyed[:-d] or '0'}.{keyed[-d:].rjust(d, '0')}" if d else keyed
         if awaiting == "reenter":
             return tr("Key it again")
         return "—"
@@ -251,7 +256,8 @@ class ReadingScreen(AppScreen):
     def _advance(self, res):
         saved, nxt = res
         if saved and saved.get("status") == "read":
-            done = tr("Saved {no}: {v}").format(no=self.account_no, v=saved["value"])
+            done = tr("Saved {no}: {v}").format(no=self.account_no,
+                                                 v=fmt_reading(saved["value"], self.decimals))
             if saved.get("bill_estimate_fen") is not None:
                 done += "  " + tr("Bill about {a}").format(a=fmt_fen(saved["bill_estimate_fen"]))
         else:

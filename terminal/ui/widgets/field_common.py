@@ -48,6 +48,16 @@ def fmt_fen(fen) -> str:
     return f"{sign}{yuan:,}.{cents:02d}"
 
 
+def fmt_reading(value, decimals: int = 0) -> str:
+    """A meter value (all dial digits, contracts §0) as the dial shows it: 71421, 1 → "7142.1"."""
+    if value is None:
+        return "—"
+    if not decimals:
+        return str(value)
+    text = str(int(value)).rjust(decimals + 1, "0")
+    return f"{text[:-decimals]}.{text[-decimals:]}"
+
+
 def tr(msgid: str) -> str:
     """Translate in the operator's current language (falls back to the msgid)."""
     app = App.get_running_app()
