@@ -189,3 +189,36 @@ def test_reader_three_readings_with_blind_reentry_and_skip_reach_the_gateway(mak
     assert p2["entries"] == [int(v2), int(v2)] and p2["reentry_ms"] is not None
     assert got[order[2]]["status"] == "skipped" and got[order[2]]["skip_code"] == "S01"
     assert got[order[2]]["value"] is None
+
+
+def test_reader_corrects_a_reading_with_a_new_record(make_ui, gateway, ui_flows):
+    ui = make_ui(gateway=gateway, enrol=True)
+    assign(gateway, ui, "R001", "1001")
+    ui_flows.login(ui, "1001", "1234", shot=False)
+    ui_flows.download_route(ui, "R001")
+    first = ui.store.conn.execute("SELECT account_no FROM accounts WHERE route_id='R001' "
+                                  "ORDER BY seq LIMIT 1").fetchone()[0]
+    values = []
+    for attempt in range(2):
+        account = ui.go("account", account_no=first, route_id="R001")
+        ui.wait_for(lambda: account.loaded and account.account_no == first, 10, "account")
+        ui.tap("read")
+        reading = ui.wait_screen("reading")
+        ui.wait_for(lambda: reading.loaded and reading.account_no == first, 10, "entry open")
+        if attempt:
+            assert reading.existing_text          # says it is already read and will be corrected
+            ui.shot("correcting")
+        value = str(int(pick_value(ui.store, first, "ok")) + attempt)
+        keyin(ui, value)
+        ui.tap("save")
+        ui.wait_for(lambda: reading.account_no != first or reading.awaiting == "confirm", 10, "saved")
+        if reading.awaiting == "confirm":          # a warning: the reader confirms the value
+            ui.tap("confirm")
+        ui.wait_for(lambda: reading.account_no != first, 10, "saved and advanced")
+        values.append(int(value))
+    rows = ui.store.conn.execute("SELECT op_id, value, corrects, superseded_by FROM readings "
+                                 "WHERE account_no=? ORDER BY seq", (first,)).fetchall()
+    assert [r["value"] for r in rows] == values
+    assert rows[1]["corrects"] == rows[0]["op_id"] and rows[0]["superseded_by"] == rows[1]["op_id"]
+    op = ui.store.conn.execute("SELECT payload FROM outbox WHERE op_id=?", (rows[1]["op_id"],)).fetchone()
+    assert json.loads(op["payload"])["corrects"] == rows[0]["op_id"]

@@ -21,8 +21,13 @@ NOTE_MAX = 140
 
 
 def open_entry(store, account_no, operator_id):
-    """Worker: a ReadingEntry plus what the screen shows around it."""
+    """Worker: a ReadingEntry plus what the screen shows around it. When the meter already
+    has a reading this cycle, the entry is a correction of it (a new record referencing
+    the original; nothing captured is edited)."""
     entry = readings.ReadingEntry(store, account_no, operator_id)
+    if entry.existing is not None:
+        entry = readings.ReadingEntry(store, account_no, operator_id,
+                                      corrects=entry.existing["op_id"])
     return (entry, codes.list_codes(store, "skip"), codes.list_codes(store, "trouble"))
 
 
@@ -126,7 +131,7 @@ class ReadingScreen(AppScreen):
             self.previous_text = "   ".join(parts)
         if entry.existing:
             ex = entry.existing
-            self.existing_text = tr("Already read this cycle: {v}").format(
+            self.existing_text = tr("Already read this cycle: {v}. Saving corrects it.").format(
                 v=fmt_reading(ex.get("value"), m.decimals) if ex.get("status") == "read" else tr("Skipped") + " " + (ex.get("skip_code") or ""))
         self.loaded = True
 
