@@ -2,7 +2,7 @@
 
 `prepare(kivy_home, headless=...)` sets the KIVY_* variables of the headless recipe
 (DESIGN.md §8): no argument parsing, default config, a private KIVY_HOME, no file log,
-density 1, a handheld-sized portrait window (540×960), and SDL's offscreen video driver when there is no display (real rendering
+density 1, a handheld-sized portrait window (540×960), no MSAA, and SDL's offscreen video driver when there is no display (real rendering
 through Mesa, no X server). main.py, the UI tests and the UI benchmark all call it.
 """
 import os
@@ -27,6 +27,9 @@ def prepare(kivy_home: str | None = None, *, headless: bool | None = None,
         # leaves its GL viewport at the old size)
         os.environ.setdefault("KCFG_GRAPHICS_WIDTH", str(size[0]))
         os.environ.setdefault("KCFG_GRAPHICS_HEIGHT", str(size[1]))
+    # no multisample anti-aliasing: the UI is text and rectangles, and MSAA doubles the fill
+    # work of software GL (Mesa llvmpipe) and of a handheld's small GPU
+    os.environ.setdefault("KCFG_GRAPHICS_MULTISAMPLES", "0")
     if headless is None:
         headless = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
             and sys.platform.startswith("linux")
