@@ -4,6 +4,7 @@ skipped, problems, in arrears), search as you type, resequencing (move after…)
 All queries run on a worker thread; a newer query supersedes an older one (token), so a
 fast typist never sees stale results land after fresh ones.
 """
+import json
 from pathlib import Path
 
 from kivy.app import App
@@ -37,10 +38,30 @@ def load_walk(store, route_id, filter_, query):
         return None, None, []
     rid = route["route_id"]
     if query.strip():
-        rows = search.search(store, query, limit=300)
+        rows = _with_status(store, search.search(store, query, limit=300))
     else:
         rows = routes.walk(store, rid, filter=None if filter_ == "all" else filter_)
     return route, routes.progress(store, rid), [_row(r) for r in rows]
+
+
+def _with_status(store, rows):
+    """Search rows with what the list shows beside them: walk sequence, hazard flag and this
+    cycle's reading status (search itself only matches)."""
+    if not rows:
+        return rows
+    extra = {r["account_no"]: dict(r) for r in store.conn.execute(
+        "SELECT a.account_no, a.seq, a.hazard IS NOT NULL AS hazard, r.status, r.trouble_code "
+        "FROM accounts a LEFT JOIN routes rt ON rt.route_id = a.route_id "
+        "LEFT JOIN readings r ON r.account_no = a.account_no AND r.cycle = rt.cycle "
+        "AND r.superseded_by IS NULL "
+        "WHERE a.account_no IN (SELECT value FROM json_each(?))",
+        (json.dumps([r["account_no"] for r in rows]),))}
+    out = []
+    for r in rows:
+        e = extra.get(r["account_no"], {})
+        out.append({**r, "seq": e.get("seq", ""), "hazard": bool(e.get("hazard")),
+                    "status": e.get("status") or "unread", "trouble_code": e.get("trouble_code")})
+    return out
 
 
 def _row(r) -> dict:
