@@ -70,19 +70,33 @@ def _on_android() -> bool:
     return "ANDROID_ARGUMENT" in os.environ or "ANDROID_PRIVATE" in os.environ
 
 
+def screen_modules() -> list[str]:
+    """Names of the screen modules in terminal/ui/screens/ (not imported yet)."""
+    return sorted(m.name for m in pkgutil.iter_modules(screens_pkg.__path__)
+                  if not m.name.startswith("_"))
+
+
+def load_screen(name: str):
+    """Import screen module `name` (which loads its kv once) and return its SCREEN class,
+    or None when it cannot be imported or is not a screen module."""
+    try:
+        module = importlib.import_module(f"{screens_pkg.__name__}.{name}")
+    except (Exception, SystemExit):  # one broken screen must not take the others down
+        log.exception("screen module %s cannot be imported; it is left out", name)
+        return None
+    if getattr(module, "NAME", None) != name or getattr(module, "SCREEN", None) is None:
+        log.warning("terminal/ui/screens/%s.py is not a screen module (NAME must be %r and "
+                    "SCREEN its Screen class)", name, name)
+        return None
+    return module.SCREEN
+
+
 def discover_screens() -> list:
-    """(NAME, SCREEN) of every screen module in terminal/ui/screens/, in name order."""
+    """(NAME, SCREEN) of every screen module, importing them all (tools and tests)."""
     found = []
-    for info in sorted(pkgutil.iter_modules(screens_pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        try:
-            module = importlib.import_module(f"{screens_pkg.__name__}.{info.name}")
-        except (Exception, SystemExit):  # one broken screen must not take the others down
-            log.exception("screen module %s cannot be imported; it is left out", info.name)
-            continue
-        name, cls = getattr(module, "NAME", None), getattr(module, "SCREEN", None)
-        if name and cls:
+    for name in screen_modules():
+        cls = load_screen(name)
+        if cls is not None:
             found.append((name, cls))
     return found
 
@@ -151,8 +165,10 @@ class ChaoshouApp(App):
         root.add_widget(self.status_bar)
         root.add_widget(self.banner)
         root.add_widget(self.sm)
-        # screens are built on first use (faster start, less memory); kv is already loaded
-        self.screen_classes = dict(discover_screens())
+        # a screen's module (and its kv) is imported and the screen built on first use:
+        # faster start, less memory
+        self.screen_names = screen_modules()
+        self.screen_classes: dict = {}
         if FONT_PATH is None:
             Clock.schedule_once(lambda *_: self.notify(fonts.MISSING_MESSAGE, "error", 0))
         Window.bind(on_keyboard=self._on_keyboard)
@@ -164,7 +180,7 @@ class ChaoshouApp(App):
         self.services.start()
         first = "login" if self.services.enrolled() else "enrol"
         self.go(first)
-        pending = [name for name in self.PREBUILD if name in self.screen_classes]
+        pending = [name for name in self.PREBUILD if name in self.screen_names]
 
         def prebuild(_dt):
             if pending and self.root is not None and self.root.get_root_window() is not None:
@@ -207,14 +223,18 @@ class ChaoshouApp(App):
         """The screen `name`, built now if it was not yet; None when there is no such screen."""
         if self.sm.has_screen(name):
             return self.sm.get_screen(name)
-        cls = self.screen_classes.get(name)
-        if cls is None:
+        if name not in self.screen_names:
             return None
+        cls = self.screen_classes.get(name) or load_screen(name)
+        if cls is None:
+            self.screen_names.remove(name)
+            return None
+        self.screen_classes[name] = cls
         try:
             screen = cls(name=name)
         except Exception:
             log.exception("screen %s failed to build", name)
-            self.screen_classes.pop(name, None)
+            self.screen_names.remove(name)
             return None
         self.sm.add_widget(screen)
         return screen
