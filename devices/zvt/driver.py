@@ -34,6 +34,13 @@ CURRENCY_CNY = 156
 MAX_AMOUNT_FEN = 10 ** 12 - 1  # 6 BCD bytes
 ACK_APDU = Apdu(0x80, 0x00).encode()
 ABORT_APDU = Apdu(0x06, 0xB0).encode()
+# What the terminal sends while it is master (during a transaction), and how one ends.
+_PT_MESSAGES = frozenset({(0x04, 0xFF), (0x06, 0xD1), (0x06, 0xD3), (0x04, 0x0F),
+                          (0x06, 0x0F), (0x06, 0x1E)})
+_PT_ENDS = frozenset({(0x06, 0x0F), (0x06, 0x1E)})
+# Commands that charge nothing and close nothing: safe to send again after silence.
+_IDEMPOTENT = frozenset({(0x06, 0x20), (0x05, 0x01), (0x06, 0x00), (0x06, 0x02),
+                         (0x06, 0xB0)})
 
 
 @dataclass(frozen=True)
@@ -298,10 +305,8 @@ class ZvtTerminal:
                   card) -> None:
         deliver = on_result or (lambda result: None)
         link = self.link
-        link.discard_input()
         deadline = time.monotonic() + self.overall_timeout
-        link.send(apdu.encode())
-        first = link.receive(self.reply_timeout)
+        first = self._command(apdu, deadline)
         if first.cls == 0x84:
             tx.refused = first.instr
             if card:
@@ -371,6 +376,61 @@ class ZvtTerminal:
                 log.info("ignoring terminal message %02X %02X", msg.cls, msg.instr)
                 link.ack()
                 link.send(ACK_APDU)
+
+    def _command(self, apdu: Apdu, deadline: float) -> Apdu:
+        """Send a command; return the terminal's first answer to it (`80 00` or `84 xx`).
+
+        A terminal still finishing an earlier transaction (an ECR that crashed or lost the
+        line left it unacknowledged) keeps sending that transaction's messages instead of
+        answering. They are acknowledged as usual until it ends or goes quiet, then the
+        command is sent again; `max_tries` sends in all. Such messages only ever come
+        before `80 00`, so they are never taken for this command's own. Commands that
+        change nothing are also resent when no answer comes at all."""
+        link = self.link
+        tries = link.max_tries
+        for attempt in range(1, tries + 1):
+            link.discard_input()
+            link.send(apdu.encode())
+            try:
+                first = link.receive(self._left(deadline, self.reply_timeout))
+            except TerminalTimeout:
+                if apdu.command in _IDEMPOTENT and attempt < tries:
+                    log.warning("no answer to %02X %02X; sending it again", *apdu.command)
+                    continue
+                raise
+            if first.command not in _PT_MESSAGES:
+                return first
+            answer = self._finish_earlier(first, deadline)
+            if answer is not None:
+                return answer
+        raise ZvtProtocolError(f"terminal still busy with an earlier transaction after "
+                               f"{tries} tries of {apdu.cls:02X} {apdu.instr:02X}")
+
+    def _finish_earlier(self, msg: Apdu, deadline: float) -> Apdu | None:
+        """Acknowledge an earlier transaction's messages (already ACKed on the link) until
+        it ends. Returns the answer to our command if the terminal had kept the command
+        and answers it now, else None (the command must be sent again)."""
+        link = self.link
+        while True:
+            log.warning("terminal still finishing an earlier transaction: %02X %02X",
+                        msg.cls, msg.instr)
+            link.send(ACK_APDU)
+            wait = self.reply_timeout
+            if msg.command in _PT_ENDS:
+                wait = link.ack_timeout  # it is idle now, or answers a kept command
+            try:
+                msg = link.receive(self._left(deadline, wait))
+            except TerminalTimeout:
+                return None
+            if msg.command not in _PT_MESSAGES:
+                return msg
+
+    @staticmethod
+    def _left(deadline: float, limit: float) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TerminalTimeout("transaction not finished in time")
+        return min(limit, remaining)
 
     def _text_block(self, msg: Apdu) -> list:
         """Lines of a `06 D3` text block: TLV 06 → 25 (print texts) → 07 (lines)."""
