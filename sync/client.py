@@ -7,10 +7,14 @@ download resumes; verified count + digest; atomic swap), pulls the change feed, 
 the shift closeout. It never drops or edits captured data on any error: a failed request
 leaves its ops `pending`, to be sent again (the gateway answers `duplicate` for repeats).
 
+A 401 on a device call re-authenticates once: a new token from `POST /v1/devices/token`
+(proof signed with the device key in store meta, timestamp from the gateway's clock), stored
+as meta `device_token`, then the call is sent once more.
+
 Errors are classified for the worker: `TransientError` (network, timeout, 5xx, 429/503 —
-try again later, honouring `retry_after`), `AuthError` (401 — the device must be enrolled
-again), `Forbidden` (403 — stop, keep everything), `UpdateRequired` (426). Every error
-carries a bilingual message (`zh`, `en`).
+try again later, honouring `retry_after`), `AuthError` (401 that re-authentication could
+not cure — the device must be enrolled again), `Forbidden` (403 — stop, keep everything),
+`UpdateRequired` (426). Every error carries a bilingual message (`zh`, `en`).
 """
 from __future__ import annotations
 
@@ -18,8 +22,11 @@ import concurrent.futures
 import dataclasses
 import email.utils
 import gzip
+import hashlib
+import hmac
 import json
 import random
+import threading
 import time
 
 import requests
@@ -139,6 +146,14 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _http_date(resp) -> float | None:
+    """The answer's Date header as unix time, or None."""
+    try:
+        return email.utils.parsedate_to_datetime(resp.headers["Date"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 # --- results ------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -152,6 +167,20 @@ class UploadReport:
 
 class _TooLarge(Exception):
     pass
+
+
+class _Unauthorized(AuthError):
+    """A 401 answer, before re-authentication was tried; `server_time` from its Date."""
+
+    def __init__(self, detail: str = "", *, server_time: float | None = None, **kw):
+        self.server_time = server_time
+        super().__init__(detail, **kw)
+
+
+def token_proof(device_key_hex: str, device_id: str, ts: int) -> str:
+    """Proof for `POST /v1/devices/token`: hex HMAC-SHA256(device key bytes, "id|ts")."""
+    return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}".encode("utf-8"),
+                    hashlib.sha256).hexdigest()
 
 
 class _BadBatch(Exception):
@@ -180,6 +209,9 @@ class SyncClient:
         self.last_ok_iso: str | None = None
         self.last_missing_seqs: list = []
         self.requests_made = 0
+        self.reauths = 0                        # tokens re-issued by this client
+        self._auth_lock = threading.Lock()
+        self._last_proof_ts = 0
 
     def close(self) -> None:
         self.session.close()
@@ -193,14 +225,82 @@ class SyncClient:
         return {"Authorization": f"Bearer {token}",
                 "X-Device-Id": self.store.get_meta("device_id") or ""}
 
-    def _request(self, method: str, path: str, *, body=None, params=None, auth: bool = True,
-                 compress: bool = False, gz_body: bytes | None = None,
-                 base_url: str | None = None, timeout=None, auth_headers: dict | None = None):
+    def _request(self, method: str, path: str, *, auth: bool = True,
+                 auth_headers: dict | None = None, reauth: bool = True, **kw):
         """One call; returns (status, parsed JSON) for 2xx, raises a classified error otherwise.
 
-        Raises `_TooLarge` for 413 and `_BadBatch` for 400/422 (callers that send batches
-        handle them); other callers see them as `ProtocolError`.
+        A 401 on an authenticated call re-authenticates once and sends the call again; a
+        second 401 is `AuthError`. Only from the thread that owns the store (`reauth=False`
+        on other threads: a 401 then raises `_Unauthorized`, an `AuthError`). Raises
+        `_TooLarge` for 413 and `_BadBatch` for 400/422 (callers that send batches handle
+        them); other callers see them as `ProtocolError`.
         """
+        headers = (auth_headers or self._auth_headers()) if auth else None
+        try:
+            return self._send(method, path, auth=auth, auth_headers=headers, **kw)
+        except _Unauthorized as exc:
+            if not reauth:
+                raise
+            if not auth:
+                raise AuthError(exc.detail, status=401) from None
+            fresh = self.reauthenticate(headers, exc.server_time)
+        return self._retry_send(method, path, auth_headers=fresh, **kw)
+
+    def _retry_send(self, method, path, **kw):
+        """The one resend after re-authentication: a 401 now means re-enrol."""
+        try:
+            return self._send(method, path, **kw)
+        except _Unauthorized as exc:
+            raise AuthError(exc.detail, status=401) from None
+
+    def _settle(self, fut, method, path, headers, **kw):
+        """The result of a `_send` run on a helper thread; re-authenticates here (this
+        thread owns the store) on a 401 and sends the call once more."""
+        try:
+            return fut.result()
+        except _Unauthorized as exc:
+            fresh = self.reauthenticate(headers, exc.server_time)
+        return self._retry_send(method, path, auth_headers=fresh, **kw)
+
+    def reauthenticate(self, failed_headers: dict | None = None,
+                       server_time: float | None = None) -> dict:
+        """Get a new device token (`POST /v1/devices/token`) and store it; returns fresh
+        auth headers. If another client on this store already replaced the token that
+        failed, that one is used instead. 401 → `AuthError`, 403 → `Forbidden`."""
+        with self._auth_lock:
+            current = self._auth_headers()
+            if failed_headers and current["Authorization"] != failed_headers.get("Authorization"):
+                return current
+            device_id = self.store.get_meta("device_id")
+            key = self.store.get_meta("device_key")
+            if not device_id or not key:
+                raise AuthError("no device key to re-authenticate with")
+            ts = int(server_time if server_time is not None else time.time())
+            ts = max(ts, self._last_proof_ts + 1)   # a proof is accepted once
+            self._last_proof_ts = ts
+            try:
+                proof = token_proof(key, device_id, ts)
+            except ValueError:
+                raise AuthError("device key in store is not hex") from None
+            try:
+                _, doc = self._send("POST", "/v1/devices/token", auth=False,
+                                    body={"device_id": device_id, "ts": ts, "proof": proof})
+            except _Unauthorized as exc:
+                raise AuthError(exc.detail, status=401) from None
+            except (_TooLarge, _BadBatch) as exc:
+                raise ProtocolError(f"token refused: {exc}") from exc
+            token = doc.get("token") if isinstance(doc, dict) else None
+            if not isinstance(token, str) or not token:
+                raise ProtocolError("token answer lacks token")
+            self.store.set_meta("device_token", token)
+            self.reauths += 1
+            return self._auth_headers()
+
+    def _send(self, method: str, path: str, *, body=None, params=None, auth: bool = True,
+              compress: bool = False, gz_body: bytes | None = None,
+              base_url: str | None = None, timeout=None, auth_headers: dict | None = None):
+        """Exactly one HTTP exchange; a 401 raises `_Unauthorized` (safe on any thread
+        when `auth_headers` are given)."""
         base = (base_url or self.base_url).rstrip("/")
         if not base:
             raise NotEnrolled("no gateway URL")
@@ -248,7 +348,7 @@ class SyncClient:
         detail = self._error_text(content)
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         if status == 401:
-            raise AuthError(detail, status=status)
+            raise _Unauthorized(detail, status=status, server_time=_http_date(resp))
         if status == 403:
             raise Forbidden(detail, status=status)
         if status == 426:
@@ -362,12 +462,14 @@ class SyncClient:
                         _, doc = self._request("POST", "/v1/ops", gz_body=body)
                     else:
                         # the store is not touched from the helper thread
-                        fut = pool.submit(self._request, "POST", "/v1/ops", gz_body=body,
-                                          auth_headers=self._auth_headers())
+                        headers = self._auth_headers()
+                        fut = pool.submit(self._send, "POST", "/v1/ops", gz_body=body,
+                                          auth_headers=headers)
                         try:
                             ahead = self._prepare(min(self.max_batch, self.batch_size * 2))
                         finally:
-                            _, doc = fut.result()
+                            _, doc = self._settle(fut, "POST", "/v1/ops", headers,
+                                                  gz_body=body)
                 except _TooLarge:
                     ahead = self._release_all()
                     if self.batch_size == 1:
@@ -487,21 +589,33 @@ class SyncClient:
         path = f"/v1/routes/{route_id}/snapshots/{snapshot_id}"
         headers = self._auth_headers()
 
-        def fetch(after):
+        def fetch(after):   # on the helper thread: no re-authentication there
             params = {"limit": self.page_limit}
             if after is not None:
                 params["after"] = after
-            return self._snapshot_call("GET", path, params=params, auth_headers=headers)
+            return self._snapshot_call("GET", path, params=params, auth_headers=headers,
+                                       reauth=False)
+
+        def result(fut, after):
+            nonlocal headers
+            try:
+                return fut.result()
+            except _Unauthorized as exc:
+                headers = self.reauthenticate(headers, exc.server_time)
+            try:
+                return fetch(after)
+            except _Unauthorized as exc:
+                raise AuthError(exc.detail, status=401) from None
 
         # the next page is fetched while this one is staged; each page's rows and the
         # cursor after it still commit together, in order
         with concurrent.futures.ThreadPoolExecutor(1, "chaoshou-pages") as pool:
-            pending = pool.submit(fetch, cursor)
+            pending, pending_after = pool.submit(fetch, cursor), cursor
             while True:
-                page = pending.result()
+                page = result(pending, pending_after)
                 accounts, nxt = page.get("accounts") or [], page.get("next")
                 if nxt is not None:
-                    pending = pool.submit(fetch, nxt)
+                    pending, pending_after = pool.submit(fetch, nxt), nxt
                 total = int(page.get("count", total or 0))
                 routes.stage_page(self.store, snapshot_id, accounts, nxt)
                 done += len(accounts)

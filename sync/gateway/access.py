@@ -1,10 +1,13 @@
 """Who may call: device enrolment with one-time codes, bearer device tokens (only their
-hash is stored), revocation, and supervisor login with operator id + PIN."""
+hash is stored), token re-issue against a proof of the device key, revocation, and
+supervisor login with operator id + PIN."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
+import threading
 import time
 
 from sqlalchemy import select
@@ -15,6 +18,10 @@ from sync.gateway.context import ApiError, Context, now_iso, now_s
 
 LOCKOUT_FAILURES = 5
 LOCKOUT_S = 300
+PROOF_WINDOW_S = 300   # a token proof's ts may differ this much from server time
+
+_cache_lock = threading.Lock()
+_generation = 0   # bumped on every token re-issue; a lookup racing one is not cached
 
 
 def token_hash(token: str) -> str:
@@ -45,6 +52,7 @@ def device_for_token(ctx: Context, token: str) -> dict | None:
     h = token_hash(token)
     dev = ctx.token_cache.get(h)
     if dev is None:
+        generation = _generation
         with ctx.read() as conn:
             row = conn.execute(select(db.devices.c.device_id, db.devices.c.device_key,
                                       db.devices.c.revoked_at)
@@ -52,8 +60,58 @@ def device_for_token(ctx: Context, token: str) -> dict | None:
         if row is None:
             return None
         dev = dict(row)
-        ctx.token_cache[h] = dev
+        with _cache_lock:
+            if _generation == generation:   # no token re-issued while we read
+                ctx.token_cache[h] = dev
     return dev
+
+
+def token_proof(device_key_hex: str, device_id: str, ts: int) -> str:
+    """hex HMAC-SHA256 keyed with the device key's bytes over f"{device_id}|{ts}"."""
+    return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}".encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+
+
+def reissue_token(ctx: Context, device_id: str, ts: int, proof: str) -> dict:
+    """A new bearer token for a device proving it holds its device key; the old token
+    stops working. Each (device, ts) proof is accepted once (kv `token_proofs:<id>` keeps
+    the accepted ts of the replay window), so a captured proof cannot be replayed."""
+    global _generation
+    bad = ApiError(401, "bad_proof", "device id or proof is wrong")
+    with ctx.write() as conn:
+        row = conn.execute(select(db.devices.c.device_key, db.devices.c.revoked_at,
+                                  db.devices.c.token_hash)
+                           .where(db.devices.c.device_id == device_id)).mappings().first()
+        if row is None:
+            raise bad
+        try:
+            expected = token_proof(row["device_key"], device_id, ts)
+        except ValueError:   # a device key that is not hex cannot prove anything
+            raise bad from None
+        if not hmac.compare_digest(expected.encode(), proof.strip().lower().encode()):
+            raise bad
+        now = now_s()
+        if abs(now - ts) > PROOF_WINDOW_S:
+            raise ApiError(401, "stale_timestamp",
+                           f"ts is more than {PROOF_WINDOW_S} s from server time {now}")
+        if row["revoked_at"]:
+            raise ApiError(403, "device_revoked", "this device has been revoked")
+        key = f"token_proofs:{device_id}"
+        used = [t for t in json.loads(ctx.kv_get(conn, key, "[]"))
+                if abs(now - t) <= 2 * PROOF_WINDOW_S]
+        if ts in used:
+            raise ApiError(401, "proof_replayed", "this proof was already used; "
+                                                  "sign a new timestamp")
+        ctx.kv_set(conn, key, json.dumps(used + [ts]))
+        token = secrets.token_urlsafe(32)
+        conn.execute(db.devices.update().where(db.devices.c.device_id == device_id)
+                     .values(token_hash=token_hash(token)))
+    with _cache_lock:
+        _generation += 1
+        for h, dev in list(ctx.token_cache.items()):
+            if dev["device_id"] == device_id:
+                del ctx.token_cache[h]
+    return {"token": token}
 
 
 def revoke(ctx: Context, device_id: str) -> dict:

@@ -40,6 +40,13 @@ class EnrolIn(Strict):
     device_name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
+class TokenIn(Strict):
+    device_id: Id
+    ts: Annotated[int, Field(ge=0, le=2 ** 53, description="unix seconds")]
+    proof: Annotated[str, Field(min_length=1, max_length=128, description=
+                                'hex HMAC-SHA256(device_key, f"{device_id}|{ts}")')]
+
+
 class BlockIn(Strict):
     size: Annotated[int, Field(ge=1, le=100_000)] = 1000
 
@@ -331,6 +338,10 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     @app.post("/v1/devices/enrol", tags=["device"])
     def enrol(body: EnrolIn):
         return access.enrol(ctx, body.code, body.device_name)
+
+    @app.post("/v1/devices/token", tags=["device"])
+    def device_token(body: TokenIn):
+        return access.reissue_token(ctx, body.device_id, body.ts, body.proof)
 
     @app.get("/v1/reference", tags=["device"])
     def reference(dev: Device):
