@@ -122,7 +122,7 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
         "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 4")]
 
     # 1. approved
-    zvt_sim.sim.queue(Script(outcome="approve", customer_delay=0.2))
+    zvt_sim.sim.queue(Script(outcome="approve", customer_delay=1.0))
     pay = card_pay(ui, accts[0], "1234")
     connecting = pay.card_text
     ui.wait_for(lambda: pay.card_state == "busy" and pay.card_text != connecting, 15,
@@ -140,7 +140,7 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
     assert pay.ids.card_retry.opacity == 1
 
     # cancelled by the collector while the customer is slow at the terminal
-    zvt_sim.sim.queue(Script(outcome="approve", customer_delay=1.0))
+    zvt_sim.sim.queue(Script(outcome="approve", customer_delay=2.0))
     pay = card_pay(ui, accts[3], "4100")
     ui.wait_for(lambda: pay.card_state == "busy" and pay.ids.cancel_card.opacity == 1, 10, "in progress")
     ui.tap("cancel_card")
