@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import os
 import random
 import threading
 import time
@@ -177,6 +178,25 @@ class _Unauthorized(AuthError):
         super().__init__(detail, **kw)
 
 
+class _AuthState:
+    """Shared by the clients of one store file (worker and UI): they re-authenticate one at
+    a time, so one token replaces another's at most once, and never reuse a proof's ts."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.last_ts = 0
+
+
+_auth_states: dict[str, _AuthState] = {}
+_auth_states_guard = threading.Lock()
+
+
+def _auth_state_for(store: Store) -> _AuthState:
+    path = os.path.realpath(store.path)
+    with _auth_states_guard:
+        return _auth_states.setdefault(path, _AuthState())
+
+
 def token_proof(device_key_hex: str, device_id: str, ts: int) -> str:
     """Proof for `POST /v1/devices/token`: hex HMAC-SHA256(device key bytes, "id|ts")."""
     return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}".encode("utf-8"),
@@ -210,8 +230,7 @@ class SyncClient:
         self.last_missing_seqs: list = []
         self.requests_made = 0
         self.reauths = 0                        # tokens re-issued by this client
-        self._auth_lock = threading.Lock()
-        self._last_proof_ts = 0
+        self._auth = _auth_state_for(store)
 
     def close(self) -> None:
         self.session.close()
@@ -267,7 +286,7 @@ class SyncClient:
         """Get a new device token (`POST /v1/devices/token`) and store it; returns fresh
         auth headers. If another client on this store already replaced the token that
         failed, that one is used instead. 401 → `AuthError`, 403 → `Forbidden`."""
-        with self._auth_lock:
+        with self._auth.lock:
             current = self._auth_headers()
             if failed_headers and current["Authorization"] != failed_headers.get("Authorization"):
                 return current
@@ -276,8 +295,8 @@ class SyncClient:
             if not device_id or not key:
                 raise AuthError("no device key to re-authenticate with")
             ts = int(server_time if server_time is not None else time.time())
-            ts = max(ts, self._last_proof_ts + 1)   # a proof is accepted once
-            self._last_proof_ts = ts
+            ts = max(ts, self._auth.last_ts + 1)   # a proof is accepted once
+            self._auth.last_ts = ts
             try:
                 proof = token_proof(key, device_id, ts)
             except ValueError:
