@@ -18,7 +18,7 @@ Demo operators and PINs (documented, for demos and tests only):
     2001 王芳 collector 1234     3001 刘洋 reader+collector 1234
     9001 陈静 supervisor 9999
 
-Names include characters outside GBK, also outside the BMP (𠮷, 𬌗, 䶮, 𡒄); see RARE_NAMES.
+Names include characters outside GBK, also outside the BMP (𠮷, 𬌗, 䶮, 𬀩); see RARE_NAMES.
 """
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ GIVEN_CHARS = ("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞�
                "鹏辉健波宁欣怡婷雪琳晨阳春海燕飞鑫淑珍凤云莉丹萍瑞博嘉俊佳慧颖晓")
 UNUSUAL_GBK = "堃喆昇玥赟淼垚犇珺"
 # Characters that cannot be encoded in GBK; the first two are outside the BMP.
-NON_GBK = ("𠮷", "𬌗", "䶮", "𡒄")
-RARE_NAMES = ("王𠮷", "李𬌗", "张䶮", "欧阳𡒄", "刘堃", "陈喆", "司马昇")
+NON_GBK = ("𠮷", "𬌗", "䶮", "𬀩")
+RARE_NAMES = ("王𠮷", "李𬌗", "张䶮", "欧阳𬀩", "刘堃", "陈喆", "司马昇")
 
 CITY = "杭州市"
 DISTRICTS = ("西湖区", "拱墅区", "上城区", "滨江区")
