@@ -167,6 +167,12 @@ def _now() -> float:
     return time.monotonic()
 
 
+def _is_reply(raw: bytes) -> bool:
+    """An ECR frame that answers a PT message (so it proves the message arrived); any
+    other frame while the PT is master is acknowledged and ignored, as a PT does."""
+    return raw[:2] in (b"\x80\x00", b"\x06\xB0") or raw[:1] == b"\x84"
+
+
 class ZvtSimulator:
     """The PT side. Times are seconds; `quiet` is how long the line must stay silent before
     a muted (silent / dropped) simulator listens again."""
@@ -371,7 +377,7 @@ class ZvtSimulator:
                 frame = frame[:max(3, len(frame) // 2)]
             link.frames_out += 1
             link.write(frame)
-            if link.wait_ack(self.ack_timeout) == ACK:
+            if link.wait_ack(self.ack_timeout, _is_reply) == ACK:
                 self.acked.append(tuple(apdu[:2]))
                 return
         raise _EcrGone(f"no ACK for {apdu[:2].hex().upper()}")

@@ -382,10 +382,12 @@ class ZvtTerminal:
 
         A terminal still finishing an earlier transaction (an ECR that crashed or lost the
         line left it unacknowledged) keeps sending that transaction's messages instead of
-        answering. They are acknowledged as usual until it ends or goes quiet, then the
-        command is sent again; `max_tries` sends in all. Such messages only ever come
-        before `80 00`, so they are never taken for this command's own. Commands that
-        change nothing are also resent when no answer comes at all."""
+        answering. They are acknowledged as usual until it ends or goes quiet. Commands
+        that charge and close nothing (repeat receipt, status, registration, log off,
+        abort) are then sent again, `max_tries` sends in all, and also when no answer comes
+        at all. A payment, refund, reversal or end of day is not: it fails as a link error
+        (outcome unknown, to be resolved with `last_result()`), so that no charge can ever
+        be sent twice."""
         link = self.link
         tries = link.max_tries
         for attempt in range(1, tries + 1):
@@ -403,6 +405,9 @@ class ZvtTerminal:
             answer = self._finish_earlier(first, deadline)
             if answer is not None:
                 return answer
+            if apdu.command not in _IDEMPOTENT:
+                raise ZvtProtocolError("terminal was finishing an earlier transaction and "
+                                       "did not take the command")
         raise ZvtProtocolError(f"terminal still busy with an earlier transaction after "
                                f"{tries} tries of {apdu.cls:02X} {apdu.instr:02X}")
 

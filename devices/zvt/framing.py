@@ -9,7 +9,8 @@ simulator (PT); a `Channel` supplies bytes from a serial port, a pty or a socket
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections import deque
+from typing import Callable, Protocol
 
 from .apdu import Apdu, ApduError
 from .errors import FrameError, TerminalLinkError, TerminalTimeout
@@ -132,6 +133,8 @@ class Link:
         self.inter_byte_timeout = inter_byte_timeout
         self.max_tries = max_tries
         self._pending = bytearray()
+        self._held: deque[bytes] = deque()  # good frames that came while awaiting an ACK
+        self._last_in: bytes | None = None  # the last frame received (to spot repeats)
         self.frames_out = self.frames_in = self.bytes_out = self.bytes_in = 0
 
     # -- bytes ---------------------------------------------------------------------------
@@ -166,6 +169,8 @@ class Link:
     def discard_input(self) -> None:
         """Forget stale input before a new command (buffered bytes and the OS buffer)."""
         self._pending.clear()
+        self._held.clear()
+        self._last_in = None
         discard = getattr(self.channel, "discard_input", None)
         if discard:
             discard()
@@ -178,6 +183,8 @@ class Link:
     def read_frame(self, timeout: float) -> bytes:
         """The next frame's APDU bytes. TerminalTimeout if no frame starts within `timeout`;
         FrameError if it is damaged (the caller NAKs)."""
+        if self._held:
+            return self._held.popleft()
         deadline = time.monotonic() + timeout
         prev = None
         while True:
@@ -213,13 +220,19 @@ class Link:
         self.frames_in += 1
         if crc16_kermit(bytes(apdu) + b"\x03") != lo | (hi << 8):
             raise FrameError("CRC mismatch")
-        return bytes(apdu)
+        self._last_in = bytes(apdu)
+        return self._last_in
 
-    def wait_ack(self, timeout: float) -> int | None:
+    def wait_ack(self, timeout: float,
+                 implies_ack: Callable[[bytes], bool] | None = None) -> int | None:
         """ACK or NAK byte, or None if neither arrives within `timeout`.
 
-        A frame arriving instead is the peer repeating its previous frame because our ACK
-        for it was lost or late: it is acknowledged again and dropped."""
+        A frame arriving instead is either the peer repeating the frame we last received
+        (our ACK for it was lost or late): acknowledged again and dropped; or the peer's
+        next frame, which it can only send once it has our frame (its ACK was lost): kept
+        for the next `read_frame`, unacknowledged, and taken as the ACK. `implies_ack`
+        narrows which frames count as such (others are acknowledged and dropped); a frame
+        received right after `discard_input` is never taken for a repeat."""
         deadline = time.monotonic() + timeout
         while True:
             b = self._byte(max(0.0, deadline - time.monotonic()))
@@ -229,20 +242,25 @@ class Link:
                 return b
             if b == DLE:
                 self._unget(b)
+                previous = self._last_in
                 try:
-                    self.read_frame(self.inter_byte_timeout)
+                    raw = self.read_frame(self.inter_byte_timeout)
                 except FrameError:
                     continue
                 except TerminalTimeout:
                     return None
+                if raw != previous and (implies_ack is None or implies_ack(raw)):
+                    self._held.append(raw)
+                    return ACK
+                self._last_in = previous
                 self.ack()
 
-    def send(self, apdu: bytes) -> None:
+    def send(self, apdu: bytes, implies_ack: Callable[[bytes], bool] | None = None) -> None:
         """Send one APDU and wait for its ACK, resending on NAK or silence."""
         last = None
         for _ in range(self.max_tries):
             self.write_frame(apdu)
-            last = self.wait_ack(self.ack_timeout)
+            last = self.wait_ack(self.ack_timeout, implies_ack)
             if last == ACK:
                 return
         if last == NAK:
