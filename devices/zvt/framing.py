@@ -185,6 +185,9 @@ class Link:
         FrameError if it is damaged (the caller NAKs)."""
         if self._held:
             return self._held.popleft()
+        return self._read_wire(timeout)
+
+    def _read_wire(self, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         prev = None
         while True:
@@ -244,7 +247,7 @@ class Link:
                 self._unget(b)
                 previous = self._last_in
                 try:
-                    raw = self.read_frame(self.inter_byte_timeout)
+                    raw = self._read_wire(self.inter_byte_timeout)
                 except FrameError:
                     continue
                 except TerminalTimeout:

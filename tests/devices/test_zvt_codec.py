@@ -315,6 +315,28 @@ def test_link_send_resends_on_nak_and_gives_up_after_max_tries():
     assert link.frames_out == 3
 
 
+def test_link_drops_a_repeat_but_keeps_a_new_frame_that_comes_instead_of_the_ack():
+    status = Apdu(0x04, 0xFF, b"\x0a")
+    line = Apdu(0x06, 0xD1, b"\x00SALE")
+    # We got `status`, ACKed it and answer 80 00 00: the terminal repeats `status` (our
+    # ACK was late), then sends `line` (it got our answer; its ACK was lost).
+    stream = encode_frame(status.encode()) * 2 + encode_frame(line.encode())
+    ch = _ChunkChannel(stream, [])
+    link = Link(ch, ack_timeout=0.01, inter_byte_timeout=0.01)
+    assert link.receive(0.01) == status
+    link.send(b"\x80\x00\x00")
+    assert link.frames_out == 1  # `line` stood for the ACK: no resend
+    assert link.receive(0.01) == line
+    assert bytes(ch.written) == b"\x06" + encode_frame(b"\x80\x00\x00") + b"\x06\x06"
+    # A frame that the caller's predicate does not accept is acknowledged and dropped.
+    ch = _ChunkChannel(encode_frame(b"\x06\x01\x00") + b"\x06", [])
+    link = Link(ch, ack_timeout=0.01, inter_byte_timeout=0.01)
+    link.send(b"\x04\xff\x00", implies_ack=lambda raw: raw[:2] == b"\x80\x00")
+    assert bytes(ch.written) == encode_frame(b"\x04\xff\x00") + b"\x06"
+    with pytest.raises(TerminalTimeout):
+        link.receive(0.01)
+
+
 def test_link_over_a_real_pty_with_random_splits():
     master, slave = os.openpty()
     port = open_port(os.ttyname(slave), baudrate=9600, stopbits=2, timeout=0.05)
