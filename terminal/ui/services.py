@@ -27,8 +27,9 @@ from kivy.event import EventDispatcher
 from kivy.properties import (BooleanProperty, DictProperty, ListProperty, NumericProperty,
                              ObjectProperty, StringProperty)
 
-from terminal import outbox
+from terminal import outbox, payments
 from terminal.store import Store
+from terminal.ui.i18n import error_text, tr
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,39 @@ class Services(EventDispatcher):
         self._poll_ev = Clock.schedule_interval(lambda *_: self.refresh_counts(), 2.0)
         self.refresh_counts()
         self.check_devices()
+        self.recover_card_payments()
+
+    def recover_card_payments(self) -> None:
+        """After a crash: a card payment that never went out is declined; one whose result
+        never arrived is settled from the terminal's own record — never charged again."""
+        store = self.store
+
+        def unknown_ids():
+            payments.recover_card_payments(store)
+            return [p["op_id"] for p in payments.unknown_payments(store)]
+
+        def settle(op_ids):
+            for op_id in op_ids:
+                self.run_terminal(lambda term, op_id=op_id: payments.resolve_unknown(store, term, op_id),
+                                  on_done=self._card_settled, on_error=self._card_unsettled)
+
+        self.run(unknown_ids, on_done=settle)
+
+    def _card_settled(self, result) -> None:
+        amount = f"{result.amount_fen // 100}.{result.amount_fen % 100:02d}"
+        if result.state == "approved":
+            text = tr("An interrupted card payment of {amount} was approved by the terminal; "
+                      "receipt {receipt} is printing.").format(amount=amount, receipt=result.receipt_no)
+            from terminal.ui.widgets import field_print
+            field_print.pump()
+        else:
+            text = tr("An interrupted card payment of {amount} was not charged by the terminal.").format(amount=amount)
+        self.app.notify(text, "info", 15)
+        self.refresh_counts()
+
+    def _card_unsettled(self, exc) -> None:
+        self.app.notify(tr("A card payment's outcome is still unknown: connect the card terminal "
+                           "and check it on the payment screen.") + " " + error_text(exc), "warning", 15)
 
     def enrolled(self) -> bool:
         return bool(self.open_store().get_meta("device_token"))
