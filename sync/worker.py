@@ -4,8 +4,9 @@ Triggers: `poke()` shortly after a capture (throttled to one run per `debounce` 
 a periodic full sync, `sync_now()`, a supervisor's download request (seen in the
 assignments), and a watchdog that forces an upload whenever the outbox holds ops and no
 attempt started for `watchdog` seconds. Transient failures back off with full jitter and
-no attempt limit; 401/403/426 stop automatic attempts (data kept) until `sync_now()` or a
-new enrolment. The thread has its own store connection and never blocks a capture.
+no attempt limit; 401 (when the client's re-authentication with the device key fails
+too), 403 and 426 stop automatic attempts (data kept) until `sync_now()` or a new
+enrolment. The thread has its own store connection and never blocks a capture.
 
 `status()` returns a thread-safe snapshot for the UI (see `SyncWorker.status`); listeners
 are called from the worker thread with that snapshot (the UI must hop to its own thread).

@@ -20,7 +20,8 @@ from terminal.store import Store
 
 def rotate_elsewhere(url: str, store: Store, skew: int = -60) -> str:
     """Another holder of this device's key (a restored copy of the terminal) takes a new
-    token: the one in `store` stops working. Its clock is `skew` s off."""
+    token: the one in `store` stops working. Its clock is `skew` s off (well away from the
+    gateway's, which the client signs: a (device, ts) proof is accepted once)."""
     device_id, key = store.get_meta("device_id"), store.get_meta("device_key")
     ts = int(time.time()) + skew
     proof = hmac.new(bytes.fromhex(key), f"{device_id}|{ts}".encode(), hashlib.sha256).hexdigest()
@@ -104,7 +105,7 @@ def test_every_device_call_re_authenticates(gw, tmp_path):
     calls = [client.refresh_reference, client.assignments, lambda: client.ops_status(1, 5),
              lambda: client.pull_changes("R001")]
     for n, call in enumerate(calls, 1):
-        rotate_elsewhere(gw.url, store, skew=-n)
+        rotate_elsewhere(gw.url, store, skew=-60 - n)
         call()
         assert client.reauths == n
     assert status_code(gw.url, store.get_meta("device_token")) == 200
