@@ -155,6 +155,7 @@ def test_bad_enrolment_code_and_revoked_token(gw, tmp_path):
     client.download_route("R001")
     capture_readings(store, local_accounts(store, "R001")[:3], "R001")
     store.set_meta("device_token", "not-a-valid-token")
+    store.set_meta("device_key", "ab" * 32)      # re-authentication cannot cure it either
     with pytest.raises(AuthError) as err:
         client.upload()
     assert err.value.code == "needs_reenrolment" and "enrol" in err.value.en

@@ -174,14 +174,16 @@ def test_update_required_and_bad_token_keep_everything(gw, tmp_path):
             assert worker.status()["update_required"] is True
             assert worker.status()["pending"] == {"reading": 3}
             proxy.enabled = False                  # the app was updated
-            good = store.get_meta("device_token")
+            good, key = store.get_meta("device_token"), store.get_meta("device_key")
             store.set_meta("device_token", "revoked-or-garbage")
+            store.set_meta("device_key", "ab" * 32)   # so re-authentication fails too
             worker.sync_now()
             wait_for(lambda: worker.status()["state"] == "needs_reenrolment", what="401")
             st = worker.status()
             assert st["auth_required"] is True and "enrol" in st["last_error"]["en"]
             assert st["pending"] == {"reading": 3}
             store.set_meta("device_token", good)
+            store.set_meta("device_key", key)
             worker.sync_now()
             wait_for(lambda: worker.status()["pending_total"] == 0, what="drained")
             assert worker.status()["auth_required"] is False
