@@ -22,8 +22,6 @@ import concurrent.futures
 import dataclasses
 import email.utils
 import gzip
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -32,6 +30,7 @@ import time
 
 import requests
 
+from sync.protocol import token_proof
 from terminal import outbox
 from terminal.store import Store, now_iso
 
@@ -195,12 +194,6 @@ def _auth_state_for(store: Store) -> _AuthState:
     path = os.path.realpath(store.path)
     with _auth_states_guard:
         return _auth_states.setdefault(path, _AuthState())
-
-
-def token_proof(device_key_hex: str, device_id: str, ts: int) -> str:
-    """Proof for `POST /v1/devices/token`: hex HMAC-SHA256(device key bytes, "id|ts")."""
-    return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}".encode("utf-8"),
-                    hashlib.sha256).hexdigest()
 
 
 class _BadBatch(Exception):

@@ -79,3 +79,10 @@ def check_pin(pin: str, stored: str) -> bool:
     except (ValueError, AttributeError):
         return False
     return hmac.compare_digest(digest.hex(), hash_hex)
+
+
+def token_proof(device_key_hex: str, device_id: str, ts: int) -> str:
+    """Proof for `POST /v1/devices/token` (§4): hex HMAC-SHA256 keyed with the device key's
+    bytes over f"{device_id}|{ts}"."""
+    return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}".encode("utf-8"),
+                    hashlib.sha256).hexdigest()

@@ -66,12 +66,6 @@ def device_for_token(ctx: Context, token: str) -> dict | None:
     return dev
 
 
-def token_proof(device_key_hex: str, device_id: str, ts: int) -> str:
-    """hex HMAC-SHA256 keyed with the device key's bytes over f"{device_id}|{ts}"."""
-    return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}".encode("utf-8"),
-                    hashlib.sha256).hexdigest()
-
-
 def reissue_token(ctx: Context, device_id: str, ts: int, proof: str) -> dict:
     """A new bearer token for a device proving it holds its device key; the old token
     stops working. Each (device, ts) proof is accepted once (kv `token_proofs:<id>` keeps
@@ -85,7 +79,7 @@ def reissue_token(ctx: Context, device_id: str, ts: int, proof: str) -> dict:
         if row is None:
             raise bad
         try:
-            expected = token_proof(row["device_key"], device_id, ts)
+            expected = protocol.token_proof(row["device_key"], device_id, ts)
         except ValueError:   # a device key that is not hex cannot prove anything
             raise bad from None
         if not hmac.compare_digest(expected.encode(), proof.strip().lower().encode()):
