@@ -10,6 +10,11 @@ to `on_result` *before* the driver sends the link ACK for it; if `on_result` rai
 is acknowledged and the exception propagates. Recovery of an interrupted transaction:
 `last_result()` sends Repeat Receipt (`06 20`), to which the PT answers with the status
 information of its last transaction (or `84 xx` / `06 1E` when it has none).
+
+Busy terminal: after a crash the PT may still be finishing the interrupted transaction when
+the next command goes out. Its messages are acknowledged until it ends; then repeat receipt
+and the other commands that charge nothing are sent again, while a payment fails as a link
+error (outcome unknown) rather than risk a second charge (see `_command`).
 """
 from __future__ import annotations
 
