@@ -1,6 +1,7 @@
 """Agent collection screen (区域代管): agent list → member accounts with amounts due →
 select members (each pays its full due) or key a lump amount that the core allocates by its
-rule → one cash payment → one receipt; print the agent statement.
+rule → one payment in cash or by bank card (live terminal messages, cancel, recovery of an
+unknown outcome from the terminal's record) → one receipt; print the agent statement.
 
 Allocation and the payment itself are terminal.agents; this screen shows the allocation
 before the money is taken, on worker threads.
@@ -14,8 +15,9 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
-from terminal import agents
+from terminal import agents, payments
 from terminal.ui.widgets import AppScreen, field_print
+from terminal.ui.widgets.field_card import CardJob
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 
 
@@ -80,9 +82,14 @@ class AgentsScreen(AppScreen):
     level = StringProperty("")
     busy = BooleanProperty(False)
     receipt_no = StringProperty("")
+    card_fen = NumericProperty(0)
+    card_text = StringProperty("")
+    card_state = StringProperty("")          # "", busy, approved, declined, unknown
+    unknown_op = StringProperty("")
 
     def __init__(self, **kw):
         super().__init__(**kw)
+        self._card = CardJob(on_status=self._show_card_status)
         self._members = []
         self._alloc_trigger = Clock.create_trigger(lambda _dt: self._preview(), 0.2)
         self._token = 0
@@ -96,6 +103,9 @@ class AgentsScreen(AppScreen):
 
     # -- agent list --------------------------------------------------------------------
     def on_pre_enter(self, *_):
+        if self.card_state in ("busy", "unknown"):   # a card exchange must be finished first
+            self.stage = "card"
+            return
         self.stage = "list"
         self.message, self.level = "", ""
         self.receipt_no = ""
@@ -195,23 +205,113 @@ class AgentsScreen(AppScreen):
             on_done=show, on_error=failed)
 
     # -- pay and print -----------------------------------------------------------------
-    def take_cash(self):
+    def _payment_request(self):
+        """(amount, allocations or None for the core's rule), or None after telling why."""
         amount = int(self.amount_keyed or "0")
         if self.busy:
-            return
+            return None
         if amount <= 0:
             self.message, self.level = tr("Select member accounts or key the amount first."), "warning"
-            return
+            return None
         allocations = None
         if self.mode == "select":
             allocations = [{"account_no": m["account_no"], "amount_fen": m["total_due_fen"]}
                            for m in self._members if m["selected"] and m["total_due_fen"] > 0]
+        return amount, allocations
+
+    def take_cash(self):
+        request = self._payment_request()
+        if request is None:
+            return
+        amount, allocations = request
         self.busy = True
         self.message, self.level = tr("Saving…"), ""
         app = self.app
         run(agents.agent_payment, app.services.store, self.agent_id, amount,
             app.services.operator["operator_id"], None, allocations,
             on_done=self._paid, on_error=self._failed)
+
+    def take_card(self):
+        request = self._payment_request()
+        if request is None:
+            return
+        amount, allocations = request
+        app = self.app
+        store, agent_id = app.services.store, self.agent_id
+        operator_id = app.services.operator["operator_id"]
+        self.busy = True
+        self.card_fen = amount
+        self.card_state = "busy"
+        self.card_text = tr("Connecting to the card terminal…")
+        self.message, self.level = "", ""
+        self.stage = "card"
+
+        def job(term, on_status):
+            return payments.card_payment(store, term, None, amount, operator_id, on_status,
+                                         agent_id=agent_id, allocations=allocations)
+        self._card.start(job, on_done=self._card_result, on_error=self._card_error)
+
+    def _show_card_status(self, text):
+        if self.card_state == "busy" and text:
+            self.card_text = text
+
+    def cancel_card(self):
+        if self.card_state == "busy" and self._card.cancel():
+            self.card_text = tr("Cancelling…")
+
+    def _card_result(self, result):
+        self.busy = False
+        if result.state == "approved":
+            self.card_state = "approved"
+            self.card_text = tr("Approved")
+            self.stage = "members"
+            self._paid(result)
+        elif result.state == "declined":
+            self.card_state = "declined"
+            self.card_text = (tr("Cancelled. Nothing was charged.") if self._card.cancelling else
+                              tr("Declined by the card terminal. Ask for another card or take cash."))
+        else:
+            self.card_state = "unknown"
+            self.unknown_op = result.op_id
+            self.card_text = tr("The line to the card terminal dropped: the result is unknown. "
+                                "Reconnect the terminal, then tap Check with terminal. Do not "
+                                "charge the card again.")
+            self._card.link_lost()
+
+    def _card_error(self, exc):
+        self.busy = False
+        self.card_state = "unknown" if self.unknown_op else "declined"
+        self.card_text = error_text(exc)
+
+    def check_unknown(self):
+        if not self.unknown_op or self.card_state == "busy":
+            return
+        store, op_id = self.app.services.store, self.unknown_op
+        operator_id = self.app.services.operator["operator_id"]
+        self.card_state = "busy"
+        self.card_text = tr("Asking the card terminal for the last transaction…")
+
+        def done(result):
+            self.unknown_op = ""
+            if result.state == "approved":
+                self._card_result(result)
+            else:
+                self.card_state = "declined"
+                self.card_text = tr("The terminal has no approved transaction for this payment: "
+                                    "it was not paid. You may take the payment again.")
+
+        def failed(exc):
+            self.card_state = "unknown"
+            self.card_text = error_text(exc)
+            self._card.link_lost()
+        self._card.check(lambda term: payments.resolve_unknown(store, term, op_id, operator_id),
+                         on_done=done, on_error=failed)
+
+    def card_back(self):
+        if self.card_state in ("busy", "unknown"):
+            return
+        self.card_state = ""
+        self.stage = "members"
 
     def _paid(self, result):
         self.busy = False

@@ -1,0 +1,66 @@
+"""Driving one card-terminal job from a screen: the job runs on the card terminal's own
+thread (`services.run_terminal`), the terminal's live messages reach the screen in order
+on the Kivy thread, and the operator can cancel it (the driver's `abort`, sent from a
+worker thread while the terminal thread waits for the terminal).
+
+Screens keep their own wording and states; this only carries the threads:
+
+    card = CardJob(on_status=lambda text: setattr(self, "card_text", text))
+    card.start(lambda term, on_status: payments.card_payment(..., on_status=on_status),
+               on_done=self._card_result, on_error=self._card_error)
+    card.cancel()                      # True when an abort was sent
+    card.check(lambda term: payments.resolve_unknown(store, term, op_id), on_done=…, on_error=…)
+
+Callbacks are dropped once the app has stopped (a job finishing during shutdown).
+"""
+from __future__ import annotations
+
+from kivy.app import App
+
+from terminal.ui.widgets.field_common import alive
+
+
+class CardJob:
+    """One card-terminal exchange at a time for one screen (see the module docstring)."""
+
+    def __init__(self, on_status=None):
+        self._on_status = on_status
+        self._term = None
+        self.cancelling = False
+
+    @staticmethod
+    def _services():
+        return App.get_running_app().services
+
+    def start(self, job, *, on_done, on_error) -> None:
+        """`job(terminal, on_status)` on the terminal thread; `on_status(code, text)` is the
+        driver's status callback, forwarded to the screen's `on_status(text)`."""
+        self.cancelling = False
+
+        def work(term):
+            self._term = term
+            return job(term, self._status)
+        self._services().run_terminal(work, on_done=alive(on_done), on_error=alive(on_error))
+
+    def check(self, job, *, on_done, on_error) -> None:
+        """`job(terminal)` on the terminal thread, no live status (asking for the last result)."""
+        self._services().run_terminal(job, on_done=alive(on_done), on_error=alive(on_error))
+
+    def _status(self, _code, text) -> None:
+        # called on the terminal's thread
+        app = App.get_running_app()
+        if app is not None and self._on_status is not None:
+            app.services.post(alive(lambda: self._on_status(text)))
+
+    def cancel(self) -> bool:
+        """Ask the terminal to abort the running exchange; False when none has started."""
+        term = self._term
+        if term is None:
+            return False
+        self.cancelling = True
+        self._services().run(term.abort, on_error=lambda exc: None)
+        return True
+
+    def link_lost(self) -> None:
+        """The line to the terminal failed: open the port afresh for the next exchange."""
+        self._services().reset_device("terminal")
