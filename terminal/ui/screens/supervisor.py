@@ -1,6 +1,8 @@
 """Supervisor: the gateway's routes with progress per reader; assign / reassign a route to
 a reader and a device with a reason; trigger a device's download; the exception queue;
-and approving a void of this device's shift with the supervisor's PIN.
+and approving a void of this device's shift with the supervisor's PIN. A card payment is
+voided by reversing it on the card terminal (its own thread, live messages on screen); a
+reversal whose result was lost is settled from the terminal's record ("Check with terminal").
 
 Gateway calls use the supervisor endpoints (contracts §4) with a token obtained by
 confirming the PIN; every call runs on a worker thread."""
@@ -14,6 +16,7 @@ from kivy.properties import BooleanProperty, DictProperty, ListProperty, StringP
 from kivy.uix.boxlayout import BoxLayout
 
 from terminal.ui.widgets import AppScreen
+from terminal.ui.widgets.field_card import CardJob
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
@@ -90,17 +93,26 @@ class SupervisorClient:
 def voidable_payments(store) -> list[dict]:
     rows = store.conn.execute(
         "SELECT p.op_id, p.account_no, p.agent_id, p.amount_fen, p.receipt_no, p.operator_id,"
-        " p.device_time FROM payments p JOIN shifts s ON s.shift_id = p.shift_id"
-        " WHERE s.closed_at IS NULL AND p.method = 'cash' AND p.state = 'done'"
+        " p.device_time, p.method FROM payments p JOIN shifts s ON s.shift_id = p.shift_id"
+        " WHERE s.closed_at IS NULL AND ((p.method = 'cash' AND p.state = 'done')"
+        " OR (p.method = 'card' AND p.state = 'approved'))"
         " ORDER BY p.device_time DESC LIMIT 50").fetchall()
     return [dict(r) for r in rows]
 
 
-def approve_void(store, payment: dict, reason: str, supervisor_id: str, pin: str):
-    """Worker: PIN check, then the core's void (a new record + slip queued for printing)."""
+def pending_reversal(store) -> dict | None:
+    """Worker: a card reversal whose result is unknown, or None."""
+    from terminal import voids
+    return voids.pending_reversal(store)
+
+
+def approve_void(store, payment: dict, reason: str, supervisor_id: str, pin: str, *,
+                 terminal=None, on_status=None):
+    """Worker (the card terminal's thread for a card payment, with its driver as
+    `terminal`): PIN check, then the core's void (a new record + slip queued for printing)."""
     from terminal import print_queue, voids
     result = voids.void_payment(store, payment["op_id"], reason, payment["operator_id"], supervisor_id,
-                                supervisor_pin=pin)
+                                supervisor_pin=pin, terminal=terminal, on_status=on_status)
     if getattr(result, "print_job", None) is None and getattr(result, "doc", None):
         print_queue.enqueue(store, result.doc)
     return result
@@ -131,8 +143,14 @@ class SupervisorScreen(AppScreen):
     form = StringProperty("")          # "" | assign | resolve | void
     form_target = DictProperty()
     form_route = StringProperty("")
+    card_busy = BooleanProperty(False)        # a reversal is running on the card terminal
+    reversal_pending = BooleanProperty(False)  # a reversal's result is unknown
 
     client: SupervisorClient | None = None
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._card = CardJob(on_status=self._card_status)
 
     def on_pre_enter(self, *_):
         self.message = ""
@@ -175,6 +193,7 @@ class SupervisorScreen(AppScreen):
 
     def _failed(self, exc) -> None:
         self.busy = False
+        self.card_busy = False
         self.pin = ""
         self.ids.keypad.value = ""
         self.message = self.app.error_text(exc)
@@ -189,6 +208,9 @@ class SupervisorScreen(AppScreen):
     def _load_payments(self) -> None:
         self.app.services.run(voidable_payments, self.app.services.store,
                               on_done=self._payments, on_error=lambda exc: None)
+        self.app.services.run(pending_reversal, self.app.services.store,
+                              on_done=lambda p: setattr(self, "reversal_pending", p is not None),
+                              on_error=lambda exc: None)
 
     def _show(self, overview: dict) -> None:
         self.busy = False
@@ -301,16 +323,68 @@ class SupervisorScreen(AppScreen):
         pin, self.pin = self.pin, ""
         self.ids.keypad.value = ""
 
-        def done(result):
-            self._after(self.app.tr("Receipt {n} voided.").format(n=self.form_target.get("receipt_no")))
-            try:
-                from terminal.ui.widgets import field_print
-                field_print.pump()
-            except Exception:  # printing is retried from the queue later
-                pass
+        payment = dict(self.form_target)
+        args = (services.store, payment, reason, operator.get("operator_id", ""), pin)
+        if payment.get("method") == "card":
+            self.card_busy = True
+            self.message = self.app.tr("Reversing the card payment on the card terminal…")
+            self._card.start(lambda term, on_status: approve_void(*args, terminal=term,
+                                                                  on_status=on_status),
+                             on_done=self._voided, on_error=self._void_failed)
+        else:
+            services.run(approve_void, *args, on_done=self._voided, on_error=self._failed)
 
-        services.run(approve_void, services.store, dict(self.form_target), reason,
-                     operator.get("operator_id", ""), pin, on_done=done, on_error=self._failed)
+    def _voided(self, result) -> None:
+        self.card_busy = False
+        self.reversal_pending = False
+        self._after(self.app.tr("Receipt {n} voided.").format(n=result.voided_receipt_no))
+        try:
+            from terminal.ui.widgets import field_print
+            field_print.pump()
+        except Exception:  # printing is retried from the queue later
+            pass
+
+    def _void_failed(self, exc) -> None:
+        self._failed(exc)
+        if getattr(exc, "code", "") == "reversal_unknown":
+            self.reversal_pending = True
+            self.form = ""
+            self._card.link_lost()
+        self._load_payments()
+
+    def _card_status(self, text: str) -> None:
+        if self.card_busy and text:
+            self.message = text
+
+    def cancel_reversal(self) -> None:
+        if self.card_busy and self._card.cancel():
+            self.message = self.app.tr("Cancelling…")
+
+    def check_reversal(self) -> None:
+        """Settle a reversal whose result was lost from the terminal's last transaction."""
+        if self.card_busy or not self.reversal_pending:
+            return
+        from terminal import voids
+        store = self.app.services.store
+        self.busy = self.card_busy = True
+        self.message = self.app.tr("Asking the card terminal for the last transaction…")
+
+        def done(result):
+            if result is not None:
+                self._voided(result)
+                return
+            self.busy = self.card_busy = False
+            self.reversal_pending = False
+            self.message = self.app.tr("The terminal did not reverse the payment: it stands. "
+                                       "You may void it again.")
+            self._load_payments()
+
+        def failed(exc):
+            self._failed(exc)
+            self._card.link_lost()
+            self._load_payments()
+        self._card.check(lambda term: voids.resolve_reversal(store, term),
+                         on_done=done, on_error=failed)
 
 
 SCREEN = SupervisorScreen
