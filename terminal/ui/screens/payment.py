@@ -10,13 +10,13 @@ thread) and shows what they answer.
 """
 from pathlib import Path
 
-from kivy.app import App
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from terminal import payments, receipt_docs, routes, shifts, tariffs
 from terminal.ui.widgets import AppScreen, field_print
-from terminal.ui.widgets.field_common import alive, error_text, fmt_fen, run, tr
+from terminal.ui.widgets.field_card import CardJob
+from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 from terminal.ui.screens.account import third_party_text
 
 
@@ -72,9 +72,8 @@ class PaymentScreen(AppScreen):
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self._term = None
+        self._card = CardJob(on_status=self._show_status)
         self._last_op = None
-        self._cancelling = False
 
     def on_stage(self, _inst, value):
         if "stages" in self.ids:
@@ -239,32 +238,20 @@ class PaymentScreen(AppScreen):
         amount, account_no = self.amount_fen, self.account_no
         operator_id = app.services.operator["operator_id"]
         self.card_state = "busy"
-        self._cancelling = False
         self.card_text = tr("Connecting to the card terminal…")
 
-        def job(term):
-            self._term = term
+        def job(term, on_status):
             return payments.card_payment(store, term, account_no, amount, operator_id,
-                                         on_status=self._status_from_terminal)
-        app.services.run_terminal(job, on_done=alive(self._card_result),
-                                  on_error=alive(self._card_error))
-
-    def _status_from_terminal(self, code, text):
-        # called on the terminal's thread; shown in order on the Kivy thread
-        app = App.get_running_app()
-        if app is not None:
-            app.services.post(alive(lambda: self._show_status(text)))
+                                         on_status=on_status)
+        self._card.start(job, on_done=self._card_result, on_error=self._card_error)
 
     def _show_status(self, text):
         if self.card_state == "busy":
             self.card_text = text or self.card_text
 
     def cancel_card(self):
-        term = self._term
-        if self.card_state == "busy" and term is not None:
-            self._cancelling = True
+        if self.card_state == "busy" and self._card.cancel():
             self.card_text = tr("Cancelling…")
-            self.app.services.run(term.abort, on_error=lambda e: None)
 
     def _card_result(self, result):
         self._last_op = result.op_id
@@ -272,7 +259,7 @@ class PaymentScreen(AppScreen):
             self.card_state = "approved"
             self.card_text = tr("Approved")
             self._paid(result)
-        elif result.state == "declined" and self._cancelling:
+        elif result.state == "declined" and self._card.cancelling:
             self.card_state = "declined"
             self.card_text = tr("Cancelled. Nothing was charged.")
         elif result.state == "declined":
@@ -284,7 +271,7 @@ class PaymentScreen(AppScreen):
             self.card_text = tr("The line to the card terminal dropped: the result is unknown. "
                                 "Reconnect the terminal, then tap Check with terminal. Do not "
                                 "charge the card again.")
-            self.app.services.reset_device("terminal")
+            self._card.link_lost()
 
     def _card_error(self, exc):
         self.card_state = "declined" if self.unknown_op == "" else "unknown"
@@ -314,8 +301,8 @@ class PaymentScreen(AppScreen):
         def failed(exc):
             self.card_state = "unknown"
             self.card_text = error_text(exc)
-            app.services.reset_device("terminal")
-        app.services.run_terminal(job, on_done=alive(done), on_error=alive(failed))
+            self._card.link_lost()
+        self._card.check(job, on_done=done, on_error=failed)
 
     # -- after the payment -------------------------------------------------------------
     def reprint(self):

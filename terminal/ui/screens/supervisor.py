@@ -17,6 +17,7 @@ from kivy.uix.boxlayout import BoxLayout
 
 from terminal.ui.widgets import AppScreen
 from terminal.ui.widgets.field_card import CardJob
+from terminal.ui.widgets.field_common import error_text
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
@@ -196,7 +197,7 @@ class SupervisorScreen(AppScreen):
         self.card_busy = False
         self.pin = ""
         self.ids.keypad.value = ""
-        self.message = self.app.error_text(exc)
+        self.message = error_text(exc)     # core errors carry zh/en, gateway errors message_*
 
     def reload(self) -> None:
         if self.client is None:
@@ -375,8 +376,8 @@ class SupervisorScreen(AppScreen):
                 return
             self.busy = self.card_busy = False
             self.reversal_pending = False
-            self.message = self.app.tr("The terminal did not reverse the payment: it stands. "
-                                       "You may void it again.")
+            self.message = self.app.tr(
+                "The terminal did not reverse the payment: it stands. You may void it again.")
             self._load_payments()
 
         def failed(exc):
