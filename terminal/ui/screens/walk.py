@@ -3,16 +3,26 @@ skipped, problems, in arrears), search as you type, resequencing (move after…)
 
 All queries run on a worker thread; a newer query supersedes an older one (token), so a
 fast typist never sees stale results land after fresh ones.
+
+Rows draw their texts as textures from a small cache keyed by text, one texture per text
+and never re-filled: re-filling a texture that the previous frame drew makes the GL driver
+wait for that frame (Mesa's llvmpipe stalls ~5–15 ms per label), which was the cost of
+every row scrolled into view when each row held its own Labels.
 """
 import json
+from collections import OrderedDict
 from pathlib import Path
 
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
+from kivy.core.text import Label as CoreLabel
+from kivy.graphics import Color, Rectangle
+from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
-from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.recycleview.views import RecycleDataViewBehavior
+from kivy.uix.widget import Widget
 
 from terminal import routes, search
 from terminal.ui.widgets import AppScreen
@@ -75,7 +85,45 @@ def _row(r) -> dict:
             "hazard": bool(r.get("hazard"))}
 
 
-class WalkRow(ButtonBehavior, BoxLayout):
+TEXTURE_CACHE_SIZE = 240   # ≈ 6 screens of row texts, a few MB
+
+
+class TextTextures:
+    """White text textures (tinted by a Color when drawn), one per (text, size, width),
+    least recently used dropped beyond `limit`. A texture is filled once and never reused
+    for another text."""
+
+    def __init__(self, limit: int = TEXTURE_CACHE_SIZE):
+        self.limit = limit
+        self._cache = OrderedDict()
+
+    def get(self, text: str, font_size: float, width: float | None = None, bold: bool = False):
+        if not text:
+            return None
+        key = (text, font_size, None if width is None else int(width), bold)
+        texture = self._cache.get(key)
+        if texture is not None:
+            self._cache.move_to_end(key)
+            return texture
+        options = {"text": text, "font_size": font_size, "bold": bold}
+        if width is not None:
+            options.update(text_size=(max(1, int(width)), None), shorten=True,
+                           shorten_from="right", halign="left")
+        label = CoreLabel(**options)
+        label.refresh()
+        texture = label.texture
+        self._cache[key] = texture
+        if len(self._cache) > self.limit:
+            self._cache.popitem(last=False)
+        return texture
+
+
+TEXTURES = TextTextures()
+
+
+class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
+    """One account in the list: walk sequence, name · hazard · account number, address,
+    status and arrears, drawn as cached text textures (no child widgets)."""
     account_no = StringProperty("")
     seq_text = StringProperty("")
     name = StringProperty("")
@@ -85,6 +133,75 @@ class WalkRow(ButtonBehavior, BoxLayout):
     arrears_fen = NumericProperty(0)
     hazard = BooleanProperty(False)
     selected = BooleanProperty(False)
+
+    # (font size sp, tint); the texts are laid out in _place()
+    STYLES = {"seq": (15, (0.75, 0.75, 0.8, 1)), "title": (19, (1, 1, 1, 1)),
+              "address": (15, (0.8, 0.8, 0.85, 1)), "status": (16, None),
+              "arrears": (14, (1, 0.55, 0.45, 1))}
+
+    def __init__(self, **kw):
+        self._batch = True          # no drawing until the instructions exist
+        super().__init__(**kw)
+        self._batch = False
+        self._colors, self._rects = {}, {}
+        with self.canvas:
+            for part, (_size, tint) in self.STYLES.items():
+                self._colors[part] = Color(*(tint or STATUS_COLORS["unread"]))
+                self._rects[part] = Rectangle(size=(0, 0))
+        self.fbind("pos", self._place)
+        self.fbind("size", self._texts)
+        app = App.get_running_app()
+        if app is not None:
+            app.fbind("lang", self._texts)
+        self._texts()
+
+    def refresh_view_attrs(self, rv, index, data):
+        self._batch = True
+        try:
+            super().refresh_view_attrs(rv, index, data)
+        finally:
+            self._batch = False
+        self._texts()
+
+    def on_account_no(self, *_):
+        self._texts()
+
+    on_seq_text = on_name = on_address = on_status = on_arrears_fen = on_hazard = on_account_no
+
+    def _texts(self, *_):
+        if self._batch:
+            return
+        text_w = self.width - dp(6 + 8 + 52 + 8 + 8 + 120 + 6)
+        title = self.name + ("  ⚠" if self.hazard else "") + "   " + self.account_no
+        texts = {"seq": (self.seq_text, None), "title": (title, text_w),
+                 "address": (self.address, text_w),
+                 "status": (self.status_label(self.status), None),
+                 "arrears": (self.arrears_label(self.arrears_fen), None)}
+        for part, (text, width) in texts.items():
+            size = sp(self.STYLES[part][0])
+            texture = TEXTURES.get(text, size, width) if (width is None or width > 1) else None
+            rect = self._rects[part]
+            rect.texture = texture
+            rect.size = texture.size if texture is not None else (0, 0)
+        self._colors["status"].rgba = self.status_color(self.status)
+        self._place()
+
+    def _place(self, *_):
+        x, y, w, h = self.x, self.y, self.width, self.height
+        r = self._rects
+        mid = y + h / 2
+
+        def centred(part, cx, cy):
+            tw, th = r[part].size
+            r[part].pos = (int(cx - tw / 2), int(cy - th / 2))
+
+        centred("seq", x + dp(6 + 8 + 26), mid)
+        left = x + dp(6 + 8 + 52 + 8)
+        r["title"].pos = (int(left), int(mid + (h / 2 - dp(4) - r["title"].size[1]) / 2))
+        r["address"].pos = (int(left), int(y + dp(4) + (h / 2 - dp(4) - r["address"].size[1]) / 2))
+        right = x + w - dp(6 + 60)
+        centred("status", right, mid + (h / 2 - dp(4)) / 2)
+        centred("arrears", right, mid - (h / 2 - dp(4)) / 2)
 
     def status_color(self, status):
         return STATUS_COLORS.get(status, STATUS_COLORS["unread"])
