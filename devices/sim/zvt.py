@@ -153,6 +153,8 @@ class _FdChannel:
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
+            if self.stop.is_set():  # after close() the fd number may belong to someone else
+                raise _Closed("simulator stopping")
             try:
                 n = os.write(self.fd, view)
             except BlockingIOError:
