@@ -17,10 +17,12 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.core.text import Label as CoreLabel
-from kivy.graphics import Color, Rectangle
+from kivy.graphics import (Color, Rectangle, ScissorPop, ScissorPush, StencilPop, StencilPush,
+                           StencilUnUse, StencilUse)
 from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.recycleview import RecycleView
 from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from kivy.uix.widget import Widget
 
@@ -216,6 +218,50 @@ class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
     def on_release(self):
         screen = App.get_running_app().sm.get_screen("walk")
         screen.row_tapped(self.account_no)
+
+
+class WalkList(RecycleView):
+    """The account list: a RecycleView clipped by a scissor box instead of the stencil
+    buffer. A StencilView draws its whole area twice into the stencil buffer and tests
+    every pixel of the rows against it on every frame; a scissor box (a rectangle in
+    window coordinates, kept in step with the list's position) costs the rasteriser
+    nothing."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._drop_stencil(self.canvas.before, StencilPush, StencilUse)
+        self._drop_stencil(self.canvas.after, StencilUnUse, StencilPop)
+        self._scissor = ScissorPush()
+        self.canvas.before.add(self._scissor)
+        self.canvas.after.add(ScissorPop())
+        self.fbind("pos", self._clip)
+        self.fbind("size", self._clip)
+        self.fbind("parent", self._follow)
+
+    def _follow(self, *_):
+        """Re-clip when any ancestor moves (the screen's layout, a banner above it)."""
+        widget = self.parent
+        while widget is not None and widget is not widget.parent:
+            widget.fbind("pos", self._clip)
+            widget.fbind("size", self._clip)
+            widget = widget.parent
+        self._clip()
+
+    @staticmethod
+    def _drop_stencil(group, first, last):
+        """Remove `first`, the mask Rectangle and `last` that StencilView's rule added."""
+        children = list(group.children)
+        for i, ins in enumerate(children):
+            if isinstance(ins, first):
+                for j in range(i, len(children)):
+                    group.remove(children[j])
+                    if isinstance(children[j], last):
+                        return
+
+    def _clip(self, *_):
+        x, y = self.to_window(self.x, self.y)
+        s = self._scissor
+        s.x, s.y, s.width, s.height = int(x), int(y), int(self.width), int(self.height)
 
 
 class WalkScreen(AppScreen):
