@@ -116,13 +116,14 @@ def _(msgid: str) -> str:
 
 
 def error_text(exc: BaseException, lang: str | None = None) -> str:
-    """An error for the operator: the core's bilingual message when it has one."""
+    """An error for the operator: the core's or the sync client's bilingual message
+    (`message_zh`/`message_en`, or `zh`/`en`) in the current language when it has one."""
     lang = lang or _current
-    text = getattr(exc, f"message_{lang}", None)
-    if text:
-        return str(text)
-    other = getattr(exc, "message_en" if lang == "zh" else "message_zh", None)
-    return str(exc) or str(other or exc.__class__.__name__)
+    zh = getattr(exc, "message_zh", None) or getattr(exc, "zh", None)
+    en = getattr(exc, "message_en", None) or getattr(exc, "en", None)
+    if lang == "zh" and zh:
+        return str(zh)
+    return str(en or zh or exc or exc.__class__.__name__)
 
 
 def compile_all() -> list[Path]:

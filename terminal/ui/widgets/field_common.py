@@ -9,6 +9,7 @@ from kivy.properties import ListProperty, ObjectProperty, StringProperty
 from kivy.uix.popup import Popup
 from kivy.uix.screenmanager import Screen
 
+from terminal.ui.i18n import error_text  # noqa: F401  (the field screens import it from here)
 from terminal.ui.widgets import BigButton, NumericKeypad
 
 
@@ -69,15 +70,6 @@ def tr(msgid: str) -> str:
 def lang() -> str:
     app = App.get_running_app()
     return getattr(app, "lang", "zh") if app is not None else "zh"
-
-
-def error_text(exc: BaseException) -> str:
-    """A core error in the operator's language (core errors carry message_zh/message_en)."""
-    zh = getattr(exc, "message_zh", None) or getattr(exc, "zh", None)
-    en = getattr(exc, "message_en", None) or getattr(exc, "en", None)
-    if lang() == "zh" and zh:
-        return zh
-    return en or zh or str(exc) or type(exc).__name__
 
 
 def alive(callback):
