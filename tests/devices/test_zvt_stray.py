@@ -53,7 +53,7 @@ def test_recovery_while_the_terminal_finishes_an_earlier_payment(stop_at, nth, a
     caplog.set_level(logging.WARNING, logger="chaoshou.zvt")
     # Long PT timeouts: the earlier transaction is surely still running when the fresh
     # driver sends its command.
-    with ZvtSimulator(ack_timeout=1.5, reply_timeout=10.0, quiet=0.8) as sim:
+    with ZvtSimulator(ack_timeout=2.5, reply_timeout=10.0, quiet=0.8) as sim:
         sim.serve_pty()
         abandon_payment(sim.path, 3300, stop_at, nth, not ack_it)
         assert (0x04, 0x0F) not in sim.acked
@@ -74,7 +74,7 @@ def test_recovery_while_the_terminal_finishes_an_earlier_payment(stop_at, nth, a
 def test_a_payment_is_never_sent_twice_while_the_terminal_is_busy():
     """A new payment meeting the earlier transaction's messages: the earlier one is let
     finish, the new one fails as a link error (outcome unknown) and is not resent."""
-    with ZvtSimulator(ack_timeout=1.5, reply_timeout=10.0, quiet=0.8) as sim:
+    with ZvtSimulator(ack_timeout=2.5, reply_timeout=10.0, quiet=0.8) as sim:
         sim.serve_pty()
         abandon_payment(sim.path, 3300, (0x06, 0xD1), 2, False)
         with ZvtTerminal(sim.path, password=123456, **FAST) as fresh:
