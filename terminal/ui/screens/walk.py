@@ -89,37 +89,58 @@ def _row(r) -> dict:
             "hazard": bool(r.get("hazard"))}
 
 
-TEXTURE_CACHE_SIZE = 240   # ≈ 6 screens of row texts, a few MB
+TEXTURE_CACHE_SIZE = 72    # the ~55 texts on screen and a few spare
 
 
 class TextTextures:
-    """White text textures (tinted by a Color when drawn), one per (text, size, width),
-    least recently used dropped beyond `limit`. A texture is filled once and never reused
-    for another text."""
+    """White one-line text textures (tinted by a Color when drawn) of a fixed width per
+    style, one per (text, size, width, halign), counted by the rows that show them. Beyond
+    `limit` entries, the least recently used one that no row shows is reused: its label is
+    re-rendered for the new text into the same texture (same style, so same size), which
+    no frame draws any more. Textures are not made and dropped while scrolling: in the GL
+    driver each one made costs memory that stays."""
 
     def __init__(self, limit: int = TEXTURE_CACHE_SIZE):
         self.limit = limit
-        self._cache = OrderedDict()
+        self._cache = OrderedDict()   # key → kivy.core.text.Label holding the texture
+        self._users = {}              # key → rows showing it
 
-    def get(self, text: str, font_size: float, width: float | None = None, bold: bool = False):
+    def acquire(self, text: str, font_size: float, width: float, halign: str = "left"):
+        """(key, texture) for the text, counted as shown until release(key)."""
         if not text:
-            return None
-        key = (text, font_size, None if width is None else int(width), bold)
-        texture = self._cache.get(key)
-        if texture is not None:
+            return None, None
+        key = (text, font_size, int(width), halign)
+        label = self._cache.get(key)
+        if label is not None:
             self._cache.move_to_end(key)
-            return texture
-        options = {"text": text, "font_size": font_size, "bold": bold}
-        if width is not None:
-            options.update(text_size=(max(1, int(width)), None), shorten=True,
-                           shorten_from="right", halign="left")
-        label = CoreLabel(**options)
+        else:
+            label = self._make(key)
+        self._users[key] = self._users.get(key, 0) + 1
+        return key, label.texture
+
+    def release(self, key) -> None:
+        if key is not None and key in self._users:
+            self._users[key] -= 1
+            if self._users[key] <= 0:
+                del self._users[key]
+
+    def _make(self, key):
+        text, font_size, width, halign = key
+        label = None
+        if len(self._cache) >= self.limit:
+            spare = [k for k in self._cache if k not in self._users]
+            same = next((k for k in spare if k[1:] == key[1:]), None)
+            if same is not None:
+                label = self._cache.pop(same)
+            elif spare:
+                del self._cache[spare[0]]
+        if label is None:
+            label = CoreLabel(font_size=font_size, text_size=(max(1, width), None),
+                              shorten=True, shorten_from="right", halign=halign)
+        label.text = text
         label.refresh()
-        texture = label.texture
-        self._cache[key] = texture
-        if len(self._cache) > self.limit:
-            self._cache.popitem(last=False)
-        return texture
+        self._cache[key] = label
+        return label
 
 
 TEXTURES = TextTextures()
@@ -147,7 +168,7 @@ class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
         self._batch = True          # no drawing until the instructions exist
         super().__init__(**kw)
         self._batch = False
-        self._colors, self._rects = {}, {}
+        self._colors, self._rects, self._keys = {}, {}, {}
         with self.canvas:
             for part, (_size, tint) in self.STYLES.items():
                 self._colors[part] = Color(*(tint or STATUS_COLORS["unread"]))
@@ -177,13 +198,15 @@ class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
             return
         text_w = self.width - dp(6 + 8 + 52 + 8 + 8 + 120 + 6)
         title = self.name + ("  ⚠" if self.hazard else "") + "   " + self.account_no
-        texts = {"seq": (self.seq_text, None), "title": (title, text_w),
-                 "address": (self.address, text_w),
-                 "status": (self.status_label(self.status), None),
-                 "arrears": (self.arrears_label(self.arrears_fen), None)}
-        for part, (text, width) in texts.items():
+        texts = {"seq": (self.seq_text, dp(52), "center"), "title": (title, text_w, "left"),
+                 "address": (self.address, text_w, "left"),
+                 "status": (self.status_label(self.status), dp(120), "center"),
+                 "arrears": (self.arrears_label(self.arrears_fen), dp(120), "center")}
+        for part, (text, width, halign) in texts.items():
             size = sp(self.STYLES[part][0])
-            texture = TEXTURES.get(text, size, width) if (width is None or width > 1) else None
+            key, texture = TEXTURES.acquire(text, size, width, halign) if width > 1 else (None, None)
+            TEXTURES.release(self._keys.get(part))
+            self._keys[part] = key
             rect = self._rects[part]
             rect.texture = texture
             rect.size = texture.size if texture is not None else (0, 0)
