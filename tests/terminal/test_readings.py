@@ -78,8 +78,8 @@ def test_plain_reading_saves_reading_and_op_in_one_go(store):
     assert routes.progress(store, "R1")["read"] == 1
 
 
-def test_bill_estimate_is_filled_when_the_tariff_module_is_there(store):
-    tariffs = pytest.importorskip("terminal.tariffs")
+def test_capture_carries_the_bill_estimate(store):
+    from terminal import tariffs
     out = entry(store).submit("1150")
     _, p = op_payload(store, out.saved_op_id)
     assert p["bill_estimate_fen"] == tariffs.bill_estimate(store, "1", 150_000)
