@@ -17,7 +17,7 @@ from kivy.uix.boxlayout import BoxLayout
 
 from terminal import agents, payments
 from terminal.ui.widgets import AppScreen, field_print
-from terminal.ui.widgets.field_card import CardJob
+from terminal.ui.widgets.field_card import CardJob, SettlesUnknownCard
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 
 
@@ -71,7 +71,7 @@ class MemberRow(ButtonBehavior, BoxLayout):
         return fmt_fen(fen)
 
 
-class AgentsScreen(AppScreen):
+class AgentsScreen(SettlesUnknownCard, AppScreen):
     stage = StringProperty("list")           # list | members
     agent_id = StringProperty("")
     agent_name = StringProperty("")
@@ -282,30 +282,6 @@ class AgentsScreen(AppScreen):
         self.busy = False
         self.card_state = "unknown" if self.unknown_op else "declined"
         self.card_text = error_text(exc)
-
-    def check_unknown(self):
-        if not self.unknown_op or self.card_state == "busy":
-            return
-        store, op_id = self.app.services.store, self.unknown_op
-        operator_id = self.app.services.operator["operator_id"]
-        self.card_state = "busy"
-        self.card_text = tr("Asking the card terminal for the last transaction…")
-
-        def done(result):
-            self.unknown_op = ""
-            if result.state == "approved":
-                self._card_result(result)
-            else:
-                self.card_state = "declined"
-                self.card_text = tr("The terminal has no approved transaction for this payment: "
-                                    "it was not paid. You may take the payment again.")
-
-        def failed(exc):
-            self.card_state = "unknown"
-            self.card_text = error_text(exc)
-            self._card.link_lost()
-        self._card.check(lambda term: payments.resolve_unknown(store, term, op_id, operator_id),
-                         on_done=done, on_error=failed)
 
     def card_back(self):
         if self.card_state in ("busy", "unknown"):

@@ -15,7 +15,7 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from terminal import payments, receipt_docs, routes, shifts, tariffs
 from terminal.ui.widgets import AppScreen, field_print
-from terminal.ui.widgets.field_card import CardJob
+from terminal.ui.widgets.field_card import CardJob, SettlesUnknownCard
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 from terminal.ui.screens.account import third_party_text
 
@@ -49,7 +49,7 @@ def bill_lines(bill: dict) -> str:
     return "\n".join(out)
 
 
-class PaymentScreen(AppScreen):
+class PaymentScreen(SettlesUnknownCard, AppScreen):
     account_no = StringProperty("")
     route_id = StringProperty("")
     title_text = StringProperty("")
@@ -276,33 +276,6 @@ class PaymentScreen(AppScreen):
     def _card_error(self, exc):
         self.card_state = "declined" if self.unknown_op == "" else "unknown"
         self.card_text = error_text(exc)
-
-    def check_unknown(self):
-        if not self.unknown_op or self.card_state == "busy":
-            return
-        app = self.app
-        store = app.services.store
-        op_id, operator_id = self.unknown_op, app.services.operator["operator_id"]
-        self.card_state = "busy"
-        self.card_text = tr("Asking the card terminal for the last transaction…")
-
-        def job(term):
-            return payments.resolve_unknown(store, term, op_id, operator_id)
-
-        def done(result):
-            self.unknown_op = ""
-            if result.state == "approved":
-                self._card_result(result)
-            else:
-                self.card_state = "declined"
-                self.card_text = tr("The terminal has no approved transaction for this payment: "
-                                    "it was not paid. You may take the payment again.")
-
-        def failed(exc):
-            self.card_state = "unknown"
-            self.card_text = error_text(exc)
-            self._card.link_lost()
-        self._card.check(job, on_done=done, on_error=failed)
 
     # -- after the payment -------------------------------------------------------------
     def reprint(self):

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from kivy.app import App
 
-from terminal.ui.widgets.field_common import alive
+from terminal import payments
+from terminal.ui.widgets.field_common import alive, error_text, tr
 
 
 class CardJob:
@@ -64,3 +65,34 @@ class CardJob:
     def link_lost(self) -> None:
         """The line to the terminal failed: open the port afresh for the next exchange."""
         self._services().reset_device("terminal")
+
+
+class SettlesUnknownCard:
+    """`check_unknown()` for a screen taking card payments: asks the terminal for its last
+    transaction to settle a payment whose outcome is unknown. The screen has `unknown_op`,
+    `card_state`, `card_text`, `_card` (a CardJob) and `_card_result(result)`."""
+
+    def check_unknown(self):
+        if not self.unknown_op or self.card_state == "busy":
+            return
+        services = App.get_running_app().services
+        store, op_id = services.store, self.unknown_op
+        operator_id = services.operator["operator_id"]
+        self.card_state = "busy"
+        self.card_text = tr("Asking the card terminal for the last transaction…")
+
+        def done(result):
+            self.unknown_op = ""
+            if result.state == "approved":
+                self._card_result(result)
+            else:
+                self.card_state = "declined"
+                self.card_text = tr("The terminal has no approved transaction for this payment: "
+                                    "it was not paid. You may take the payment again.")
+
+        def failed(exc):
+            self.card_state = "unknown"
+            self.card_text = error_text(exc)
+            self._card.link_lost()
+        self._card.check(lambda term: payments.resolve_unknown(store, term, op_id, operator_id),
+                         on_done=done, on_error=failed)
