@@ -12,16 +12,13 @@ alternate one by one so that both see the same disk and CPU noise; ratio = basel
 capture p99 (target ≥ 0.5: within 2× of the bare commit).
 """
 import datetime as dt
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import percentile, row
+from bench.common import bare_full_sync_db, percentile, row, store_with_route
 from sync.gateway import demo_data as dd
-from terminal import routes
 from terminal.readings import ReadingEntry
-from terminal.store import Store
 from terminal.validation import days_between
 
 N_ACCOUNTS = 1_500
@@ -48,17 +45,8 @@ def run() -> list[dict]:
     work = [(a["account_no"], keyed_for(a["meter"])) for a in accounts]
     work = [w for w in work if w[1] is not None][:N_CAPTURES]
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "terminal.db")
-        routes.import_route(store, {
-            "format": "chaoshou.route/1",
-            "route": {"route_id": "R1", "name": "段", "cycle": dd.CYCLE, "read_date": dd.READ_DATE,
-                      "server_version": 1},
-            "tariffs": dd.TARIFFS, "codes": {"skip": dd.SKIP_CODES, "trouble": dd.TROUBLE_CODES},
-            "agents": [], "accounts": accounts})
-        bare = sqlite3.connect(Path(tmp) / "bare.db", isolation_level=None)
-        bare.execute("PRAGMA journal_mode=WAL")
-        bare.execute("PRAGMA synchronous=FULL")
-        bare.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, account_no TEXT, value INTEGER, at TEXT)")
+        store = store_with_route(Path(tmp) / "terminal.db", accounts)
+        bare = bare_full_sync_db(Path(tmp) / "bare.db", "account_no TEXT, value INTEGER, at TEXT")
         ours, base, saved = [], [], 0
         for account_no, keyed in work:
             t0 = time.perf_counter()

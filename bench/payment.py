@@ -9,15 +9,13 @@ sqlite3 into a one-table file; the two alternate one by one so both see the same
 CPU noise. ratio = baseline p99 ÷ payment p99. The run ends by verifying the whole
 receipt chain, codes and numbers (`receipts.verify_store`).
 """
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import percentile, row
+from bench.common import bare_full_sync_db, percentile, row, store_with_route
 from sync.gateway import demo_data as dd
-from terminal import payments, receipts, routes, shifts
-from terminal.store import Store
+from terminal import payments, receipts, shifts
 
 N_ACCOUNTS = 1_500
 N_PAYMENTS = 1_000
@@ -26,21 +24,12 @@ N_PAYMENTS = 1_000
 def run() -> list[dict]:
     accounts = dd.fake_accounts(N_ACCOUNTS)
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "terminal.db")
-        routes.import_route(store, {
-            "format": "chaoshou.route/1",
-            "route": {"route_id": "R1", "name": "段", "cycle": dd.CYCLE, "read_date": dd.READ_DATE,
-                      "server_version": 1},
-            "tariffs": dd.TARIFFS, "codes": {"skip": dd.SKIP_CODES, "trouble": dd.TROUBLE_CODES},
-            "agents": [], "accounts": accounts})
+        store = store_with_route(Path(tmp) / "terminal.db", accounts)
         store.set_meta("device_id", "BENCH")
         store.set_meta("device_key", "ab" * 32)
         receipts.add_block(store, 1, 100_000)
         shifts.open_shift(store, "2001", 10_000)
-        bare = sqlite3.connect(Path(tmp) / "bare.db", isolation_level=None)
-        bare.execute("PRAGMA journal_mode=WAL")
-        bare.execute("PRAGMA synchronous=FULL")
-        bare.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, account_no TEXT, amount INTEGER)")
+        bare = bare_full_sync_db(Path(tmp) / "bare.db", "account_no TEXT, amount INTEGER")
         ours, base = [], []
         for i in range(N_PAYMENTS):
             account_no = accounts[i % N_ACCOUNTS]["account_no"]
