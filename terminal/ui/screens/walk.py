@@ -318,7 +318,11 @@ class WalkScreen(AppScreen):
     def __init__(self, **kw):
         super().__init__(**kw)
         self._token = 0
+        self._progress = {}
         self._search_trigger = Clock.create_trigger(lambda _dt: self.reload(), 0.15)
+        app = App.get_running_app()
+        if app is not None:
+            app.fbind("lang", self._show_progress)   # texts set from Python follow a language switch
 
     # -- lifecycle -----------------------------------------------------------
     def on_pre_enter(self, *_):
@@ -356,16 +360,20 @@ class WalkScreen(AppScreen):
             return
         self.route_id = route["route_id"]
         self.route_name = route.get("name", "")
-        p = progress or {}
-        self.progress_text = tr("Read {read} · skipped {skipped} · unread {unread} of {total}").format(
-            read=p.get("read", 0), skipped=p.get("skipped", 0), unread=p.get("unread", 0),
-            total=p.get("total", 0))
+        self._progress = progress or {}
+        self._show_progress()
         for r in rows:
             r["selected"] = r["account_no"] == self.move_from
         self.count = len(rows)
         self.ids.rv.data = rows
         if not self.move_mode:
             self.message = "" if rows else tr("No accounts match.")
+
+    def _show_progress(self, *_):
+        p = self._progress
+        self.progress_text = tr("Read {read} · skipped {skipped} · unread {unread} of {total}").format(
+            read=p.get("read", 0), skipped=p.get("skipped", 0), unread=p.get("unread", 0),
+            total=p.get("total", 0))
 
     def _failed(self, token, exc):
         if token != self._token:
