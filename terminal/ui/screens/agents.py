@@ -262,21 +262,8 @@ class AgentsScreen(SettlesUnknownCard, AppScreen):
     def _card_result(self, result):
         self.busy = False
         if result.state == "approved":
-            self.card_state = "approved"
-            self.card_text = tr("Approved")
             self.stage = "members"
-            self._paid(result)
-        elif result.state == "declined":
-            self.card_state = "declined"
-            self.card_text = (tr("Cancelled. Nothing was charged.") if self._card.cancelling else
-                              tr("Declined by the card terminal. Ask for another card or take cash."))
-        else:
-            self.card_state = "unknown"
-            self.unknown_op = result.op_id
-            self.card_text = tr("The line to the card terminal dropped: the result is unknown. "
-                                "Reconnect the terminal, then tap Check with terminal. Do not "
-                                "charge the card again.")
-            self._card.link_lost()
+        self.show_card_outcome(result)
 
     def _card_error(self, exc):
         self.busy = False

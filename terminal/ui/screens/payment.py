@@ -255,23 +255,7 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
 
     def _card_result(self, result):
         self._last_op = result.op_id
-        if result.state == "approved":
-            self.card_state = "approved"
-            self.card_text = tr("Approved")
-            self._paid(result)
-        elif result.state == "declined" and self._card.cancelling:
-            self.card_state = "declined"
-            self.card_text = tr("Cancelled. Nothing was charged.")
-        elif result.state == "declined":
-            self.card_state = "declined"
-            self.card_text = tr("Declined by the card terminal. Ask for another card or take cash.")
-        else:
-            self.card_state = "unknown"
-            self.unknown_op = result.op_id
-            self.card_text = tr("The line to the card terminal dropped: the result is unknown. "
-                                "Reconnect the terminal, then tap Check with terminal. Do not "
-                                "charge the card again.")
-            self._card.link_lost()
+        self.show_card_outcome(result)
 
     def _card_error(self, exc):
         self.card_state = "declined" if self.unknown_op == "" else "unknown"

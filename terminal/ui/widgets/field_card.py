@@ -68,9 +68,27 @@ class CardJob:
 
 
 class SettlesUnknownCard:
-    """`check_unknown()` for a screen taking card payments: asks the terminal for its last
-    transaction to settle a payment whose outcome is unknown. The screen has `unknown_op`,
-    `card_state`, `card_text`, `_card` (a CardJob) and `_card_result(result)`."""
+    """What a screen taking card payments shows of an outcome, and `check_unknown()`, which
+    asks the terminal for its last transaction to settle a payment whose outcome is unknown.
+    The screen has `unknown_op`, `card_state`, `card_text`, `_card` (a CardJob),
+    `_paid(result)` and `_card_result(result)` (which ends in `show_card_outcome`)."""
+
+    def show_card_outcome(self, result):
+        if result.state == "approved":
+            self.card_state = "approved"
+            self.card_text = tr("Approved")
+            self._paid(result)
+        elif result.state == "declined":
+            self.card_state = "declined"
+            self.card_text = (tr("Cancelled. Nothing was charged.") if self._card.cancelling else
+                              tr("Declined by the card terminal. Ask for another card or take cash."))
+        else:
+            self.card_state = "unknown"
+            self.unknown_op = result.op_id
+            self.card_text = tr("The line to the card terminal dropped: the result is unknown. "
+                                "Reconnect the terminal, then tap Check with terminal. Do not "
+                                "charge the card again.")
+            self._card.link_lost()
 
     def check_unknown(self):
         if not self.unknown_op or self.card_state == "busy":
