@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.sim.zvt import Script, ZvtSimulator
+from devices.sim.zvt import Script
 from devices.zvt import ZvtTerminal
 from terminal import outbox, payments, receipts, shifts
 
@@ -15,14 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terminal"))
 from ledger_fixtures import make_store  # noqa: E402  (the core tests' store with a route)
 
 FAST = dict(ack_timeout=0.2, reply_timeout=2.0, overall_timeout=1.5, inter_byte_timeout=0.1)
-
-
-@pytest.fixture
-def sim():
-    s = ZvtSimulator(ack_timeout=1.0, reply_timeout=2.0, quiet=0.8)
-    s.serve_pty()
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -17,14 +17,6 @@ FAST = dict(ack_timeout=0.2, reply_timeout=2.0, overall_timeout=10.0, inter_byte
 
 
 @pytest.fixture
-def sim():
-    s = ZvtSimulator(ack_timeout=1.0, reply_timeout=2.0, quiet=0.8)
-    s.serve_pty()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def term(sim):
     t = ZvtTerminal(sim.path, password=123456, **FAST)
     yield t
