@@ -13,7 +13,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sync import client as client_mod  # noqa: E402
 from sync.client import SyncClient, TransientError  # noqa: E402
 from terminal import outbox  # noqa: E402
 from terminal.store import Store  # noqa: E402
@@ -45,7 +44,7 @@ def main(argv):
         def stuck(*a, **kw):
             say("ANSWERED")
             hold_forever()
-        client_mod.outbox.mark_results = stuck
+        outbox.mark_results = stuck
     try:
         client.upload()
     except TransientError as exc:
