@@ -216,10 +216,12 @@ class ReadingEntry:
         a = self.assess(keyed)
         if a.value is None:
             return Outcome(None, list(a.results))
+        # every value keyed is kept, first to last (contracts §2): refused ones, and the
+        # same value keyed again to confirm its warning, included
+        self.entries.append(a.value)
         if (self.awaiting == "confirm" and confirm and self._pending is not None
                 and a.value == self._pending.value):
             return self._save(self._pending)
-        self.entries.append(a.value)  # every value keyed, refused ones included
         if a.blocking:
             self.reset()
             return Outcome(None, list(a.results))

@@ -3,7 +3,7 @@ import datetime as dt
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sync.gateway import demo_data as dd
@@ -93,10 +93,10 @@ def test_warning_needs_confirmation(store):
     out = e.submit("1245")  # 245 kWh vs 150 expected: +63 % warning
     assert out.need == "confirm" and not out.saved and [r.code for r in out.results] == ["high_warning"]
     assert outbox.pending_counts(store) == {}
-    out = e.submit("1245", confirm=True)
+    out = e.submit("1245", confirm=True)   # keyed again and confirmed: a second keyed value
     assert out.saved
     _, p = op_payload(store, out.saved_op_id)
-    assert p["warnings"] == ["high_warning"] and p["entries"] == [1245]
+    assert p["warnings"] == ["high_warning"] and p["entries"] == [1245, 1245]
 
 
 def test_confirm_method_and_changed_value_is_checked_afresh(store):
@@ -105,7 +105,8 @@ def test_confirm_method_and_changed_value_is_checked_afresh(store):
     assert e.submit("1150").saved  # the reader re-read the meter: a fine value saves at once
     e2 = entry(store, "2")
     assert e2.submit("1245").need == "confirm"
-    assert e2.confirm().saved
+    saved = e2.confirm()                   # the Confirm button keys nothing new
+    assert saved.saved and op_payload(store, saved.saved_op_id)[1]["entries"] == [1245]
     with pytest.raises(RuntimeError):
         e2.confirm()
 
@@ -292,8 +293,12 @@ KEYS = st.sampled_from(["1150", "1245", "1300", "1400", "1000", "900", "12a", ""
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(KEYS, st.booleans()), min_size=1, max_size=6))
+# found by hypothesis: a warned value keyed again with confirm is a keyed value too, and
+# contracts §2 keeps every keyed value in `entries`, first to last
+@example(steps=[("1245", False), ("1245", True)])
 def test_entry_flow_property(tmp_path_factory, steps):
-    """Whatever is keyed: at most one save; it keeps every valid entry; errors need a match."""
+    """Whatever is keyed: at most one save; it keeps every valid entry, first to last
+    (contracts §2), the same value keyed again to confirm included; errors need a match."""
     store = Store(tmp_path_factory.mktemp("flow") / "t.db")
     routes.import_route(store, {"format": "chaoshou.route/1",
                                 "route": {"route_id": "R1", "name": "段", "cycle": "2026-11"},
