@@ -21,7 +21,7 @@ import time
 
 from sync.client import (AuthError, Backoff, Forbidden, NotEnrolled, SyncClient, SyncError,
                          TransientError, UpdateRequired)
-from terminal import outbox
+from terminal import outbox, recovery
 from terminal.store import Store, now_iso
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ class SyncWorker:
     def _run(self) -> None:
         try:
             self.store = Store(self.store_path, check=False)
+            recovery.recover(self.store, cards=False)   # ops a dead worker left in flight
             self._refresh_local()
             self._set(state="idle")
             while True:

@@ -3,7 +3,8 @@
 An op leaves the `pending` state only when the gateway has answered for it:
 `accepted`/`duplicate` are done, `rejected`/`conflict` need a person (they stay, visible,
 and never block the ops behind them), `retry` goes back to `pending`. Ops taken for
-sending are `inflight`; on open, any left `inflight` by a crash return to `pending`.
+sending are `inflight`; any left `inflight` by a crash return to `pending` through
+`terminal.recovery.recover(store)` at start-up.
 `seq` is contiguous per device, from 1, so the gateway can name gaps.
 """
 import dataclasses
@@ -99,12 +100,10 @@ def mark_results(store: Store, results: list[dict]) -> None:
 
 
 def release_inflight(store: Store) -> int:
-    """Return every `inflight` op to `pending` (after a failed request, or on open)."""
+    """Return every `inflight` op to `pending` (after a failed request, or at start-up)."""
     with store.transaction() as conn:
         return conn.execute("UPDATE outbox SET state='pending' WHERE state='inflight'").rowcount
 
-
-reset_inflight = release_inflight
 
 
 def pending_counts(store: Store) -> dict[str, int]:

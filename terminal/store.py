@@ -92,8 +92,6 @@ class Store:
         if check:
             self.check_integrity(conn)
         self.version = migrate(conn, migrate_to)
-        from terminal import outbox  # the outbox needs the schema; avoid an import cycle
-        outbox.reset_inflight(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

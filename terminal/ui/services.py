@@ -27,7 +27,7 @@ from kivy.event import EventDispatcher
 from kivy.properties import (BooleanProperty, DictProperty, ListProperty, NumericProperty,
                              ObjectProperty, StringProperty)
 
-from terminal import outbox, payments
+from terminal import outbox, payments, recovery
 from terminal.store import Store
 from terminal.ui.i18n import error_text, tr
 
@@ -88,6 +88,7 @@ class Services(EventDispatcher):
 
     def start(self) -> None:
         self.open_store()
+        recovery.recover(self.store)   # before the sync worker starts (terminal/recovery.py)
         if self.app.start_worker and self.enrolled():
             self.start_worker()
         self._poll_ev = Clock.schedule_interval(lambda *_: self.refresh_counts(), 2.0)
@@ -96,12 +97,11 @@ class Services(EventDispatcher):
         self.recover_card_payments()
 
     def recover_card_payments(self) -> None:
-        """After a crash: a card payment that never went out is declined; one whose result
-        never arrived is settled from the terminal's own record — never charged again."""
+        """After a crash (`recovery.recover` has run): a card payment whose result never
+        arrived is settled from the terminal's own record — never charged again."""
         store = self.store
 
         def unknown_ids():
-            payments.recover_card_payments(store)
             return [p["op_id"] for p in payments.unknown_payments(store)]
 
         def settle(op_ids):

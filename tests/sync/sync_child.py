@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sync.client import SyncClient, TransientError  # noqa: E402
-from terminal import outbox  # noqa: E402
+from terminal import outbox, recovery  # noqa: E402
 from terminal.store import Store  # noqa: E402
 
 
@@ -30,6 +30,7 @@ def hold_forever():
 def main(argv):
     store_path, url, mode = argv[:3]
     store = Store(store_path)
+    recovery.recover(store, cards=False)   # as the sync worker does when it starts
     if mode == "capture":
         from sync_kit import capture_real, local_accounts
         n, route_id = int(argv[3]), argv[4]

@@ -17,7 +17,7 @@ import pytest
 from sync.faultproxy import FaultProxy
 from sync.gateway.testing import GatewayProcess
 from sync_kit import assert_exactly_once, capture_readings, device, local_accounts
-from terminal import outbox
+from terminal import outbox, recovery
 from terminal.store import Store
 
 CHILD = Path(__file__).with_name("sync_child.py")
@@ -71,7 +71,9 @@ def prepared(tmp_path, url, name, n_ops=50):
 
 
 def states(path) -> dict:
+    """The outbox's states as a restarted sync worker sees them (after its recovery)."""
     store = Store(path)
+    recovery.recover(store, cards=False)
     try:
         return dict(store.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
     finally:
@@ -114,7 +116,7 @@ def test_kill_after_batch_sent(gwp, tmp_path):
         while proxy.stats["forwarded"] < 1:    # …and reaches the gateway after the client died
             assert time.monotonic() < deadline
             time.sleep(0.01)
-    assert states(path) == {"pending": 50}        # reopened: in flight → pending
+    assert states(path) == {"pending": 50}        # restarted: in flight → pending
     assert "DRAINED 0" in Child(path, gwp.base_url, "upload").finish()
     check_exactly_once(gwp, path)
     assert states(path) == {"duplicate": 50}   # the gateway had them; not applied twice
@@ -140,7 +142,8 @@ def test_kill_after_answer_before_local_ack(gwp, tmp_path):
     child = Child(path, gwp.base_url, "upload", "after_answer")
     child.wait_line("ANSWERED")
     child.sigkill()
-    store = Store(path)                       # restart: in-flight ops return to pending
+    store = Store(path)
+    assert recovery.recover(store)["ops_released"] == 50   # restart: in flight → pending
     assert outbox.pending_counts(store) == {"reading": 50}
     store.close()
     assert "DRAINED 0" in Child(path, gwp.base_url, "upload").finish()

@@ -5,7 +5,7 @@ import random
 import sys
 
 from ledger_fixtures import FakeTerminal
-from terminal import payments, readings, voids
+from terminal import payments, readings, recovery, voids
 from terminal.store import Store
 
 ACCOUNTS = ["3100000001", "3100000002", "3100000003", "3100000004", "3100000005"]
@@ -16,7 +16,7 @@ def main(path: str, seed: int) -> None:
     rng = random.Random(seed)
     terminal = FakeTerminal()
     # a card payment left `sent` by the previous kill: settle it from the terminal first
-    payments.recover_card_payments(store)
+    recovery.recover(store)
     for unknown in payments.unknown_payments(store):
         payments.resolve_unknown(store, terminal, unknown["op_id"])
     print("ready", flush=True)

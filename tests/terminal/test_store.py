@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from terminal import outbox
+from terminal import outbox, recovery
 from terminal.schema import MIGRATIONS
 from terminal.store import Store, StoreCorrupt, StoreTooNew, migrate
 
@@ -114,7 +114,9 @@ def test_outbox_batches_results_and_crash_recovery(tmp_path):
         {"op_id": ops[2].op_id, "status": "retry"},
     ])
     store.close()
-    store = Store(path)  # as after a crash: inflight 4, 5 go back to pending
+    store = Store(path)  # as after a crash: opening changes nothing …
+    assert outbox.get(store, ops[3].op_id)["state"] == "inflight"
+    assert recovery.recover(store) == {"ops_released": 2, "declined": 0, "unknown": 0}
     assert [o.seq for o in outbox.take_batch(store, 10)] == [3, 4, 5]
     assert [a["op_id"] for a in outbox.attention(store)] == [ops[1].op_id]
     assert outbox.get(store, ops[0].op_id)["state"] == "accepted"
