@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 from typing import Iterable
 
 GENESIS_HASH = "0" * 64
@@ -81,8 +82,14 @@ def check_pin(pin: str, stored: str) -> bool:
     return hmac.compare_digest(digest.hex(), hash_hex)
 
 
-def token_proof(device_key_hex: str, device_id: str, ts: int) -> str:
+def token_nonce() -> str:
+    """A fresh nonce for one token request (§4): 128 random bits as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+def token_proof(device_key_hex: str, device_id: str, ts: int, nonce: str) -> str:
     """Proof for `POST /v1/devices/token` (§4): hex HMAC-SHA256 keyed with the device key's
-    bytes over f"{device_id}|{ts}"."""
-    return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}".encode("utf-8"),
+    bytes over f"{device_id}|{ts}|{nonce}". The nonce makes two requests signed in the same
+    second two different proofs; the gateway accepts each proof once."""
+    return hmac.new(bytes.fromhex(device_key_hex), f"{device_id}|{ts}|{nonce}".encode("utf-8"),
                     hashlib.sha256).hexdigest()

@@ -19,7 +19,7 @@ import requests
 
 from sync.errors import (AuthError, CertificateError, Forbidden, NotEnrolled, ProtocolError,
                          TransientError, UpdateRequired)
-from sync.protocol import token_proof
+from sync.protocol import token_nonce, token_proof
 from terminal.store import Store, now_iso
 
 APP_VERSION = "0.1.0"
@@ -87,11 +87,10 @@ class _Unauthorized(AuthError):
 
 class _AuthState:
     """Shared by the clients of one store file (worker and UI): they re-authenticate one at
-    a time, so one token replaces another's at most once, and never reuse a proof's ts."""
+    a time, so one token replaces another's at most once."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.last_ts = 0
 
 
 _auth_states: dict[str, _AuthState] = {}
@@ -191,15 +190,15 @@ class Transport:
             if not device_id or not key:
                 raise AuthError("no device key to re-authenticate with")
             ts = int(server_time if server_time is not None else time.time())
-            ts = max(ts, self._auth.last_ts + 1)   # a proof is accepted once
-            self._auth.last_ts = ts
+            nonce = token_nonce()              # each proof is new, even within one second
             try:
-                proof = token_proof(key, device_id, ts)
+                proof = token_proof(key, device_id, ts, nonce)
             except ValueError:
                 raise AuthError("device key in store is not hex") from None
             try:
                 _, doc = self._send("POST", "/v1/devices/token", auth=False,
-                                    body={"device_id": device_id, "ts": ts, "proof": proof})
+                                    body={"device_id": device_id, "ts": ts, "nonce": nonce,
+                                          "proof": proof})
             except _Unauthorized as exc:
                 raise AuthError(exc.detail, status=401) from None
             except (_TooLarge, _BadBatch) as exc:

@@ -66,10 +66,11 @@ def device_for_token(ctx: Context, token: str) -> dict | None:
     return dev
 
 
-def reissue_token(ctx: Context, device_id: str, ts: int, proof: str) -> dict:
+def reissue_token(ctx: Context, device_id: str, ts: int, nonce: str, proof: str) -> dict:
     """A new bearer token for a device proving it holds its device key; the old token
-    stops working. Each (device, ts) proof is accepted once (kv `token_proofs:<id>` keeps
-    the accepted ts of the replay window), so a captured proof cannot be replayed."""
+    stops working. Each proof is accepted once: kv `token_proofs:<id>` keeps the
+    `[ts, nonce]` pairs accepted within the replay window, so a captured proof cannot be
+    replayed, while two proofs signed in the same second (other nonces) both pass."""
     global _generation
     bad = ApiError(401, "bad_proof", "device id or proof is wrong")
     with ctx.write() as conn:
@@ -79,7 +80,7 @@ def reissue_token(ctx: Context, device_id: str, ts: int, proof: str) -> dict:
         if row is None:
             raise bad
         try:
-            expected = protocol.token_proof(row["device_key"], device_id, ts)
+            expected = protocol.token_proof(row["device_key"], device_id, ts, nonce)
         except ValueError:   # a device key that is not hex cannot prove anything
             raise bad from None
         if not hmac.compare_digest(expected.encode(), proof.strip().lower().encode()):
@@ -91,12 +92,13 @@ def reissue_token(ctx: Context, device_id: str, ts: int, proof: str) -> dict:
         if row["revoked_at"]:
             raise ApiError(403, "device_revoked", "this device has been revoked")
         key = f"token_proofs:{device_id}"
-        used = [t for t in json.loads(ctx.kv_get(conn, key, "[]"))
-                if abs(now - t) <= 2 * PROOF_WINDOW_S]
-        if ts in used:
+        # pairs older than the window can never pass the timestamp check again
+        used = [pair for pair in json.loads(ctx.kv_get(conn, key, "[]"))
+                if isinstance(pair, list) and abs(now - pair[0]) <= 2 * PROOF_WINDOW_S]
+        if any(pair[1] == nonce for pair in used):
             raise ApiError(401, "proof_replayed", "this proof was already used; "
-                                                  "sign a new timestamp")
-        ctx.kv_set(conn, key, json.dumps(used + [ts]))
+                                                  "sign a new nonce")
+        ctx.kv_set(conn, key, json.dumps(used + [[ts, nonce]]))
         token = secrets.token_urlsafe(32)
         conn.execute(db.devices.update().where(db.devices.c.device_id == device_id)
                      .values(token_hash=token_hash(token)))

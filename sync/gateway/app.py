@@ -43,8 +43,10 @@ class EnrolIn(Strict):
 class TokenIn(Strict):
     device_id: Id
     ts: Annotated[int, Field(ge=0, le=2 ** 53, description="unix seconds")]
+    nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{16,64}$", description=
+                                "fresh random hex chosen by the device for this request")]
     proof: Annotated[str, Field(min_length=1, max_length=128, description=
-                                'hex HMAC-SHA256(device_key, f"{device_id}|{ts}")')]
+                                'hex HMAC-SHA256(device_key, f"{device_id}|{ts}|{nonce}")')]
 
 
 class BlockIn(Strict):
@@ -341,7 +343,7 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
 
     @app.post("/v1/devices/token", tags=["device"])
     def device_token(body: TokenIn):
-        return access.reissue_token(ctx, body.device_id, body.ts, body.proof)
+        return access.reissue_token(ctx, body.device_id, body.ts, body.nonce, body.proof)
 
     @app.get("/v1/reference", tags=["device"])
     def reference(dev: Device):

@@ -1,8 +1,10 @@
 """Device token re-issue (`POST /v1/devices/token`) against a real gateway process: a proof
-of the device key gives a new token and ends the old one; wrong proofs, stale or replayed
-timestamps are 401, a revoked device 403; no body makes it answer 5xx."""
+of the device key gives a new token and ends the old one; wrong proofs, stale timestamps
+and replayed proofs are 401 (two proofs signed in the same second are not a replay), a
+revoked device 403; no body makes it answer 5xx."""
 import hashlib
 import hmac
+import secrets
 import time
 
 import pytest
@@ -11,14 +13,20 @@ import requests
 from sync.gateway.testing import enrol_device, post_ops
 
 
-def proof(device: dict, ts: int, key: str | None = None) -> str:
+NONCE = "0123456789abcdef0123456789abcdef"
+
+
+def proof(device: dict, ts: int, key: str | None = None, nonce: str = NONCE) -> str:
+    """contracts §4, computed here independently of sync.protocol."""
     key_bytes = bytes.fromhex(key or device["device_key"])
-    return hmac.new(key_bytes, f"{device['device_id']}|{ts}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key_bytes, f"{device['device_id']}|{ts}|{nonce}".encode(),
+                    hashlib.sha256).hexdigest()
 
 
-def ask(base_url, device_id, ts, proof_hex):
-    return requests.post(base_url + "/v1/devices/token",
-                         json={"device_id": device_id, "ts": ts, "proof": proof_hex}, timeout=10)
+def ask(base_url, device_id, ts, proof_hex, nonce: str = NONCE):
+    return requests.post(base_url + "/v1/devices/token", timeout=10,
+                         json={"device_id": device_id, "ts": ts, "nonce": nonce,
+                               "proof": proof_hex})
 
 
 def reference(base_url, token):
@@ -86,8 +94,24 @@ def test_a_proof_is_accepted_once(base_url, device):
     again = ask(base_url, device["device_id"], ts, proof(device, ts))
     assert again.status_code == 401 and again.json()["error"] == "proof_replayed"
     assert reference(base_url, first.json()["token"]).status_code == 200
+    # the same nonce under another timestamp is the same request again: refused too
     later = ask(base_url, device["device_id"], ts + 1, proof(device, ts + 1))
-    assert later.status_code == 200
+    assert later.status_code == 401 and later.json()["error"] == "proof_replayed"
+
+
+def test_two_proofs_signed_in_the_same_second_are_both_accepted(base_url, device):
+    """Two holders of the key (the worker and the app, or a restored copy) re-authenticate
+    within one second: each signs its own nonce, and neither is taken for a replay."""
+    ts = int(time.time())
+    tokens = []
+    for _ in range(3):
+        nonce = secrets.token_hex(16)
+        r = ask(base_url, device["device_id"], ts, proof(device, ts, nonce=nonce), nonce=nonce)
+        assert r.status_code == 200, r.text
+        tokens.append(r.json()["token"])
+    assert len(set(tokens)) == 3
+    assert reference(base_url, tokens[-1]).status_code == 200
+    assert reference(base_url, tokens[0]).status_code == 401     # the newest token wins
 
 
 def test_replay_refused_after_a_gateway_restart(gateway, device):
@@ -120,6 +144,9 @@ def test_revoked_device_is_403(base_url, device, sv_headers):
     {"device_id": "D1", "ts": 1, "proof": ""},
     {"device_id": "D1", "ts": 1, "proof": "a" * 129},
     {"device_id": ["D1"], "ts": 1, "proof": "ab"},
+    {"device_id": "D1", "ts": 1, "nonce": "not hex at all!!", "proof": "ab"},
+    {"device_id": "D1", "ts": 1, "nonce": "ab", "proof": "ab"},
+    {"device_id": "D1", "ts": 1, "nonce": "a" * 65, "proof": "ab"},
 ])
 def test_bad_bodies_are_4xx_with_the_error_format(base_url, body):
     if isinstance(body, dict):

@@ -4,6 +4,7 @@ exactly once under the same device id; a wrong key stays `AuthError`, a revoked 
 `Forbidden`, and the captured data is kept either way."""
 import hashlib
 import hmac
+import secrets
 import threading
 import time
 
@@ -20,13 +21,15 @@ from terminal.store import Store
 
 def rotate_elsewhere(url: str, store: Store, skew: int = -60) -> str:
     """Another holder of this device's key (a restored copy of the terminal) takes a new
-    token: the one in `store` stops working. Its clock is `skew` s off (well away from the
-    gateway's, which the client signs: a (device, ts) proof is accepted once)."""
+    token: the one in `store` stops working. Its clock is `skew` s off; it may sign the same
+    second as the client or as an earlier call (each proof has its own nonce, §4)."""
     device_id, key = store.get_meta("device_id"), store.get_meta("device_key")
     ts = int(time.time()) + skew
-    proof = hmac.new(bytes.fromhex(key), f"{device_id}|{ts}".encode(), hashlib.sha256).hexdigest()
+    nonce = secrets.token_hex(16)
+    proof = hmac.new(bytes.fromhex(key), f"{device_id}|{ts}|{nonce}".encode(),
+                     hashlib.sha256).hexdigest()
     r = requests.post(url + "/v1/devices/token", timeout=10,
-                      json={"device_id": device_id, "ts": ts, "proof": proof})
+                      json={"device_id": device_id, "ts": ts, "nonce": nonce, "proof": proof})
     assert r.status_code == 200, r.text
     return r.json()["token"]
 
@@ -105,7 +108,10 @@ def test_every_device_call_re_authenticates(gw, tmp_path):
     calls = [client.refresh_reference, client.assignments, lambda: client.ops_status(1, 5),
              lambda: client.pull_changes("R001")]
     for n, call in enumerate(calls, 1):
-        rotate_elsewhere(gw.url, store, skew=-60 - n)
+        # the other holder's clock agrees with the gateway's: its proofs and the client's
+        # fall in the same second, several times over (a replay window keyed on whole
+        # seconds took them for replays)
+        rotate_elsewhere(gw.url, store, skew=0)
         call()
         assert client.reauths == n
     assert status_code(gw.url, store.get_meta("device_token")) == 200
