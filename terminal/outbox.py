@@ -12,7 +12,9 @@ import json
 import sqlite3
 import uuid
 
+import fieldrules
 from terminal.canonical import sha256_hex
+from terminal.ledger_errors import LedgerError
 from terminal.store import Store, now_iso
 
 DONE = ("accepted", "duplicate")
@@ -46,6 +48,9 @@ def append(conn: sqlite3.Connection, type: str, payload: dict, *, operator_id: s
     """Write one op; must run inside the capture's own transaction (`Store.transaction`)."""
     if not conn.in_transaction:
         raise RuntimeError("outbox.append must run inside the capture's transaction")
+    problem = fieldrules.payload_problem(type, payload)
+    if problem:  # the gateway would reject it: refuse the capture here, nothing is written
+        raise LedgerError(problem.code, problem.message_zh, problem.message_en)
     seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox").fetchone()[0]
     op = Op(seq=seq, op_id=op_id or new_op_id(), type=type, operator_id=operator_id,
             device_time=device_time or now_iso(), payload=payload,

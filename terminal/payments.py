@@ -32,6 +32,7 @@ import json
 import re
 
 from terminal import outbox, receipt_docs, receipts, shifts, tariffs
+from terminal.card_data import card_result, status_sink
 from terminal.ledger_errors import LedgerError, fen_text, require_int
 from terminal.store import Store, audit, now_iso
 
@@ -297,6 +298,7 @@ def _allocations(conn, op_id: str) -> list[dict]:
 
 def _settle(store: Store, op_id: str, result, *, how: str) -> str:
     """Commit the terminal's result for a `sent`/`unknown` payment; returns the new state."""
+    result = card_result(result)   # scrubbed: no card number goes further
     with store.transaction() as conn:
         pay = _pay_row(conn, op_id)
         if pay["state"] not in ("sent", "unknown"):
@@ -407,7 +409,7 @@ def card_payment(store: Store, terminal, account_no: str | None, amount_fen: int
         settled.append(_settle(store, op_id, result, how="terminal"))
 
     try:
-        returned = terminal.authorize(amount, on_status or (lambda code, text: None), on_result)
+        returned = terminal.authorize(amount, status_sink(on_status), on_result)
     except Exception as exc:  # TerminalLinkError (an OSError) or anything else: unknown
         _mark_unknown(store, op_id, type(exc).__name__)
         return _result(store, op_id)
@@ -432,7 +434,7 @@ def resolve_unknown(store: Store, terminal, payment_op_id: str,
     if pay["method"] != "card" or pay["state"] not in ("sent", "unknown"):
         raise LedgerError("not_unknown", "该交易结果已确定", "This payment's result is already known")
     try:
-        last = terminal.last_result()
+        last = card_result(terminal.last_result())
     except Exception as exc:
         raise LedgerError("terminal_unreachable", "无法连接终端，交易仍为结果未知，请稍后再查",
                           "Cannot reach the terminal; the payment stays unknown — try again") from exc

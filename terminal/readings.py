@@ -97,7 +97,7 @@ def capture_reading(store: Store, *, account_no: str, operator_id: str, status: 
     gps, gps_problems = v.check_gps(gps)
     if problems or gps_problems:
         raise ReadingError(problems + gps_problems)
-    note = (note or "").strip() or None
+    note = v.clean_note(note)
     if estimate and bill_estimate_fen is None and status == "read":
         bill_estimate_fen = _bill_estimate(store, account_no, kwh_e3)
     with store.transaction() as conn:
@@ -188,7 +188,7 @@ class ReadingEntry:
     def set_note(self, note: str | None) -> list:
         problems = v.check_note(note)
         if not problems:
-            self.note = (note or "").strip() or None
+            self.note = v.clean_note(note)
         return problems
 
     def set_gps(self, lat: float, lon: float, accuracy_m: float = 0.0) -> list:
@@ -284,7 +284,7 @@ class ReadingEntry:
             if a.value is None or a.blocking:
                 return Outcome(None, list(a.results))
             self.entries.append(a.value)
-        self.note = (note or "").strip() or self.note
+        self.note = v.clean_note(note) or self.note
         if photo:
             self.photo = photo
         return self._save(a, status="skipped", skip_code=code)

@@ -35,7 +35,10 @@ decimals ≤ 3).
 import dataclasses
 import datetime as dt
 
-NOTE_MAX = 140
+import fieldrules
+
+NOTE_FIELD = fieldrules.field("reading", "note")
+NOTE_MAX = NOTE_FIELD.max_chars
 DEFAULT_DAYS = 30
 ROLLOVER_FRACTION = 10  # top/bottom 1/10 of the dial range
 MIN_FLAG_DEVIATION_E3 = 5_000  # 5 kWh
@@ -280,15 +283,21 @@ def check_reading(keyed, meter: MeterSpec, *, read_date: dt.date, trouble_code: 
 
 # --- codes, note, GPS ---------------------------------------------------------------------
 
+def clean_note(note: str | None) -> str | None:
+    """The note as it is kept: NFC, stripped, None when empty (docs/contracts.md §0)."""
+    return fieldrules.normalise(note or "") or None
+
+
 def check_note(note: str | None, required: bool = False) -> list[Result]:
+    """The content rules every captured text follows (fieldrules, shared with the gateway)."""
     if note is not None and not isinstance(note, str):
         return [_err("note_invalid", "备注必须是文字", "The note must be text", True)]
-    text = (note or "").strip()
+    text = clean_note(note) or ""
     if required and not text:
         return [_err("note_required", "此代码需要填写备注", "This code needs a note", True)]
-    if len(text) > NOTE_MAX:
-        return [_err("note_too_long", f"备注最多 {NOTE_MAX} 字（现 {len(text)} 字）",
-                     f"Note at most {NOTE_MAX} characters (now {len(text)})", True)]
+    problem = fieldrules.check(NOTE_FIELD, text)
+    if problem:
+        return [_err(f"note_{problem.code}", problem.message_zh, problem.message_en, True)]
     return []
 
 

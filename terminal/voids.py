@@ -21,11 +21,14 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import fieldrules
 from terminal import outbox, receipt_docs, receipts, shifts
+from terminal.card_data import card_result, status_sink
 from terminal.ledger_errors import LedgerError
 from terminal.store import Store, audit, now_iso
 
-MAX_REASON = 140
+REASON_FIELD = fieldrules.field("void", "reason")
+MAX_REASON = REASON_FIELD.max_chars
 PENDING_KEY = "card_reversal_pending"
 
 
@@ -53,12 +56,14 @@ def _roles(conn, operator_id: str) -> list[str]:
 
 def _check(store: Store, payment_op_id: str, reason: str, approved_by: str):
     """The payment row and the cleaned reason, or LedgerError (nothing written)."""
-    reason = (reason or "").strip()
+    if reason is not None and not isinstance(reason, str):
+        raise LedgerError("reason_invalid", "作废原因必须是文字", "The reason must be text")
+    reason = fieldrules.normalise(reason or "")
     if not reason:
         raise LedgerError("reason_required", "请填写作废原因", "Enter the reason for the void")
-    if len(reason) > MAX_REASON:
-        raise LedgerError("reason_too_long", f"原因不能超过 {MAX_REASON} 个字",
-                          f"The reason is limited to {MAX_REASON} characters")
+    problem = fieldrules.check(REASON_FIELD, reason)
+    if problem:
+        raise LedgerError(f"reason_{problem.code}", problem.message_zh, problem.message_en)
     conn = store.conn
     if "supervisor" not in _roles(conn, approved_by or ""):
         raise LedgerError("not_supervisor", "作废须由主管批准", "A void needs a supervisor's approval")
@@ -176,11 +181,11 @@ def _reverse(store, terminal, pay, card, reason, approved_by, operator_id, on_st
     outcome = []
 
     def on_result(result):
-        outcome.append(_settle(store, pay, pending, result))
+        outcome.append(_settle(store, pay, pending, card_result(result)))
 
     try:
         returned = terminal.reverse(int(card["terminal_receipt_no"]),
-                                    on_status or (lambda code, text: None), on_result)
+                                    status_sink(on_status), on_result)
     except Exception as exc:  # TerminalLinkError (an OSError) or anything else
         if not outcome:
             with store.transaction() as conn:
@@ -191,7 +196,7 @@ def _reverse(store, terminal, pay, card, reason, approved_by, operator_id, on_st
                               "(resolve it; do not reverse again)") from exc
         returned = None
     if not outcome and returned is not None:
-        outcome.append(_settle(store, pay, pending, returned))
+        outcome.append(_settle(store, pay, pending, card_result(returned)))
     if not outcome or outcome[0] is None:
         raise LedgerError("reversal_declined", "终端拒绝撤销，交易仍有效",
                           "The terminal declined the reversal; the payment stands")
@@ -220,7 +225,7 @@ def resolve_reversal(store: Store, terminal) -> VoidResult | None:
     pay = dict(store.conn.execute("SELECT * FROM payments WHERE op_id=?",
                                   (pending["payment_op_id"],)).fetchone())
     try:
-        last = terminal.last_result()
+        last = card_result(terminal.last_result())
     except Exception as exc:
         raise LedgerError("terminal_unreachable", "无法连接终端，撤销仍待查询，请稍后再查",
                           "Cannot reach the terminal; the reversal stays pending — try again") from exc
