@@ -1,6 +1,7 @@
 """The Kivy application: settings, fonts, i18n, screen discovery and navigation.
 
-`ChaoshouApp(data_dir=…)` builds a root of StatusBar + MessageBanner + ScreenManager and
+`ChaoshouApp(data_dir=…)` builds a root of StatusBar + ScreenManager (a MessageBanner
+floating over the screen's top) and
 adds one instance of every screen module in terminal/ui/screens/ (a module with `NAME`
 and `SCREEN`). Navigation: `app.go(name, **params)` sets `screen.params` and switches;
 `app.back()` returns to the previous screen. `app.tr(msgid, app.lang)` translates (see
@@ -28,6 +29,7 @@ from kivy.clock import Clock  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.properties import ListProperty, ObjectProperty, StringProperty  # noqa: E402
 from kivy.uix.boxlayout import BoxLayout  # noqa: E402
+from kivy.uix.floatlayout import FloatLayout  # noqa: E402
 from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
 
 import terminal.ui.screens as screens_pkg  # noqa: E402
@@ -158,13 +160,22 @@ class ChaoshouApp(App):
     # --- building -----------------------------------------------------------------------
     def build(self):
         self.set_language(self.config.get("app", "language"))
-        root = BoxLayout(orientation="vertical")
+        # the banner floats over the top of the screen, under the status bar: a message
+        # appearing never moves the buttons below it (issue 12); a tap on it dismisses it
+        root = FloatLayout()
+        column = BoxLayout(orientation="vertical")
         self.status_bar = StatusBar()
-        self.banner = MessageBanner()
+        self.banner = MessageBanner(size_hint=(1, None), pos_hint={"x": 0})
         self.sm = ScreenManager(transition=NoTransition())
-        root.add_widget(self.status_bar)
+        column.add_widget(self.status_bar)
+        column.add_widget(self.sm)
+        root.add_widget(column)
         root.add_widget(self.banner)
-        root.add_widget(self.sm)
+
+        def under_status_bar(*_):
+            self.banner.top = self.status_bar.y
+        self.status_bar.bind(y=under_status_bar)
+        self.banner.bind(height=under_status_bar)
         # a screen's module (and its kv) is imported and the screen built on first use:
         # faster start, less memory
         self.screen_names = screen_modules()
