@@ -28,6 +28,7 @@ from terminal.ledger_errors import LedgerError
 from terminal.store import Store, audit, now_iso
 
 REASON_FIELD = fieldrules.field("void", "reason")
+APPROVER_FIELD = fieldrules.field("void", "approved_by")
 MAX_REASON = REASON_FIELD.max_chars
 PENDING_KEY = "card_reversal_pending"
 
@@ -61,9 +62,11 @@ def _check(store: Store, payment_op_id: str, reason: str, approved_by: str):
     reason = fieldrules.normalise(reason or "")
     if not reason:
         raise LedgerError("reason_required", "请填写作废原因", "Enter the reason for the void")
-    problem = fieldrules.check(REASON_FIELD, reason)
-    if problem:
-        raise LedgerError(f"reason_{problem.code}", problem.message_zh, problem.message_en)
+    for field, value in ((REASON_FIELD, reason), (APPROVER_FIELD, approved_by)):
+        problem = fieldrules.check(field, value) if isinstance(value, str) else None
+        if problem:
+            raise LedgerError(f"{field.key}_{problem.code}", problem.message_zh,
+                              problem.message_en)
     conn = store.conn
     if "supervisor" not in _roles(conn, approved_by or ""):
         raise LedgerError("not_supervisor", "作废须由主管批准", "A void needs a supervisor's approval")

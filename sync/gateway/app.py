@@ -219,9 +219,12 @@ class RequestGuard:
             new_headers = [(k, v) for k, v in scope["headers"]
                            if k not in (b"content-encoding", b"content-length")]
             new_headers.append((b"content-length", str(len(body)).encode()))
-        if b"\x00" in body or b"\\u0000" in body:
+        # An op batch is checked op by op (fieldrules): an op holding a NUL is rejected
+        # with its seq held, so one bad op never leaves a gap behind it (docs/contracts.md §0).
+        per_op = scope["path"] == "/v1/ops"
+        if not per_op and (b"\x00" in body or b"\\u0000" in body):
             return await fail(400, "nul_character", "NUL characters are not accepted")
-        if body and scope["path"] != "/v1/ops" and not _storable_json(body):
+        if body and not per_op and not _storable_json(body):
             return await fail(400, "invalid_text", "body holds text that cannot be stored "
                                                    "(lone UTF-16 surrogates)")
         scope = dict(scope, headers=new_headers)

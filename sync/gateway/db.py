@@ -13,6 +13,8 @@ from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, S
                         Text, create_engine, event)
 from sqlalchemy.engine import Engine
 
+import fieldrules
+
 metadata = MetaData()
 Big = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -240,8 +242,9 @@ closeouts = Table("closeouts", metadata,
 
 
 def dumps(obj) -> str:
-    """Canonical JSON text for storage."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON text for storage; any card number in it is masked (fieldrules.pan)."""
+    return json.dumps(fieldrules.mask_doc(obj)[0], sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
 
 
 def make_engine(db_url: str) -> Engine:

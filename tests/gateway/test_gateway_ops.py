@@ -76,8 +76,10 @@ def test_bad_hash_and_unknown_type_rejected(base_url, gateway, device):
     assert statuses(body) == [("rejected", "bad_hash"), ("rejected", "unknown_type")]
     assert db_rows(gateway, "SELECT count(*) FROM readings WHERE op_id=?",
                    bad["op_id"]) == [(0,)]
-    # the bad-hash op is not held: its seq shows up as missing
-    assert body["missing_seqs"] == [[1, 1]]
+    # the bad-hash op is held as rejected (exception queue): its seq leaves no gap
+    assert body["missing_seqs"] == []
+    assert db_rows(gateway, "SELECT status, code FROM sync_ops WHERE op_id=?",
+                   bad["op_id"]) == [("rejected", "bad_hash")]
 
 
 def test_gaps_reported_and_filled(base_url, device):

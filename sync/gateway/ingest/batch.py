@@ -4,13 +4,15 @@ per-type handlers), then written together in the caller's transaction."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 from sqlalchemy import bindparam
 
+import fieldrules
 from sync import protocol
 from sync.gateway import db
 from sync.gateway.context import Context, now_iso
-from sync.gateway.ingest.fields import Invalid, Retry, clip, mask_card, result
+from sync.gateway.ingest.fields import Invalid, Retry, clip, result
 from sync.gateway.ingest.handlers import HANDLERS, RECORD_ONLY_TYPES
 from sync.gateway.ledger import AccountCache
 
@@ -87,32 +89,37 @@ class Batch:
                 self.results.append(result(op, "retry", "not_processed",
                                          "an earlier op in this batch must be retried first"))
                 continue
-            try:
-                text = protocol.canonical_json(op["payload"])
-            except (UnicodeEncodeError, ValueError, RecursionError):
-                self.results.append(result(op, "rejected", "invalid_text",
-                                         "payload cannot be stored (e.g. lone surrogates)"))
-                self.exception("rejected", "invalid_text", "payload cannot be stored", op)
-                continue
-            digest = hashlib.sha256(text).hexdigest()
-            if op["payload_sha256"] != digest:
-                self.results.append(result(op, "rejected", "bad_hash",
-                                         "payload_sha256 does not match the payload"))
-                self.exception("rejected", "bad_hash", "payload hash mismatch", op)
-                continue
+            problem, text, digest = _content(op)
             prior = self.known.get(op_id) or seen.get(op_id)
             if prior is not None:
-                self.results.append(self._repeat(op, prior, digest))
+                if digest is None or digest != op["payload_sha256"]:
+                    same = prior.status == "rejected" and prior.payload_sha256 == \
+                        op["payload_sha256"]
+                    self.results.append(result(op, "rejected", prior.code if same
+                                               else problem[0], prior.message if same
+                                               else problem[1]))
+                else:
+                    self.results.append(self._repeat(op, prior, digest))
+                continue
+            if problem is not None:  # rejected, yet its seq is held: no gap, closeout completes
+                self._reject(op, *problem)
+                seen[op_id] = _Prior(seq, op["payload_sha256"], "rejected", *problem)
+                self.seq_owner.setdefault(seq, op_id)
                 continue
             # A seq already held by another op (e.g. a device restored from a backup): the
             # op is still applied — captures are never dropped — but flagged for review.
             owner = self.seq_owner.get(seq)
             seq_clash = owner is not None and owner != op_id
             stored = text.decode("utf-8")
-            if op["type"] == "payment" and isinstance(op["payload"].get("card"), dict):
-                masked = mask_card(op["payload"])
-                if masked is not op["payload"]:
-                    stored = db.dumps(masked)
+            masked, found = fieldrules.mask_doc(op["payload"])
+            if found:  # a card number: never stored; the op (money included) still applies
+                op["_original"], op["payload"] = op["payload"], masked
+                stored = db.dumps(masked)
+                amount = masked.get("amount_fen")
+                self.exception("review", "card_number_masked",
+                               f"{found} text(s) held a card number, masked on arrival; check "
+                               "the device and its card terminal", op, masked.get("account_no"),
+                               amount if type(amount) is int else None)
             op["_stored"] = stored
             try:
                 status, code, message = self._apply(op)
@@ -127,15 +134,28 @@ class Batch:
                 status, code, message = "conflict", "seq_conflict", \
                     f"seq {seq} is also held by op {owner}"
                 self.exception("conflict", "seq_conflict", message, op, detail={"held_by": owner})
-            self.sync_rows.append({
-                "device_id": self.device_id, "op_id": op_id, "seq": seq, "type": op["type"],
-                "operator_id": op.get("operator_id"), "device_time": op.get("device_time"),
-                "payload": stored, "payload_sha256": digest, "status": status,
-                "code": code, "message": message, "received_at": self.now})
+            self.sync_rows.append(self._sync_row(op, stored, digest, status, code, message))
             seen[op_id] = _Prior(seq, digest, status, code, message)
             self.seq_owner.setdefault(seq, op_id)
             self.results.append(result(op, status, code, message))
         return self.results
+
+    def _reject(self, op, code: str, message: str) -> None:
+        """Hold a rejected op (its seq counts as received) with a storable, masked copy of
+        its payload (NUL and lone surrogates escaped), and queue it for a supervisor."""
+        masked, _found = fieldrules.mask_doc(op["payload"])
+        stored = json.dumps(masked, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        self.results.append(result(op, "rejected", code, message))
+        self.exception("rejected", code, message, op)
+        self.sync_rows.append(self._sync_row(op, stored, op["payload_sha256"], "rejected",
+                                             code, message))
+
+    def _sync_row(self, op, stored, digest, status, code, message) -> dict:
+        return {"device_id": self.device_id, "op_id": op["op_id"], "seq": op["seq"],
+                "type": op["type"], "operator_id": op.get("operator_id"),
+                "device_time": op.get("device_time"), "payload": stored,
+                "payload_sha256": digest, "status": status, "code": code, "message": message,
+                "received_at": self.now}
 
     def _repeat(self, op, prior, digest) -> dict:
         if prior.payload_sha256 != digest:
@@ -176,6 +196,28 @@ class Batch:
     def has_gap_below(self, seq: int) -> bool:
         held = set(self.seq_owner)
         return any(s not in held for s in range(self.device["contiguous_seq"] + 1, seq))
+
+
+# What `_content` may answer for an op's content besides `bad_hash`: the devices' own rules
+# (fieldrules.REASONS), so that a device refuses at capture whatever would be rejected here.
+CONTENT_REASONS = tuple(fieldrules.REASONS)
+
+
+def _content(op) -> tuple[tuple[str, str] | None, bytes | None, str | None]:
+    """(problem, canonical text, digest) of an op's payload; the problem is (code, message)
+    for a payload that cannot be encoded, whose hash does not match, or whose captured
+    text breaks the content rules the devices follow too (fieldrules)."""
+    try:
+        text = protocol.canonical_json(op["payload"])
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        found = fieldrules.unstorable(op["payload"])
+        return ((found.code, found.message_en) if found else
+                ("invalid_text", "payload cannot be stored")), None, None
+    digest = hashlib.sha256(text).hexdigest()
+    if op["payload_sha256"] != digest:
+        return ("bad_hash", "payload_sha256 does not match the payload"), text, digest
+    found = fieldrules.payload_problem(op["type"], op["payload"])
+    return ((found.code, found.message_en) if found else None), text, digest
 
 
 class _Prior:

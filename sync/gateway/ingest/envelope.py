@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import fieldrules
 from sync.gateway.context import ApiError
 from sync.gateway.ingest.fields import MAX_INT
 
@@ -43,10 +44,8 @@ def _envelope_problem(op) -> str | None:
     for key in ("device_time", "operator_id"):
         if op.get(key) is not None and (not isinstance(op[key], str) or len(op[key]) > 64):
             return f"{key} must be a string or null"
-    try:
-        for key in ("op_id", "type", "device_time", "operator_id"):
-            if op.get(key) is not None:
-                op[key].encode("utf-8")
-    except UnicodeEncodeError:
-        return "text holds lone UTF-16 surrogates"
+    for key in ("op_id", "type", "device_time", "operator_id", "payload_sha256"):
+        problem = fieldrules.unstorable(op.get(key), key)
+        if problem:
+            return problem.message_en
     return None

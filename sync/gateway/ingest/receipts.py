@@ -35,7 +35,9 @@ def store_receipt(b: Batch, op, kind: str, amount: int) -> str | None:
                     op["payload"].get("account_no"), amount)
         return None
     problems = []
-    if protocol.receipt_hash(prev_hash, content) != hash_:
+    # the chain is checked on the content as signed, before any card number was masked
+    signed = (op.get("_original") or op["payload"])["receipt"].get("content")
+    if protocol.receipt_hash(prev_hash, signed) != hash_:
         problems.append("hash does not match the content")
     expected = protocol.verify_code(b.device["device_key"], b.device_id, receipt_no, amount,
                                     hash_)
