@@ -30,12 +30,31 @@ def _time(iso: str | None) -> str:
 
 
 def _money(fen: int) -> str:
-    return "¥" + fen_text(fen)
+    """Money as printed, one way for every document: ¥12.30, and -¥10.00 when negative."""
+    return ("-" if fen < 0 else "") + "¥" + fen_text(abs(fen))
+
+
+def _less(fen: int) -> str:
+    """An amount taken off a total (credit, paid, voids): -¥12.30, or ¥0.00 for nothing."""
+    return _money(-fen)
+
+
+def reading_text(value, decimals: int = 0) -> str:
+    """A meter value (all dial digits, contracts §0) as the dial shows it: 5480 with one
+    decimal → "548.0" (the decimals are kept on paper and on screen)."""
+    if value is None:
+        return "—"
+    if not decimals:
+        return str(value)
+    text = str(int(value)).rjust(decimals + 1, "0")
+    return f"{text[:-decimals]}.{text[-decimals:]}"
 
 
 def _header(store: Store, title: str) -> list[dict]:
     company = store.get_meta("company_name") or DEFAULT_COMPANY
-    return [_text(company, "center", True, "double"), _text(title, "center"), {"t": "rule"}]
+    # a line of paper above the company name: it does not touch the top edge
+    return [{"t": "feed", "n": 1}, _text(company, "center", True, "double"),
+            _text(title, "center"), {"t": "rule"}]
 
 
 def _footer() -> list[dict]:
@@ -61,6 +80,15 @@ def card_text(card: dict | None) -> str:
     if card.get("last4"):
         parts.append("****" + card["last4"])
     return " ".join(p for p in parts if p)
+
+
+def balance_after(content: dict) -> int:
+    """What the account still owes after this one-account payment (0 when paid in full,
+    in advance, or for an agent): the due printed on the receipt less the amount paid."""
+    due = content.get("due_before_fen")
+    if content.get("agent_id") or due is None:
+        return 0
+    return max(0, due - content["amount_fen"])
 
 
 def _collection_blocks(store: Store, row: dict) -> list[dict]:
@@ -94,6 +122,9 @@ def _collection_blocks(store: Store, row: dict) -> list[dict]:
                        _kv("找零 Change", _money(c.get("change_fen") or 0))]
     if c.get("advance_fen"):
         blocks.append(_kv("预存 Advance", _money(c["advance_fen"])))
+    balance = balance_after(c)
+    if balance:
+        blocks.append(_kv("尚欠 Still owed", _money(balance)))
     blocks += [_kv("收费员 Collector", c.get("operator_id") or ""),
                _kv("终端 Device", c["device_id"]), {"t": "rule"}]
     blocks.append({"t": "qr", "data": receipts.verify_url(store, c["receipt_no"], c["amount_fen"],
@@ -102,7 +133,7 @@ def _collection_blocks(store: Store, row: dict) -> list[dict]:
     blocks.append(_kv("验证码 Code", row["verify_code"]))
     pay_acct = c.get("account_no") or (c.get("allocations") or [{}])[0].get("account_no")
     if pay_acct:
-        blocks.append({"t": "qr", "data": receipts.pay_url(store, pay_acct),
+        blocks.append({"t": "qr", "data": receipts.pay_url(store, pay_acct, balance_after(c)),
                        "caption": "扫码缴费 Scan to pay next time"})
     blocks.append(_text("请妥善保管 Please keep this receipt", "center"))
     return blocks + _footer()
@@ -178,7 +209,10 @@ def bill_notice(store: Store, account_no: str, kwh_e3: int | None = None, today=
                _kv("地址 Address", acct["address"])]
     reading = tariffs.latest_reading(store.conn, account_no)
     if reading is not None:
-        blocks += [_kv("本次读数 Reading", reading["value"]),
+        meter = store.conn.execute("SELECT decimals FROM meters WHERE account_no=?",
+                                   (account_no,)).fetchone()
+        decimals = (meter["decimals"] or 0) if meter is not None else 0
+        blocks += [_kv("本次读数 Reading", reading_text(reading["value"], decimals)),
                    _kv("抄表时间 Read at", _time(reading["device_time"]))]
     if bill.kwh_e3 is not None:
         blocks.append(_kv("用电量 kWh", _kwh(bill.kwh_e3)))
@@ -193,9 +227,9 @@ def bill_notice(store: Store, account_no: str, kwh_e3: int | None = None, today=
     if bill.late_fee_fen:
         blocks.append(_kv(f"违约金 Late fee ({bill.overdue_days}天 days)", _money(bill.late_fee_fen)))
     if bill.credit_fen:
-        blocks.append(_kv("预存 Credit", "-" + _money(bill.credit_fen)))
+        blocks.append(_kv("预存 Credit", _less(bill.credit_fen)))
     if bill.paid_here_fen:
-        blocks.append(_kv("已缴 Paid", "-" + _money(bill.paid_here_fen)))
+        blocks.append(_kv("已缴 Paid", _less(bill.paid_here_fen)))
     blocks += [_kv("应缴合计 Total due", _money(bill.total_due_fen)), {"t": "rule"},
                {"t": "qr", "data": receipts.pay_url(store, account_no, bill.total_due_fen),
                 "caption": "扫码缴费 Scan to pay"}]
@@ -233,7 +267,7 @@ def shift_report_document(store: Store, report: dict, kind: str) -> dict:
                _kv("备用金 Float", _money(report["float_fen"])),
                _kv(f"现金 Cash ({report['cash_count']})", _money(report["cash_fen"])),
                _kv(f"银行卡 Card ({report['card_count']})", _money(report["card_fen"])),
-               _kv(f"作废 Voids ({report['void_count']})", "-" + _money(report["void_fen"])),
+               _kv(f"作废 Voids ({report['void_count']})", _less(report["void_fen"])),
                _kv("应有现金 Expected cash", _money(report["expected_fen"]))]
     if report.get("unknown_count"):
         blocks.append(_kv("待查卡交易 Unknown card", report["unknown_count"]))

@@ -23,7 +23,7 @@ from devices.printer.fonts import cjk_font
 from devices.printer.layout import (COLUMNS, DOTS, Cut, Feed, Line, Qr, char_width, layout,
                                     printable, text_width)
 
-__all__ = ["render", "render_into", "line_image", "PROFILE", "QR_MODULE_DOTS",
+__all__ = ["render", "render_into", "line_image", "glyph", "PROFILE", "QR_MODULE_DOTS",
            "CHINESE_ON", "CHINESE_OFF"]
 
 PROFILE = "POS-5890"  # a generic 58 mm (384 dot, 32 column) printer profile
@@ -32,7 +32,21 @@ CHINESE_OFF = b"\x1c."  # FS .
 LINE_GAP_DOTS = 6       # a text line is 24 dots high on a 30-dot pitch
 QR_MODULE_DOTS = 5
 CELL = 12               # dots per column at normal size
-_BASELINE = 21          # baseline of a 24-dot glyph drawn with Noto Sans CJK
+# (font size, baseline) in a 24-dot cell: Chinese glyphs fill it; Latin glyphs are drawn a
+# little smaller and higher so descenders (g, p, y) end inside the cell, not below it
+_CJK_FONT = (24, 21)
+_ASCII_FONT = (22, 18)
+
+
+def glyph(ch: str, bold: bool = False) -> Image.Image:
+    """One character as the printer's font draws it: a 12×24 (ASCII) or 24×24 dot cell
+    holding the whole glyph, white (255) background."""
+    w = char_width(ch)
+    size, baseline = _ASCII_FONT if w == 1 else _CJK_FONT
+    cell = Image.new("L", (CELL * w, 24), 255)
+    ImageDraw.Draw(cell).text((0, baseline), ch, fill=0, anchor="ls",
+                              font=cjk_font(size, "bold" if bold else "regular"))
+    return cell
 
 
 def line_image(line: Line) -> Image.Image:
@@ -45,16 +59,14 @@ def line_image(line: Line) -> Image.Image:
     used = text_width(line.text) * cell_w
     x0 = {"left": 0, "center": (DOTS - used) // 2, "right": DOTS - used}[line.align]
     img = Image.new("L", (max(8, x0 + used), cell_h), 255)
-    font = cjk_font(24, "bold" if line.bold else "regular")
     x = x0
     for ch in line.text:
         w = char_width(ch)
         if ch != " ":
-            glyph = Image.new("L", (CELL * w, 24), 255)
-            ImageDraw.Draw(glyph).text((0, _BASELINE), ch, font=font, fill=0, anchor="ls")
+            drawn = glyph(ch, line.bold)
             if (line.width, line.height) != (1, 1):
-                glyph = glyph.resize((CELL * w * line.width, cell_h), Image.NEAREST)
-            img.paste(glyph, (x, 0))
+                drawn = drawn.resize((CELL * w * line.width, cell_h), Image.NEAREST)
+            img.paste(drawn, (x, 0))
         x += w * cell_w
     return img.point(lambda v: 0 if v < 128 else 255)
 

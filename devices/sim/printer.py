@@ -38,7 +38,7 @@ from pathlib import Path
 import qrcode
 from PIL import Image, ImageDraw
 
-from devices.printer.fonts import cjk_font
+from devices.printer.escpos_render import glyph as printer_glyph
 
 __all__ = ["PrinterSim", "Job", "main"]
 
@@ -277,9 +277,7 @@ class PrinterSim:
         for ch, bold, w, h in chars:
             cw = 12 if ord(ch) < 0x80 else 24
             if ch != " ":
-                glyph = Image.new("L", (cw, 24), 255)
-                ImageDraw.Draw(glyph).text((0, 21), ch, fill=0, anchor="ls",
-                                           font=cjk_font(24, "bold" if bold else "regular"))
+                glyph = printer_glyph(ch, bold)
                 if (w, h) != (1, 1):
                     glyph = glyph.resize((cw * w, 24 * h), Image.NEAREST)
                 strip.paste(glyph, (x, char_h - 24 * h))

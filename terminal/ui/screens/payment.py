@@ -202,8 +202,12 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
     def confirm_cash(self):
         if self.busy:
             return
-        tendered = self.tendered_fen or None
-        if tendered is not None and tendered < self.amount_fen:
+        if not self.tendered_fen:
+            # exact money is an explicit choice (its own button), never the empty default
+            self.message = tr("Key the cash received, or tap Exact money.")
+            return
+        tendered = self.tendered_fen
+        if tendered < self.amount_fen:
             self.message = tr("The cash tendered is less than the amount. Key the tendered amount again.")
             return
         self.busy = True

@@ -10,6 +10,7 @@ from kivy.uix.popup import Popup
 from kivy.uix.screenmanager import Screen
 
 from terminal.ui.i18n import error_text  # noqa: F401  (the field screens import it from here)
+from terminal.receipt_docs import reading_text as fmt_reading  # noqa: F401  (shared with paper)
 from terminal.ui.widgets import BigButton, NumericKeypad
 
 
@@ -47,16 +48,6 @@ def fmt_fen(fen) -> str:
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
     return f"{sign}{yuan:,}.{cents:02d}"
-
-
-def fmt_reading(value, decimals: int = 0) -> str:
-    """A meter value (all dial digits, contracts §0) as the dial shows it: 71421, 1 → "7142.1"."""
-    if value is None:
-        return "—"
-    if not decimals:
-        return str(value)
-    text = str(int(value)).rjust(decimals + 1, "0")
-    return f"{text[:-decimals]}.{text[-decimals:]}"
 
 
 def tr(msgid: str) -> str:
