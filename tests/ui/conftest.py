@@ -3,8 +3,9 @@
 Applies DESIGN.md §8's recipe before Kivy is imported, and provides fixtures:
 
 - `ui` — a `UI` driver around a fresh `ChaoshouApp` (own data dir under tmp_path, worker
-  thread started when enrolled). Helpers: `ui.tap(widget_or_id_or_text)`, `ui.type(text)`,
-  `ui.key(name)`, `ui.keypad(digits, enter=True)`, `ui.wait_for(cond, timeout, what)`,
+  thread started when enrolled). Helpers: `ui.tap(widget_or_id_or_text)`,
+  `ui.type(text, into=field)`, `ui.key(name)`, `ui.keypad(digits, enter=True)`,
+  `ui.wait_for(cond, timeout, what)` (the timeout is a base scaled by tests/deadline.py),
   `ui.shot(name)` (PNG under artifacts/ui/<test>/NN-name.png), `ui.find(id or text)`,
   `ui.screen` / `ui.go(name, **params)`, `ui.pump(frames)`, `ui.store` (a Store on the
   test's thread). Make it with `make_ui(**options)` to enrol first or configure devices.
@@ -14,6 +15,13 @@ Applies DESIGN.md §8's recipe before Kivy is imported, and provides fixtures:
 - `zvt_sim` — the ZVT card terminal simulator on a pty (`.url`, `.sim`).
 - `ui_flows.login(ui, operator, pin)` and `ui_flows.download_route(ui, route_id)` — the
   first part of scenario 1, reusable by every field-screen test.
+
+Input is delivered the way it lands on a device, and the harness waits until it has landed
+before the next input: a tap is complete when no widget holds its touch any more (a
+ScrollView hands a quick tap to its child 0.2 s later), and no input starts while a
+drop-down's dismissal is pending, a popup fades in or out or a screen transition runs (each
+of those takes the next touch for itself). Typing needs a focused text field and checks that
+the text landed in it.
 """
 from __future__ import annotations
 
@@ -41,11 +49,17 @@ import shutil  # noqa: E402
 from terminal.ui.app import ChaoshouApp  # noqa: E402  (registers the CJK font first)
 from kivy.base import EventLoop  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
+from kivy.animation import Animation  # noqa: E402
 from kivy.tests import UnitTestTouch  # noqa: E402
+from kivy.uix.behaviors import FocusBehavior  # noqa: E402
+from kivy.uix.dropdown import DropDown  # noqa: E402
+from kivy.uix.modalview import ModalView  # noqa: E402
 from kivy.uix.scrollview import ScrollView  # noqa: E402
+from kivy.uix.spinner import Spinner  # noqa: E402
 from kivy.uix.widget import Widget  # noqa: E402
 
 from terminal.store import Store  # noqa: E402
+from tests.deadline import ENV as DEADLINE_ENV, seconds  # noqa: E402
 
 KEYS = {"enter": (13, None), "backspace": (8, None), "escape": (27, None), "tab": (9, "\t"),
         "delete": (127, None)}
@@ -101,17 +115,39 @@ class UI:
             EventLoop.idle()
 
     def wait_for(self, cond, timeout: float = 10.0, what: str = ""):
-        """Pump frames until `cond()` is truthy; returns its value. Screenshot on timeout."""
-        deadline = time.monotonic() + timeout
+        """Pump frames until `cond()` is truthy; returns its value. `timeout` is a base in
+        seconds, scaled by tests/deadline.py. Screenshot on timeout."""
+        limit = seconds(timeout)
+        deadline = time.monotonic() + limit
         while True:
             value = cond()
             if value:
                 return value
             if time.monotonic() > deadline:
                 self.shot("timeout")
-                raise UITimeout(f"timed out after {timeout}s waiting for {what or cond} "
-                                f"(screen {self.app.sm.current!r}, banner {self.app.banner.text!r})")
+                raise UITimeout(f"timed out after {limit:g}s waiting for {what or cond} "
+                                f"(screen {self.app.sm.current!r}, banner {self.app.banner.text!r};"
+                                f" more time: {DEADLINE_ENV})")
             EventLoop.idle()
+
+    def unsettled(self) -> str | None:
+        """What would take the next input for itself, or None when nothing would."""
+        if self.app.sm.transition.is_active:
+            return "a screen transition"
+        for w in Window.children:
+            if isinstance(w, DropDown):
+                owner = w.attach_to
+                if owner is None or (isinstance(owner, Spinner) and not owner.is_open):
+                    return "a drop-down being dismissed"
+            if isinstance(w, ModalView) and (w._anim_alpha < 1 or any(
+                    w.uid in getattr(a, "_widgets", {}) for a in list(Animation._instances))):
+                return f"a {type(w).__name__} fading in or out"
+        return None
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Pump frames until no drop-down, popup or transition would swallow the next input."""
+        self.wait_for(lambda: self.unsettled() is None, timeout,
+                      "the window to settle (drop-downs, popups, transitions)")
 
     def wait_screen(self, name: str, timeout: float = 10.0):
         self.wait_for(lambda: self.app.sm.current == name, timeout, f"screen {name}")
@@ -175,7 +211,9 @@ class UI:
 
     # --- input ------------------------------------------------------------------------
     def tap(self, target, *, pump: int = 3):
-        """A real touch (down + up) at the centre of the widget (scrolled into view)."""
+        """A real touch (down + up) at the centre of the widget (scrolled into view), once
+        the window has settled; returns when the touch has been delivered completely."""
+        self.settle()
         widget = self.find(target)
         node = widget.parent
         while node is not None and node is not Window:
@@ -189,21 +227,56 @@ class UI:
         x, y = widget.to_window(*widget.center)
         if not (0 <= x < Window.width and 0 <= y < Window.height):
             raise AssertionError(f"{target!r} is off screen at {(x, y)}")
-        touch = UnitTestTouch(x, y)
-        touch.touch_down()
-        self.pump(1)
-        touch.touch_up()
-        self.pump(pump)
+        self.touch_at(x, y, pump=pump)
         return widget
 
-    def type(self, text: str) -> None:
-        """Type text as a hardware keyboard would (to the focused field or the keypad)."""
+    def touch_at(self, x: float, y: float, *, pump: int = 3) -> None:
+        """A touch down and up at window coordinates, with no frame in between (a frame
+        could move the widget away from under the finger); waits until every widget that
+        took the touch has let it go, then until the window has settled again."""
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        self.wait_for(lambda: not touch.grab_list, 10, f"the tap at {(round(x), round(y))} delivered")
+        self.pump(pump)
+        self.settle()
+
+    @staticmethod
+    def focused():
+        """The widget that has the keyboard (a focused text field), or None."""
+        return next((w for w in FocusBehavior._keyboards.values() if w is not None), None)
+
+    def has_focus(self, target) -> bool:
+        """Whether `target` (widget, id or text) has the keyboard (`ids` hold weak proxies,
+        so widgets are compared by uid)."""
+        focused = self.focused()
+        return focused is not None and focused.uid == self.find(target).uid
+
+    def type(self, text: str, *, into=None) -> None:
+        """Type text as a hardware keyboard would, into the focused text field (`into`, a
+        widget, id or text, is tapped first unless it has the focus already). Fails unless
+        a field has the focus (keys would be lost) and unless the text landed in it."""
+        self.settle()
+        if into is not None:
+            field = self.find(into)
+            if not self.has_focus(field):
+                self.tap(field)
+            self.wait_for(lambda: self.has_focus(field), 5, f"{into!r} focused")
+        field = self.focused()
+        if field is None:
+            raise AssertionError(f"no text field has the focus: {text!r} would be lost")
+        before = field.text
         for ch in text:
             code = ord(ch) if ord(ch) < 256 else 0
             Window.dispatch("on_key_down", code, 0, ch, [])
             Window.dispatch("on_textinput", ch)
             Window.dispatch("on_key_up", code, 0)
         self.pump(2)
+        kept = "".join(ch for ch in text if ch.isdigit()) if field.input_filter == "int" else text
+        if (not self.has_focus(field) or kept not in field.text
+                or len(field.text) != len(before) + len(kept)):
+            raise AssertionError(f"typed {text!r} into {getattr(field, 'hint_text', field)!r}, "
+                                 f"which now holds {field.text!r} (before {before!r})")
 
     def key(self, name: str) -> None:
         code, text = KEYS[name]

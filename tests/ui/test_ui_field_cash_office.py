@@ -61,7 +61,10 @@ def test_agent_lump_payment_one_receipt(make_ui, gateway, printer_sim, ui_flows)
             break
         popup = printer_popup()
     copy = ui.wait_for(copy_printed, 10, "COPY printed")
-    ui.wait_for(lambda: "…" not in agents.message and printer_popup() is None, 15, "printed")
+    # the simulator has the COPY on paper before the driver has read the printer's status
+    # after it: the job is done, and the collector told so, only once that answer is in
+    ui.wait_for(lambda: agents.message.endswith(ui.app.tr("Printed.")) and printer_popup() is None,
+                15, "the collector told the receipt is printed")
     ui.shot("paid")
 
     pays = ui.store.conn.execute("SELECT op_id, agent_id, amount_fen, receipt_no FROM payments").fetchall()

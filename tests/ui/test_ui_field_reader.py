@@ -33,13 +33,8 @@ def pick_value(store, account_no: str, want: str) -> str:
 def touch(ui, widget):
     """A real tap on a widget inside a RecycleView (ui.tap scrolls ScrollViews, which a
     RecycleView's own layout does not support)."""
-    from kivy.tests import UnitTestTouch
-    x, y = widget.to_window(*widget.center)
-    t = UnitTestTouch(x, y)
-    t.touch_down()
-    ui.pump(1)
-    t.touch_up()
-    ui.pump(3)
+    ui.settle()
+    ui.touch_at(*widget.to_window(*widget.center))
 
 
 def tap_tile(ui, target: str):

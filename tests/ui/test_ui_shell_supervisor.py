@@ -36,11 +36,21 @@ def test_supervisor_reassigns_and_device_picks_up(gateway, make_ui, ui_flows, tm
     sup.tap("assign_R002")
     sup.tap("assign_operator")
     sup.find("assign_operator").text = ""
-    sup.type("1002")
+    sup.type("1002", into="assign_operator")
+    # a drop-down that takes its time to close (Config `min_state_time`, 35 ms by default)
+    # must not swallow what comes next: the tap that follows, and the typing
+    spinner = sup.find("assign_device")
+    spinner._dropdown.min_state_time = 0.5
     sup.tap("assign_device")
     sup.tap(reader_device)                         # the drop-down's entry for the device
-    sup.tap("assign_reason")
-    sup.type("reader 1003 is sick")
+    assert spinner.text == reader_device
+    # choosing the device hands the keyboard to the reason: typing goes straight there
+    sup.wait_for(lambda: sup.has_focus("assign_reason"), 5, "reason focused")
+    sup.type("reader 1003 ", into="assign_reason")
+    sup.tap("assign_reason")                       # a tap on the field keeps it
+    sup.type("is sick", into="assign_reason")
+    assert sup.find("assign_reason").text == "reader 1003 is sick"
+    assert sup.find("assign_operator").text == "1002" and spinner.text == reader_device
     sup.shot("assign-form")
     sup.tap("assign_confirm")
     sup.wait_for(lambda: not screen.form and not screen.busy, 20, "assignment done")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, DictProperty, ListProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
@@ -262,6 +263,17 @@ class SupervisorScreen(AppScreen):
         self.ids.assign_device.values = names
         self.ids.assign_device.text = route.get("device_id") or (names[0] if names else "")
         self.ids.assign_reason.text = ""
+
+    def device_chosen(self) -> None:
+        """The device drop-down closed: the reason is what the supervisor types next, so an
+        empty reason field takes the keyboard (after the closing touch is over, which
+        would otherwise take the focus away again)."""
+        if self.form == "assign" and not self.ids.assign_reason.text:
+            Clock.schedule_once(lambda _dt: self._focus_reason(), 0)
+
+    def _focus_reason(self) -> None:
+        if self.form == "assign":
+            self.ids.assign_reason.focus = True
 
     def confirm_assign(self) -> None:
         route_id = self.form_target.get("route_id")
