@@ -1,11 +1,13 @@
-"""Run the gateway: `python -m sync.gateway --db PATH [--seed-demo] [--host H] [--port P]`.
+"""Run the gateway (docs/deploy.md).
 
-Options: `--db-url URL` instead of `--db` (e.g. `postgresql+psycopg://user@host/chaoshou`),
-`--demo-accounts N` (default 1200), `--bench-route-accounts N` (adds route R900 with N
-accounts from `demo_data.fake_accounts`), `--snapshot-ttl S`, `--change-retention S`,
-`--min-client-version V` (a request with header `X-Client-Version` below V gets 426),
-`--platform-key KEY` (header `X-Platform-Key` of third-party notifications; default
-`demo-platform-key`, or env CHAOSHOU_PLATFORM_KEY), `--pin-iterations N` (demo PIN hashes).
+    python -m sync.gateway [serve] --db-url postgresql+psycopg://u@host/chaoshou --workers 4
+    python -m sync.gateway migrate --db-url URL          # apply pending schema migrations
+    python -m sync.gateway --db gateway.db --seed-demo   # the demo utility on a SQLite file
+
+Every option comes, in this order of precedence, from the command line, the environment
+(`CHAOSHOU_GATEWAY_<OPTION>`, e.g. `CHAOSHOU_GATEWAY_DB_URL`, `CHAOSHOU_GATEWAY_WORKERS`)
+or a TOML config file (`--config FILE` or `CHAOSHOU_GATEWAY_CONFIG`; keys are the option
+names with underscores: `db_url = "…"`, `workers = 4`). See `--help` for the options.
 
 Fault hook for sync-client tests: `--fault-after-commit N` or the environment variable
 `CHAOSHOU_GATEWAY_FAULT=crash_after_commit:N` makes the process exit immediately
@@ -15,14 +17,39 @@ Fault hook for sync-client tests: `--fault-after-commit N` or the environment va
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 
-import uvicorn
+ENV_PREFIX = "CHAOSHOU_GATEWAY_"
+SERVE_ENV = "CHAOSHOU_GATEWAY_SERVE"   # the resolved options, handed to worker processes
 
-from sync.gateway.app import create_app
-from sync.gateway.context import Settings
+# name: (type, default, help); booleans are flags
+OPTIONS = {
+    "db": (str, None, "SQLite database file"),
+    "db_url": (str, None, "SQLAlchemy database URL (postgresql+psycopg://user@host/db)"),
+    "host": (str, "127.0.0.1", "address to listen on"),
+    "port": (int, 8700, "port to listen on (0: any free port)"),
+    "workers": (int, 1, "worker processes sharing the port"),
+    "pool_size": (int, 10, "database connections kept per process"),
+    "max_in_flight": (int, 64, "requests worked on at once per process; more get 503"),
+    "migrate": (bool, False, "apply pending schema migrations before serving"),
+    "seed_demo": (bool, False, "load the demo utility once (implies --migrate)"),
+    "demo_accounts": (int, 1200, "accounts of the demo utility"),
+    "bench_route_accounts": (int, 0, "add route R900 with N generated accounts"),
+    "snapshot_ttl": (int, 3600, "seconds a route snapshot stays readable"),
+    "change_retention": (int, 60 * 24 * 3600, "seconds change-feed rows are kept"),
+    "platform_key": (str, "demo-platform-key", "X-Platform-Key of third-party notices"),
+    "pin_iterations": (int, None, "PBKDF2 iterations of the demo PIN hashes"),
+    "fault_after_commit": (int, None, "exit(75) after the N-th committed ops batch"),
+    "min_client_version": (str, None, "answer 426 to clients whose X-Client-Version is lower"),
+    "no_group_commit": (bool, False, "one transaction per ops batch (for comparison)"),
+    "log_level": (str, "info", "logging level of the gateway's logs"),
+    "no_access_log": (bool, False, "do not log every request (the access log is on)"),
+}
+ENV_ALIASES = {"platform_key": "CHAOSHOU_PLATFORM_KEY"}
 
 
 def parse_fault(value: str | None) -> int | None:
@@ -34,41 +61,102 @@ def parse_fault(value: str | None) -> int | None:
     return int(n)
 
 
+def _parser(command: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=f"python -m sync.gateway {command}",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--config", help="TOML file with option values")
+    for name, (kind, default, text) in OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            ap.add_argument(flag, action="store_true", default=None, help=text)
+        else:
+            ap.add_argument(flag, type=kind, default=None,
+                            help=f"{text} (default {default})" if default is not None else text)
+    if command == "import":
+        ap.add_argument("files", nargs="+", help="export files (.csv or .json)")
+    return ap
+
+
+def _coerce(name: str, value):
+    kind = OPTIONS[name][0]
+    if kind is bool:
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+    return kind(value)
+
+
+def resolve(command: str, argv: list[str]) -> dict:
+    """Options from flags, then the environment, then the config file, then defaults."""
+    args = vars(_parser(command).parse_args(argv))
+    config_path = args.pop("config") or os.environ.get(ENV_PREFIX + "CONFIG")
+    from_file = {}
+    if config_path:
+        try:
+            from_file = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SystemExit(f"cannot read config file {config_path}: {exc}")
+        unknown = set(from_file) - set(OPTIONS)
+        if unknown:
+            raise SystemExit(f"unknown option(s) in {config_path}: {', '.join(sorted(unknown))}")
+    opts = {k: v for k, v in args.items() if k not in OPTIONS}
+    for name, (_kind, default, _text) in OPTIONS.items():
+        env = os.environ.get(ENV_ALIASES.get(name, ENV_PREFIX + name.upper()))
+        if args.get(name) is not None:
+            opts[name] = args[name]
+        elif env not in (None, ""):
+            opts[name] = _coerce(name, env)
+        elif name in from_file:
+            opts[name] = _coerce(name, from_file[name])
+        else:
+            opts[name] = default
+    if opts["fault_after_commit"] is None:
+        opts["fault_after_commit"] = parse_fault(os.environ.get("CHAOSHOU_GATEWAY_FAULT"))
+    if bool(opts["db"]) == bool(opts["db_url"]):
+        raise SystemExit("give exactly one of --db FILE or --db-url URL")
+    opts["url"] = opts["db_url"] or "sqlite:///" + str(Path(opts["db"]).resolve())
+    return opts
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sync.gateway", description=__doc__.split("\n")[0])
-    where = ap.add_mutually_exclusive_group(required=True)
-    where.add_argument("--db", help="SQLite database file")
-    where.add_argument("--db-url", help="SQLAlchemy database URL")
-    ap.add_argument("--seed-demo", action="store_true")
-    ap.add_argument("--demo-accounts", type=int, default=1200)
-    ap.add_argument("--bench-route-accounts", type=int, default=0)
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8700)
-    ap.add_argument("--snapshot-ttl", type=int, default=3600)
-    ap.add_argument("--change-retention", type=int, default=60 * 24 * 3600)
-    ap.add_argument("--platform-key", default=os.environ.get("CHAOSHOU_PLATFORM_KEY",
-                                                             "demo-platform-key"))
-    ap.add_argument("--pin-iterations", type=int, default=None)
-    ap.add_argument("--fault-after-commit", type=int, default=None)
-    ap.add_argument("--min-client-version", default=None,
-                    help="answer 426 to clients whose X-Client-Version is lower")
-    ap.add_argument("--no-group-commit", action="store_true",
-                    help="one transaction per ops batch (for comparison)")
-    ap.add_argument("--log-level", default="warning")
-    args = ap.parse_args(argv)
-    fault = args.fault_after_commit or parse_fault(os.environ.get("CHAOSHOU_GATEWAY_FAULT"))
-    url = args.db_url or "sqlite:///" + str(Path(args.db).resolve())
-    settings = Settings(snapshot_ttl_s=args.snapshot_ttl,
-                        change_retention_s=args.change_retention,
-                        platform_key=args.platform_key, fault_after_commit=fault,
-                        min_client_version=args.min_client_version,
-                        group_commit=not args.no_group_commit)
-    app = create_app(url, seed_demo=args.seed_demo, settings=settings,
-                     demo_accounts=args.demo_accounts,
-                     bench_route_accounts=args.bench_route_accounts,
-                     pin_iterations=args.pin_iterations)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in ("serve", "migrate", "import") else "serve"
+    opts = resolve(command, argv)
+    from sync.gateway import observe
+    observe.setup_logging(opts["log_level"])
+    if command == "migrate":
+        from sync.gateway import migrate
+        from sync.gateway.db import make_engine
+        engine = make_engine(opts["url"], pool_size=1)
+        before, after = migrate.upgrade(engine)
+        engine.dispose()
+        print(f"schema revision {before or 'none'} -> {after}")
+        return 0
+    if command == "import":
+        from sync.gateway import importer
+        return importer.main(opts)
+    return serve(opts)
+
+
+def serve(opts: dict) -> int:
+    import uvicorn
+
+    from sync.gateway.migrate import SchemaNotCurrent
+    from sync.gateway.serve import app_from_options, prepare
+    try:
+        prepare(opts)
+    except SchemaNotCurrent as exc:
+        print(f"gateway not started: {exc}", file=sys.stderr)
+        return 2
+    common = dict(host=opts["host"], port=opts["port"], log_level=opts["log_level"].lower(),
+                  access_log=False, timeout_graceful_shutdown=10)
+    if opts["workers"] > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chaoshou-metrics-")
+    if opts["workers"] <= 1:
+        uvicorn.run(app_from_options(opts), **common)
+    else:
+        os.environ[SERVE_ENV] = json.dumps(opts)
+        uvicorn.run("sync.gateway.serve:app_from_env", factory=True,
+                    workers=opts["workers"], **common)
     return 0
 
 

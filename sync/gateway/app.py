@@ -16,7 +16,8 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from sqlalchemy import select
 
-from sync.gateway import access, db, ingest, money, routedata, seed, supervisor
+from sync.gateway import (access, db, ingest, migrate, money, observe, routedata, seed,
+                          supervisor)
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
 
@@ -279,7 +280,9 @@ def _install_errors(app: FastAPI) -> None:
         return _error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _internal(_request, _exc: Exception):
+    async def _internal(request, exc: Exception):
+        observe.log.error("internal error on %s %s", request.method, request.url.path,
+                          exc_info=exc)
         return _error(500, "internal", "internal error; the request may be retried")
 
 
@@ -287,11 +290,18 @@ def _install_errors(app: FastAPI) -> None:
 
 def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None = None,
                demo_accounts: int = 1200, bench_route_accounts: int = 0,
-               pin_iterations: int | None = None) -> FastAPI:
-    """Build the gateway app on `db_url` (e.g. `sqlite:///gw.db`, `postgresql+psycopg://…`)."""
+               pin_iterations: int | None = None, apply_migrations: bool = False) -> FastAPI:
+    """Build the gateway app on `db_url` (e.g. `sqlite:///gw.db`, `postgresql+psycopg://…`).
+
+    Refuses (`migrate.SchemaNotCurrent`) a database whose schema is not current, unless
+    `apply_migrations` (implied by `seed_demo`) migrates it first."""
     settings = settings or Settings()
-    ctx = Context(engine=make_engine(db_url), settings=settings,
-                  is_sqlite=db_url.startswith("sqlite"))
+    engine = make_engine(db_url, settings.pool_size)
+    if apply_migrations or seed_demo:
+        migrate.upgrade(engine)
+    else:
+        migrate.check(engine)
+    ctx = Context(engine=engine, settings=settings, is_sqlite=db_url.startswith("sqlite"))
     if seed_demo:
         seed.seed_demo(ctx, demo_accounts, pin_iterations)
     if bench_route_accounts:
@@ -306,6 +316,8 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     if settings.min_client_version:
         app.add_middleware(MinClientVersion, minimum=settings.min_client_version)
+    app.add_middleware(observe.Observe, routes=app.router.routes,
+                       max_in_flight=settings.max_in_flight, access=settings.access_log)
 
     async def device(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
         if cred is None or not cred.credentials:
@@ -337,7 +349,26 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
 
     @app.get("/v1/health", tags=["meta"])
     def health():
+        """Liveness: the process answers."""
         return {"ok": True, "version": API_VERSION}
+
+    @app.get("/v1/ready", tags=["meta"])
+    def ready():
+        """Readiness: the database answers and its schema is at this gateway's revision."""
+        try:
+            migrate.check(ctx.engine)
+        except migrate.SchemaNotCurrent as exc:
+            return _error(503, "schema_not_current", str(exc))
+        except Exception as exc:  # noqa: BLE001 — unreachable database
+            observe.log.warning("not ready: %s", exc)
+            return _error(503, "database_unavailable", f"database unreachable: "
+                                                       f"{exc.__class__.__name__}")
+        return {"ok": True, "revision": migrate.head()}
+
+    @app.get("/metrics", tags=["meta"], include_in_schema=False)
+    def metrics():
+        data, content_type = observe.metrics_text(ctx)
+        return Response(data, media_type=content_type)
 
     # -- devices
     @app.post("/v1/devices/enrol", tags=["device"])
@@ -390,6 +421,7 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
         if len(body) > settings.max_body_bytes:
             raise ApiError(413, "body_too_large", "request body too large")
         result = await run_in_threadpool(_ingest_body, body, dev)
+        observe.count_batch(result["results"])
         return JSONResponse(result)  # plain dicts: skip the slow jsonable_encoder pass
 
     @app.get("/v1/ops/status", tags=["device"])

@@ -32,6 +32,9 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     group_commit: bool = True  # concurrent ops batches share one transaction
     min_client_version: str | None = None  # X-Client-Version below this → 426
+    max_in_flight: int = 64  # requests worked on at once per process; past it 503
+    pool_size: int = 10  # database connections per process
+    access_log: bool = True
 
 
 def now_iso() -> str:

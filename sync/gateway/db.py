@@ -247,14 +247,15 @@ def dumps(obj) -> str:
                       ensure_ascii=False)
 
 
-def make_engine(db_url: str) -> Engine:
-    """Create the engine and the schema; SQLite gets WAL, synchronous=FULL, busy timeout."""
+def make_engine(db_url: str, pool_size: int = 10) -> Engine:
+    """Create the engine (one connection pool per process); SQLite gets WAL,
+    synchronous=FULL and a busy timeout. The schema is made by migrations (migrate.py)."""
     is_sqlite = db_url.startswith("sqlite")
     kwargs = {}
     if is_sqlite:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True)
     engine = create_engine(db_url, **kwargs)
     if is_sqlite:
         @event.listens_for(engine, "connect")
@@ -271,7 +272,6 @@ def make_engine(db_url: str) -> Engine:
         def _on_begin(conn):
             write = conn.get_execution_options().get("sqlite_write")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-    metadata.create_all(engine)
     return engine
 
 

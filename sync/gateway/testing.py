@@ -14,8 +14,9 @@ receipts, voids, shift ops) and closeout summaries; `post_ops(base_url, token, o
 `query(sql, **params)` (read the gateway's rows). Server-side fault: pass
 `args=["--fault-after-commit", "N"]` or `env={"CHAOSHOU_GATEWAY_FAULT":
 "crash_after_commit:N"}` (an inherited CHAOSHOU_GATEWAY_FAULT is ignored, so a restart with
-`start(args=[], env={})` is clean); the process exits with status 75. Set CHAOSHOU_TEST_PG to a PostgreSQL
-server URL to run every gateway started here on a fresh PostgreSQL database instead.
+`start(args=[], env={})` is clean); the process exits with status 75. Set CHAOSHOU_TEST_PG to a
+PostgreSQL server URL to run every gateway started here on PostgreSQL instead
+(`database_url`: one fresh database per SQLite path named, the same across restarts).
 """
 from __future__ import annotations
 
@@ -49,17 +50,14 @@ class GatewayProcess:
     """One gateway subprocess on 127.0.0.1; the same port and database across restarts."""
 
     def __init__(self, db_path, seed_demo: bool = True, port: int | None = None,
-                 args=(), env: dict | None = None, db_url: str | None = None):
+                 args=(), env: dict | None = None, db_url: str | None = None,
+                 migrate: bool = True):
         self.db_path = Path(db_path) if db_path is not None else None
-        # a PostgreSQL URL instead of the SQLite file; with CHAOSHOU_TEST_PG set (a server
-        # URL such as postgresql+psycopg://postgres@127.0.0.1:5432) every gateway started
-        # here gets a fresh database on that server
-        if db_url is None and os.environ.get("CHAOSHOU_TEST_PG"):
-            db_url = fresh_pg_database(os.environ["CHAOSHOU_TEST_PG"])
-        self.db_url = db_url
-        self.url = db_url or "sqlite:///" + str(self.db_path.resolve())
+        self.url = db_url or database_url(self.db_path)
+        self.db_url = self.url
         self._engine = None
         self.seed_demo, self.args, self.env = seed_demo, list(args), env or {}
+        self.migrate = migrate
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -71,9 +69,9 @@ class GatewayProcess:
             self.args = list(args)
         if env is not None:
             self.env = env
-        where = ["--db-url", self.db_url] if self.db_url else ["--db", str(self.db_path)]
-        cmd = [sys.executable, "-m", "sync.gateway", *where, "--port", str(self.port)] + (["--seed-demo"] if self.seed_demo else []) \
-            + self.args
+        cmd = [sys.executable, "-m", "sync.gateway", "--db-url", self.url, "--port",
+               str(self.port)] + (["--migrate"] if self.migrate else []) \
+            + (["--seed-demo"] if self.seed_demo else []) + self.args
         full_env = dict(os.environ)
         full_env.pop("CHAOSHOU_GATEWAY_FAULT", None)
         full_env.update(self.env)
@@ -132,6 +130,23 @@ class GatewayProcess:
     def restart(self, **kwargs) -> str:
         self.stop()
         return self.start(**kwargs)
+
+
+_pg_databases: dict[str, str] = {}
+
+
+def database_url(db_path) -> str:
+    """The SQLAlchemy URL of the gateway database named by `db_path`: that SQLite file, or,
+    with CHAOSHOU_TEST_PG set (a server URL such as postgresql+psycopg://postgres@host:port),
+    a fresh PostgreSQL database made for this path on first use and the same one after."""
+    server = os.environ.get("CHAOSHOU_TEST_PG")
+    path = str(Path(db_path).resolve())
+    if not server:
+        return "sqlite:///" + path
+    key = server + "|" + path
+    if key not in _pg_databases:
+        _pg_databases[key] = fresh_pg_database(server)
+    return _pg_databases[key]
 
 
 def fresh_pg_database(server_url: str) -> str:

@@ -9,7 +9,7 @@ from hypothesis.errors import Unsatisfiable
 
 from sync.gateway.testing import enrol_device, supervisor_token
 
-PUBLIC = {"/v1/health", "/v1/devices/enrol", "/v1/thirdparty/payments",
+PUBLIC = {"/v1/health", "/v1/ready", "/v1/devices/enrol", "/v1/thirdparty/payments",
           "/v1/receipts/verify", "/v1/supervisor/login", "/openapi.json"}
 MAX_EXAMPLES = 15
 

@@ -4,7 +4,7 @@ import requests
 
 from sync.gateway.testing import enrol_device
 
-PUBLIC = {"/v1/health", "/v1/devices/enrol", "/v1/devices/token", "/v1/thirdparty/payments",
+PUBLIC = {"/v1/health", "/v1/ready", "/v1/devices/enrol", "/v1/devices/token", "/v1/thirdparty/payments",
           "/v1/receipts/verify", "/v1/supervisor/login"}
 
 
