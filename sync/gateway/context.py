@@ -1,6 +1,7 @@
 """Gateway runtime context: engine, settings, write serialisation, API errors, clock."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -37,12 +38,34 @@ class Settings:
     access_log: bool = True
 
 
+# The gateway's clock. Tests move it forward instead of sleeping until a TTL expires: the
+# file named by this variable holds seconds added to the system clock (absent file = 0;
+# sync.gateway.testing.GatewayProcess.advance_clock writes it). Unset in production.
+CLOCK_FILE_ENV = "CHAOSHOU_GATEWAY_CLOCK_FILE"
+_clock_file = os.environ.get(CLOCK_FILE_ENV)
+
+
+def _offset_s() -> float:
+    if not _clock_file:
+        return 0.0
+    try:
+        with open(_clock_file, encoding="ascii") as f:
+            return float(f.read().strip() or 0)
+    except FileNotFoundError:
+        return 0.0
+
+
+def now() -> float:
+    """Unix time on the gateway's clock (the system clock unless a test moved it)."""
+    return time.time() + _offset_s()
+
+
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(now(), timezone.utc).isoformat(timespec="milliseconds")
 
 
 def now_s() -> int:
-    return int(time.time())
+    return int(now())
 
 
 @dataclass

@@ -11,7 +11,8 @@ receipts, voids, shift ops) and closeout summaries; `post_ops(base_url, token, o
 
 `GatewayProcess` gives control for fault tests: `start()`, `stop()`, `kill()`,
 `restart()`, `wait_exit(timeout)`, `base_url`, `port` (kept across restarts), `proc`,
-`query(sql, **params)` (read the gateway's rows). Server-side fault: pass
+`query(sql, **params)` (read the gateway's rows), `advance_clock(seconds)` (moves the
+gateway's clock forward: a TTL expires without sleeping). Server-side fault: pass
 `args=["--fault-after-commit", "N"]` or `env={"CHAOSHOU_GATEWAY_FAULT":
 "crash_after_commit:N"}` (an inherited CHAOSHOU_GATEWAY_FAULT is ignored, so a restart with
 `start(args=[], env={})` is clean); the process exits with status 75. Set CHAOSHOU_TEST_PG to a
@@ -62,6 +63,15 @@ class GatewayProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self._log = None
+        self.clock_file = Path(tempfile.mkdtemp(prefix="chaoshou-gw-clock-")) / "offset_s"
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the gateway's clock `seconds` forward (sync.gateway.context reads the offset
+        on every reading of the time; restarts keep it)."""
+        current = float(self.clock_file.read_text()) if self.clock_file.exists() else 0.0
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(repr(current + seconds), encoding="ascii")
+        tmp.replace(self.clock_file)          # never a half-written offset
 
     def start(self, timeout: float = 30.0, args=None, env=None) -> str:
         """Start and wait for /v1/health; `args`/`env` replace the ones given before."""
@@ -75,6 +85,7 @@ class GatewayProcess:
         full_env = dict(os.environ)
         full_env.pop("CHAOSHOU_GATEWAY_FAULT", None)
         full_env.update(self.env)
+        full_env["CHAOSHOU_GATEWAY_CLOCK_FILE"] = str(self.clock_file)
         full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=self._log,

@@ -1,6 +1,5 @@
 """Enrolment, reference data, receipt blocks, assignments, paged snapshots with digest and
 410 on expiry, and the change feed with 410 on an expired cursor — over real HTTP."""
-import time
 
 import pytest
 import requests
@@ -146,32 +145,35 @@ def test_change_feed_balance_hazard_move_and_tombstone(base_url, device, sv_head
 
 @pytest.fixture(scope="module")
 def short_lived(tmp_path_factory):
+    """Snapshots and changes kept 60 s; the tests move the gateway's clock past that."""
     gw = GatewayProcess(tmp_path_factory.mktemp("gw410") / "gateway.db",
-                        args=["--snapshot-ttl", "1", "--change-retention", "1"])
+                        args=["--snapshot-ttl", "60", "--change-retention", "60"])
     gw.start()
-    yield gw.base_url
+    yield gw
     gw.stop()
 
 
 def test_expired_snapshot_is_410(short_lived):
+    gw, short_lived = short_lived, short_lived.base_url
     dev = enrol_device(short_lived)
     h = {"Authorization": f"Bearer {dev['token']}"}
     snap = requests.post(f"{short_lived}/v1/routes/R001/snapshots", headers=h).json()
     url = f"{short_lived}/v1/routes/R001/snapshots/{snap['snapshot_id']}"
     assert requests.get(url, headers=h, params={"limit": 10}).status_code == 200
-    time.sleep(2.1)
+    gw.advance_clock(61)
     r = requests.get(url, headers=h, params={"limit": 10})
     assert r.status_code == 410 and r.json()["error"] == "snapshot_expired"
 
 
 def test_expired_change_cursor_is_410(short_lived):
+    gw, short_lived = short_lived, short_lived.base_url
     dev = enrol_device(short_lived)
     h = {"Authorization": f"Bearer {dev['token']}"}
     url = f"{short_lived}/v1/routes/R001/changes"
     v0 = requests.get(url, headers=h, params={"since": 0}).json()["version"]
     thirdparty_payment(short_lived, "3101000001", 100, "TXN-410-1")
     thirdparty_payment(short_lived, "3101000002", 100, "TXN-410-2")
-    time.sleep(2.1)
+    gw.advance_clock(61)
     thirdparty_payment(short_lived, "3101000003", 100, "TXN-410-3")  # purges the old ones
     r = requests.get(url, headers=h, params={"since": v0})
     assert r.status_code == 410 and r.json()["error"] == "cursor_expired"

@@ -1,10 +1,9 @@
 """A long-offline device: its change cursor expired (410) → snapshot reload, captures intact;
 and the incremental change feed when the cursor is still good."""
-import time
 
 from sync_kit import (READER, assert_exactly_once, capture_readings, device, local_accounts,
                       supervisor)
-from sync.gateway.testing import run_gateway, thirdparty_payment
+from sync.gateway.testing import GatewayProcess, run_gateway, thirdparty_payment
 from terminal import outbox, payments, shifts
 
 
@@ -39,7 +38,9 @@ def test_change_feed_applies_balance_hazard_and_removal(tmp_path):
 
 
 def test_expired_cursor_reloads_snapshot_and_keeps_captures(tmp_path):
-    with run_gateway(tmp_path / "gw.db", args=["--change-retention", "1"]) as url:
+    gw = GatewayProcess(tmp_path / "gw.db", args=["--change-retention", "60"])
+    url = gw.start()
+    try:
         store, client = device(tmp_path, url, "offline")
         client.ensure_receipt_numbers()
         client.download_route("R001")
@@ -54,7 +55,7 @@ def test_expired_cursor_reloads_snapshot_and_keeps_captures(tmp_path):
         pays_before = store.conn.execute("SELECT * FROM payments").fetchall()
         a, b, c = (x["account_no"] for x in accounts[10:13])
         server_changes(url, a, b, c, "late")
-        time.sleep(2.2)                                      # the device stays away too long
+        gw.advance_clock(61)                                 # the device stays away too long
         result = client.pull_changes("R001")
         assert result["reloaded"] is True                    # 410 → fresh snapshot
         assert "New dog late" in local(store, a)["hazard"]
@@ -68,3 +69,5 @@ def test_expired_cursor_reloads_snapshot_and_keeps_captures(tmp_path):
         assert outbox.pending_counts(store) == {"reading": 5}
         client.upload()
         assert_exactly_once(tmp_path / "gw.db", store)
+    finally:
+        gw.stop()
