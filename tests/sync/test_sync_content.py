@@ -173,15 +173,21 @@ def test_an_unencodable_op_holds_its_seq(gw, tmp_path):
     op = {"op_id": outbox.new_op_id(), "seq": 2, "type": "reading", "operator_id": READER,
           "payload": {"account_no": "3103000001", "status": "skipped", "note": "x\ud800"},
           "payload_sha256": "0" * 64}
-    body = json.dumps({"ops": [op]})   # ASCII-escaped, as a JSON client would send it
+    after = {"shift_id": "S-AFTER", "float_fen": 0}
+    good = {"op_id": outbox.new_op_id(), "seq": 3, "type": "shift_open", "operator_id": READER,
+            "payload": after,
+            "payload_sha256": hashlib.sha256(protocol.canonical_json(after)).hexdigest()}
+    body = json.dumps({"ops": [op, good]})   # ASCII-escaped, as a JSON client would send it
     r = requests.post(gw.url + "/v1/ops", data=body, timeout=10,
                       headers={"Authorization": f"Bearer {token}",
                                "Content-Type": "application/json"})
     assert r.status_code == 200, r.text
     doc = r.json()
-    assert [(x["status"], x["code"]) for x in doc["results"]] == [("rejected", "invalid_text")]
+    assert [(x["status"], x["code"]) for x in doc["results"]] == [("rejected", "invalid_text"),
+                                                                  ("accepted", None)]
     assert doc["missing_seqs"] == []
     again = requests.post(gw.url + "/v1/ops", data=body, timeout=10,
                           headers={"Authorization": f"Bearer {token}",
                                    "Content-Type": "application/json"}).json()
-    assert [(x["status"], x["code"]) for x in again["results"]] == [("rejected", "invalid_text")]
+    assert [(x["status"], x["code"]) for x in again["results"]] == [("rejected", "invalid_text"),
+                                                                    ("duplicate", None)]
