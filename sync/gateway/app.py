@@ -175,8 +175,9 @@ def _storable_json(body: bytes) -> bool:
 
 class RequestGuard:
     """Read the whole request body once: size limit (413), gzip bodies inflated (bad gzip →
-    400, other encodings → 415), and NUL characters refused anywhere (400) — PostgreSQL
-    cannot store them and no field of ours has a use for them."""
+    400, other encodings → 415), and NUL characters refused (400) — PostgreSQL cannot store
+    them and no field of ours has a use for them — except in an op batch, whose ops are
+    checked one by one (a bad op is rejected and still holds its seq)."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
