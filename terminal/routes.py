@@ -20,6 +20,7 @@ import hashlib
 import json
 
 from terminal import search as _search
+from terminal import tariffs
 from terminal.canonical import canonical_json
 from terminal.store import Store, audit, now_iso
 
@@ -81,6 +82,7 @@ def check_account(a) -> None:
     for key in ("arrears_fen", "credit_fen"):
         if a.get(key) is not None and not _is_int(a[key]):
             raise RouteImportError(f"account {no}: '{key}' must be integer fen")
+    _check_booked(no, a.get("booked"))
     m = a.get("meter")
     if not isinstance(m, dict) or not isinstance(m.get("meter_no"), str) or not m["meter_no"]:
         raise RouteImportError(f"account {no}: meter with meter_no missing")
@@ -94,6 +96,12 @@ def check_account(a) -> None:
     for key in ("prev_value", "avg_daily_wh", "limit_low", "limit_high"):
         if m.get(key) is not None and not _is_int(m[key]):
             raise RouteImportError(f"account {no}: meter '{key}' must be an integer or null")
+
+
+def _check_booked(account_no, booked) -> None:
+    if booked is not None and not (isinstance(booked, list)
+                                   and all(isinstance(i, str) for i in booked)):
+        raise RouteImportError(f"account {account_no}: 'booked' must be a list of op ids")
 
 
 def meter_exceptions(a: dict) -> list[str]:
@@ -234,6 +242,7 @@ def _insert_accounts(conn, route_id: str, accounts: list[dict]) -> None:
         rowids = dict(conn.execute("SELECT account_no, rowid FROM accounts WHERE account_no IN "
                                    "(SELECT value FROM json_each(?))", (json.dumps(nos),)))
     _search.add_rows(conn, [(rowids[a["account_no"]], a["name"], a["address"]) for a in accounts])
+    tariffs.mark_booked(conn, [i for a in accounts for i in a.get("booked") or ()])
     exceptions = []
     for a in accounts:
         problems = meter_exceptions(a)
@@ -415,6 +424,8 @@ def apply_changes(store: Store, route_id: str, changes: list[dict], version: int
                 for key in ("arrears_fen", "credit_fen"):
                     if ch.get(key) is not None and not _is_int(ch[key]):
                         raise RouteImportError(f"balance change for {no}: '{key}' must be integer fen")
+                _check_booked(no, ch.get("booked"))
+                tariffs.mark_booked(conn, ch.get("booked"))
                 tp = ch.get("last_third_party")
                 conn.execute("UPDATE accounts SET arrears_fen=?, arrears_due_date=?, credit_fen=?,"
                              " last_third_party=? WHERE account_no=?",

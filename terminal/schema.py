@@ -7,7 +7,8 @@ keeps its rows.
 Server-owned tables (replaced wholesale by a route download): routes, accounts, meters,
 tariffs, codes, agents, agent_members, operators.
 Captured tables (never touched by a download): readings, payments, payment_allocations,
-receipts, receipt_blocks, voids, shifts, outbox, audit_log, print_jobs, walk_order, login_failures.
+receipts, receipt_blocks, voids, shifts, outbox, audit_log, print_jobs, walk_order, login_failures,
+booked_ops.
 Staging (paged route downloads, never visible): stage_snapshots, stage_accounts.
 Derived from accounts (kept in step by terminal.routes): name_fts, address_fts.
 """
@@ -178,6 +179,12 @@ MIGRATIONS: list[str] = [
     INSERT INTO address_fts (address_fts, rank) VALUES ('automerge', 2);
     INSERT INTO name_fts (name_fts) VALUES ('optimize');
     INSERT INTO address_fts (address_fts) VALUES ('optimize');
+    """,
+    # 6: this device's payments and voids that the office's balances are known to include
+    # (named by a route snapshot or the change feed; docs/ledger.md, "The due figure"); kept
+    # across route downloads, like every captured table
+    """
+    CREATE TABLE booked_ops (op_id TEXT PRIMARY KEY, seen_at TEXT NOT NULL);
     """,
 ]
 

@@ -14,9 +14,16 @@ Tiered bands are monthly and cumulative: `{"upto_kwh": 230}` covers 0–230 kWh,
 `{"upto_kwh": 400}` covers 230–400 kWh, `{"upto_kwh": null}` everything above.
 
 The total due: `current + arrears + late fee − credit − paid here`, never below 0 (any
-credit left over is reported as `credit_left_fen`). "Paid here" is money this device
-collected for the account (payments and agent allocations, not voided) that the gateway
-has not yet acknowledged — once acknowledged, the server's balance (route refresh) holds it.
+credit left over is reported as `credit_left_fen`). `arrears` and `credit` are the office's
+balance as this device last received it; "paid here" is what this device collected for the
+account (payments and agent allocations) that this balance does not include yet, less the
+voids of payments it does include that it does not yet reflect (docs/ledger.md, "The due
+figure"). A payment counts against the bill until the device holds an office balance that
+names it as booked (`booked_ops`, filled by terminal.routes from the snapshot and the
+change feed) — never both, never neither. The late fee is charged on the arrears still
+open once those payments are applied by the office's own rule (arrears first, the rest
+becomes credit; a void takes back credit first), so the figure does not move when the
+office books a payment.
 """
 from __future__ import annotations
 
@@ -191,16 +198,61 @@ def latest_kwh_e3(conn: sqlite3.Connection, account_no: str) -> int | None:
     return None if reading is None else reading["kwh_e3"]
 
 
+def mark_booked(conn: sqlite3.Connection, op_ids) -> None:
+    """Remember which of this device's payments and voids an office balance names as booked
+    (inside the caller's transaction; other devices' op ids are ignored)."""
+    ids = [i for i in op_ids or () if isinstance(i, str)]
+    if ids:
+        conn.execute("INSERT OR IGNORE INTO booked_ops (op_id, seen_at) SELECT value, ? "
+                     "FROM json_each(?) WHERE value IN (SELECT op_id FROM payments "
+                     "UNION ALL SELECT op_id FROM voids)",
+                     (dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                      json.dumps(ids)))
+
+
+_UNBOOKED_SQL = """
+SELECT o.seq, pa.amount_fen FROM payment_allocations pa
+  JOIN payments p ON p.op_id = pa.payment_op_id JOIN outbox o ON o.op_id = p.op_id
+ WHERE pa.account_no = ? AND p.state IN ('done', 'approved')
+   AND p.op_id NOT IN (SELECT op_id FROM booked_ops)
+UNION ALL
+SELECT o.seq, -pa.amount_fen FROM voids v JOIN outbox o ON o.op_id = v.op_id
+  JOIN payment_allocations pa ON pa.payment_op_id = v.payment_op_id
+ WHERE pa.account_no = ? AND v.op_id NOT IN (SELECT op_id FROM booked_ops)
+   AND v.payment_op_id IN (SELECT op_id FROM booked_ops)
+ORDER BY 1
+"""
+
+
+def unbooked_moves(conn: sqlite3.Connection, account_no: str) -> list[int]:
+    """What this device took (+) or gave back by a void (−) for the account that the office
+    balance it holds does not include yet, in capture order (docs/ledger.md, "The due figure").
+
+    A payment counts until the office has booked it; a payment voided before the office
+    booked it does not count (the office books the void only after the payment); the void
+    of a payment the office has booked gives the amount back until the office has booked
+    the void too.
+    """
+    return [r[1] for r in conn.execute(_UNBOOKED_SQL, (account_no, account_no))]
+
+
 def paid_here_fen(conn: sqlite3.Connection, account_no: str) -> int:
-    """Collected on this device for the account, not voided, not yet acknowledged by the gateway."""
-    row = conn.execute(
-        "SELECT COALESCE(SUM(pa.amount_fen), 0) FROM payment_allocations pa "
-        "JOIN payments p ON p.op_id=pa.payment_op_id "
-        "LEFT JOIN outbox o ON o.op_id=p.op_id "
-        "WHERE pa.account_no=? AND p.state IN ('done','approved') "
-        "AND (o.state IS NULL OR o.state NOT IN ('accepted','duplicate'))",
-        (account_no,)).fetchone()
-    return row[0]
+    """Net of `unbooked_moves`: what the office balance held here does not reflect yet."""
+    return sum(unbooked_moves(conn, account_no))
+
+
+def open_balance(arrears_fen: int, credit_fen: int, moves) -> tuple[int, int]:
+    """(arrears, credit) once `moves` are applied by the office's rule: a payment pays
+    arrears first and the rest becomes credit; a void takes back credit first, the rest
+    becomes arrears again (sync/gateway/ledger.py does the same when it books them)."""
+    for amount in moves:
+        if amount >= 0:
+            to_arrears = min(amount, arrears_fen)
+            arrears_fen, credit_fen = arrears_fen - to_arrears, credit_fen + amount - to_arrears
+        else:
+            taken = min(credit_fen, -amount)
+            arrears_fen, credit_fen = arrears_fen - amount - taken, credit_fen - taken
+    return arrears_fen, credit_fen
 
 
 def bill_for(store, account_no: str, kwh_e3: int | None = None,
@@ -221,12 +273,14 @@ def bill_for(store, account_no: str, kwh_e3: int | None = None,
                            (acct["tariff_id"],)).fetchone()
         ppm = row[0] if row else 0
     arrears = max(0, acct["arrears_fen"])
-    due = acct["arrears_due_date"]
-    days = max(0, (today - dt.date.fromisoformat(due)).days) if due and arrears else 0
-    fee = late_fee_fen(arrears, ppm, due, today)
-    current = sum(line.amount_fen for line in lines)
     credit = max(0, acct["credit_fen"])
-    paid = paid_here_fen(conn, account_no)
+    moves = unbooked_moves(conn, account_no)
+    paid = sum(moves)
+    open_arrears = open_balance(arrears, credit, moves)[0]
+    due = acct["arrears_due_date"]
+    days = max(0, (today - dt.date.fromisoformat(due)).days) if due and open_arrears else 0
+    fee = late_fee_fen(open_arrears, ppm, due, today)
+    current = sum(line.amount_fen for line in lines)
     gross = current + arrears + fee
     net = gross - credit - paid
     return Bill(account_no, acct["tariff_id"], kwh_e3, tuple(lines), current, arrears, due,

@@ -59,15 +59,35 @@ class AccountCache:
             self.changes = []
 
 
+BOOKED_KEEP = 32   # op ids a balance names as booked (docs/contracts.md §1, `booked`)
+
+
 def balance_change(doc: dict) -> dict:
     return {"kind": "balance", "account_no": doc["account_no"],
             "arrears_fen": doc["arrears_fen"], "arrears_due_date": doc["arrears_due_date"],
-            "credit_fen": doc["credit_fen"], "last_third_party": doc.get("last_third_party")}
+            "credit_fen": doc["credit_fen"], "last_third_party": doc.get("last_third_party"),
+            "booked": doc.get("booked", [])}
 
 
-def apply_payment(doc: dict, amount_fen: int) -> list:
+def book(doc: dict, op_id: str | None) -> None:
+    """Name a device's payment or void op in the balance that now includes it: the account
+    document (route snapshots) and every balance change carry the latest `BOOKED_KEEP`, so a
+    device knows which of its own payments the balance it receives already holds."""
+    if op_id is not None:
+        doc["booked"] = (doc.get("booked", []) + [op_id])[-BOOKED_KEEP:]
+
+
+def keep_booked(old_doc: dict | None, new_doc: dict) -> dict:
+    """An office edit replaces the account document; what its balance booked stays named."""
+    if old_doc and old_doc.get("booked") and "booked" not in new_doc:
+        return {**new_doc, "booked": old_doc["booked"]}
+    return new_doc
+
+
+def apply_payment(doc: dict, amount_fen: int, op_id: str | None = None) -> list:
     """Pay arrears first, the rest becomes credit; returns [to_arrears, to_credit, due]
-    (what `reverse_payment` needs)."""
+    (what `reverse_payment` needs). A device's payment names its op (`book`)."""
+    book(doc, op_id)
     due = doc["arrears_due_date"]
     to_arrears = min(amount_fen, doc["arrears_fen"])
     doc["arrears_fen"] -= to_arrears
@@ -77,8 +97,10 @@ def apply_payment(doc: dict, amount_fen: int) -> list:
     return [to_arrears, amount_fen - to_arrears, due]
 
 
-def reverse_payment(doc: dict, applied: list) -> None:
-    """Undo `apply_payment` (a void); credit already used is put back as arrears."""
+def reverse_payment(doc: dict, applied: list, op_id: str | None = None) -> None:
+    """Undo `apply_payment` (a void, named by its op); credit already used is put back as
+    arrears."""
+    book(doc, op_id)
     to_arrears, to_credit, due = applied
     taken = min(doc["credit_fen"], to_credit)
     doc["credit_fen"] -= taken

@@ -8,7 +8,7 @@ from sqlalchemy import distinct, func, select
 
 from sync.gateway import db
 from sync.gateway.context import ApiError, Context, now_iso
-from sync.gateway.ledger import AccountCache
+from sync.gateway.ledger import AccountCache, keep_booked
 
 
 def progress(ctx: Context) -> list[dict]:
@@ -175,6 +175,7 @@ def upsert_account(ctx: Context, route_id: str, account: dict) -> dict:
             raise ApiError(404, "unknown_route", f"no route {route_id!r}")
         cache = AccountCache(conn)
         acc = cache.get(account["account_no"])
+        account = keep_booked(acc and acc["doc"], account)
         values = {"route_id": route_id, "seq": account["seq"], "active": True,
                   "agent_id": account.get("agent_id"), "doc": db.dumps(account)}
         if acc is None:

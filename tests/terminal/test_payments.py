@@ -47,24 +47,47 @@ def test_pay_amount_due_writes_everything_in_one_go(store):
 
 
 def test_partial_and_advance(store):
+    before = tariffs.bill_for(store, "3100000001", today=TODAY)
+    ppm = store.conn.execute("SELECT late_fee_ppm_per_day FROM tariffs WHERE tariff_id=?",
+                             (before.tariff_id,)).fetchone()[0]
     r1 = payments.cash_payment(store, "3100000001", 5000, "2001", today=TODAY)
     assert r1.change_fen == 0
     left = tariffs.bill_for(store, "3100000001", today=TODAY)
-    assert left.paid_here_fen == 5000 and left.total_due_fen == 12752 - 5000
-    r2 = payments.cash_payment(store, "3100000001", 10000, "2001", today=TODAY)
+    # the late fee is charged on the arrears still open (docs/ledger.md, "The due figure")
+    open_arrears = before.arrears_fen - 5000
+    fee = tariffs.late_fee_fen(open_arrears, ppm, before.arrears_due_date, TODAY)
+    assert 0 < fee < before.late_fee_fen
+    assert left.paid_here_fen == 5000 and left.total_due_fen == open_arrears + fee
+    assert r1.due_after_fen == left.total_due_fen      # the payment screen's figure, the same
+    r2 = payments.cash_payment(store, "3100000001", 10000, "2001", today=TODAY, advance=True)
     content = receipts.get(store, r2.receipt_no)["content"]
-    assert content["due_before_fen"] == 7752 and content["advance_fen"] == 10000 - 7752
+    assert content["due_before_fen"] == left.total_due_fen
+    assert content["advance_fen"] == 10000 - left.total_due_fen
     bill = tariffs.bill_for(store, "3100000001", today=TODAY)
-    assert bill.total_due_fen == 0 and bill.credit_left_fen == 10000 - 7752
+    assert bill.total_due_fen == 0 == r2.due_after_fen
+    assert bill.credit_left_fen == before.arrears_fen - 15000 * 0 + 15000 - before.arrears_fen
 
 
-def test_acknowledged_payments_leave_paid_here(store):
+def test_more_than_the_due_needs_the_advance_confirmed(store):
+    due = tariffs.bill_for(store, "3100000001", today=TODAY).total_due_fen
+    with pytest.raises(LedgerError) as err:
+        payments.cash_payment(store, "3100000001", due + 1, "2001", today=TODAY)
+    assert err.value.code == "over_due" and "预存" in str(err.value)
+    assert store.conn.execute("SELECT COUNT(*) FROM payments").fetchone()[0] == 0
+    r = payments.cash_payment(store, "3100000001", due + 1, "2001", today=TODAY, advance=True)
+    assert r.due_after_fen == 0
+
+
+def test_uploaded_payment_counts_until_the_office_books_it(store):
+    """Issue 8 §1 at the core: the gateway's acknowledgement alone does not book a payment."""
     r = payments.cash_payment(store, "3100000001", 5000, "2001")
     batch = outbox.take_batch(store, 10)
     outbox.mark_results(store, [{"op_id": op.op_id, "status": "accepted"} for op in batch])
-    # from now on the server's balance (route refresh) carries it
+    assert tariffs.paid_here_fen(store.conn, "3100000001") == 5000
+    with store.transaction() as conn:
+        tariffs.mark_booked(conn, [r.op_id, "someone-elses-op"])
     assert tariffs.paid_here_fen(store.conn, "3100000001") == 0
-    assert r.state == "done"
+    assert [row[0] for row in store.conn.execute("SELECT op_id FROM booked_ops")] == [r.op_id]
 
 
 @pytest.mark.parametrize("amount,tendered,code", [

@@ -63,7 +63,7 @@ def handle_payment(b: Batch, op):
     else:
         for no, amt in targets:
             doc = b.accounts.rows[no]["doc"]
-            applied[no] = apply_payment(doc, amt)
+            applied[no] = apply_payment(doc, amt, op["op_id"])
             b.accounts.emit_balance(no)
             _check_double(b, op, no, amt, applied[no][1])
     row = {"op_id": op["op_id"], "device_id": b.device_id, "operator_id": op.get("operator_id"),

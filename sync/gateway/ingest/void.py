@@ -44,7 +44,7 @@ def handle_void(b: Batch, op):
         for no, applied in json.loads(pay["applied"]).items():
             acc = b.accounts.get(no)
             if acc is not None:
-                reverse_payment(acc["doc"], applied)
+                reverse_payment(acc["doc"], applied, op["op_id"])
                 b.accounts.emit_balance(no)
         if target in b.batch_payments:
             b.batch_payments[target]["voided_by"] = op["op_id"]
