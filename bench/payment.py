@@ -38,7 +38,7 @@ def run() -> list[dict]:
             bare.execute("INSERT INTO t (account_no, amount) VALUES (?, ?)", (account_no, amount))
             base.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
-            payments.cash_payment(store, account_no, amount, "2001", tendered_fen=amount + 50)
+            payments.cash_payment(store, account_no, amount, "2001", tendered_fen=amount + 50, advance=True)
             ours.append((time.perf_counter() - t0) * 1000)
         bare.close()
         problems = receipts.verify_store(store)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from terminal import receipt_docs, tariffs
+from terminal import payments, receipt_docs, tariffs
 from terminal.ledger_errors import LedgerError, fen_text, require_int
 
 
@@ -116,12 +116,22 @@ def agent_payment(store, agent_id: str, amount_fen: int, operator_id: str,
                   tendered_fen: int | None = None, allocations: list[dict] | None = None,
                   today: dt.date | None = None):
     """Take one cash lump payment from an agent, allocated by the rule or explicitly."""
-    from terminal import payments
     payments.check_amount(amount_fen, payments.cash_limits(store)["max_fen"])
     content, allocs = prepare(store, agent_id, amount_fen, allocations, today)
     return payments.take_cash(store, amount_fen=amount_fen, operator_id=operator_id,
                               tendered_fen=tendered_fen, agent_id=agent_id,
-                              allocations=allocs, content=content)
+                              allocations=allocs, content=content, today=today)
+
+
+def agent_card_payment(store, terminal, agent_id: str, amount_fen: int, operator_id: str,
+                       on_status=None, *, allocations: list[dict] | None = None,
+                       today: dt.date | None = None, now: dt.datetime | None = None):
+    """Take one lump payment from an agent by bank card, allocated like cash (by the rule or
+    explicitly), under the card crash rule of `payments.card_payment`."""
+    payments.check_card_limits(store, amount_fen, now)
+    allocs = prepare(store, agent_id, amount_fen, allocations, today)[1]
+    return payments.card_payment(store, terminal, None, amount_fen, operator_id, on_status,
+                                 agent_id=agent_id, allocations=allocs, today=today, now=now)
 
 
 def statement(store, agent_id: str, today: dt.date | None = None) -> dict:

@@ -4,9 +4,9 @@ A completed payment is written in ONE transaction: the payment row, its allocati
 the receipt (next number of the server block + hash-chain link + verification code), the
 outbox op `payment` (contracts §2) and, when the print queue is installed, the print job.
 
-Card payments follow DESIGN §5: `intent` is committed (checked, not yet sent), then `sent`
-is committed BEFORE the terminal is asked; the terminal's result is committed inside
-`on_result`, before the driver acknowledges it. `approved` writes receipt + op in that same
+Card payments follow the card crash rule (docs/ledger.md): `intent` is committed (checked,
+not yet sent), then `sent` is committed BEFORE the terminal is asked; the terminal's result
+is committed inside `on_result`, before the driver acknowledges it. `approved` writes receipt + op in that same
 transaction; `declined` writes no op. Any failure of the link (or anything else) while the
 state is `sent` leaves the payment `unknown`: it is then settled only from the terminal's
 own record (`resolve_unknown`), never retried blindly, never booked as paid unless the
@@ -58,6 +58,7 @@ class PaymentResult:
     doc: dict | None = None     # the receipt document (print it if `print_job` is None)
     print_job: object = None
     message: str = ""
+    due_after_fen: int | None = None   # the account's due once this payment is taken
 
 
 # -- checks --------------------------------------------------------------------------------
@@ -127,9 +128,23 @@ def _account(store: Store, account_no: str):
 
 # -- the common completion (inside the caller's transaction) --------------------------------
 
+def due_after(store: Store, account_no: str | None, today=None) -> int | None:
+    """The account's due as the core figures it now (`tariffs.bill_for`), None when it
+    cannot be billed (no account, or its tariff is missing)."""
+    if account_no is None:
+        return None
+    try:
+        return tariffs.bill_for(store, account_no, today=today).total_due_fen
+    except LedgerError:
+        return None
+
+
 def _complete(store: Store, conn, pay: dict, allocations: list[dict], content: dict,
-              card_wire: dict | None) -> tuple[dict, object]:
-    """Receipt + chain link + outbox op (+ print job) for a payment row already written."""
+              card_wire: dict | None, today=None) -> tuple[dict, object]:
+    """Receipt + chain link + outbox op (+ print job) for a payment row already written.
+    The receipt states the due left after this payment, figured by the core's one rule."""
+    if pay["account_no"] is not None and "due_before_fen" in content:
+        content = dict(content, due_after_fen=due_after(store, pay["account_no"], today))
     fields = dict(content, operator_id=pay["operator_id"], shift_id=pay["shift_id"],
                   method=pay["method"], account_no=pay["account_no"], agent_id=pay["agent_id"],
                   allocations=allocations, tendered_fen=pay["tendered_fen"],
@@ -191,7 +206,7 @@ def check_tendered(store: Store, amount_fen: int, tendered_fen) -> tuple[int, in
 
 def take_cash(store: Store, *, amount_fen, operator_id: str, tendered_fen=None,
               account_no: str | None = None, agent_id: str | None = None,
-              allocations: list[dict], content: dict) -> PaymentResult:
+              allocations: list[dict], content: dict, today=None) -> PaymentResult:
     """Record a cash payment already allocated (used by `cash_payment` and agents)."""
     amount = check_amount(amount_fen, cash_limits(store)["max_fen"])
     tendered, change = check_tendered(store, amount, tendered_fen)
@@ -201,35 +216,45 @@ def take_cash(store: Store, *, amount_fen, operator_id: str, tendered_fen=None,
                        agent_id=agent_id, tendered=tendered, change=change, state="done")
     with store.transaction() as conn:
         _insert(conn, pay, allocations)
-        receipt, (doc, job) = _complete(store, conn, pay, allocations, content, None)
+        receipt, (doc, job) = _complete(store, conn, pay, allocations, content, None, today)
         audit(conn, "payment_cash", operator_id, op_id=pay["op_id"], amount_fen=amount,
               receipt_no=receipt["receipt_no"])
-    return PaymentResult(pay["op_id"], "done", amount, receipt["receipt_no"], change, doc, job)
+    return PaymentResult(pay["op_id"], "done", amount, receipt["receipt_no"], change, doc, job,
+                         due_after_fen=due_after(store, account_no, today))
 
 
-def _account_content(store: Store, account_no: str, amount: int, today) -> tuple[dict, list]:
+def _account_content(store: Store, account_no: str, amount: int, today,
+                     advance: bool = True) -> tuple[dict, list]:
+    """Receipt content and allocation of a payment for one account. More than the due is
+    refused (`over_due`, nothing written) unless `advance` says the collector confirmed an
+    advance payment: the same debt is never collected twice without a warning."""
     acct = _account(store, account_no)
-    try:
-        due = tariffs.bill_for(store, account_no, today=today).total_due_fen
-    except LedgerError:  # e.g. its tariff is missing: the money can still be taken
-        due = None
+    due = due_after(store, account_no, today)   # e.g. its tariff is missing: None, still taken
+    if due is not None and amount > due and not advance:
+        raise LedgerError("over_due",
+                          f"金额超过应缴 {fen_text(due)} 元；如为预存请确认",
+                          f"The amount is more than the {fen_text(due)} yuan due; "
+                          "confirm it as an advance payment")
     content = {"name": acct["name"], "address": acct["address"], "due_before_fen": due,
                "advance_fen": None if due is None else max(0, amount - due)}
     return content, [{"account_no": account_no, "name": acct["name"], "amount_fen": amount}]
 
 
 def cash_payment(store: Store, account_no: str, amount_fen: int, operator_id: str,
-                 tendered_fen: int | None = None, today: dt.date | None = None) -> PaymentResult:
-    """Take cash for one account: the amount due, part of it, or more (advance → credit).
+                 tendered_fen: int | None = None, today: dt.date | None = None, *,
+                 advance: bool = False) -> PaymentResult:
+    """Take cash for one account: the amount due, part of it, or more (an advance → credit,
+    only with `advance=True`, the collector's confirmation).
 
     Refuses (LedgerError, nothing written) a non-integer, zero, negative or over-cap amount,
-    tendered < amount, an implausible change, an unknown account, no open shift of this
-    operator, no receipt numbers left.
+    more than the due without `advance`, tendered < amount, an implausible change, an
+    unknown account, no open shift of this operator, no receipt numbers left.
     """
     amount = check_amount(amount_fen, cash_limits(store)["max_fen"])
-    content, allocations = _account_content(store, account_no, amount, today)
+    content, allocations = _account_content(store, account_no, amount, today, advance)
     return take_cash(store, amount_fen=amount, operator_id=operator_id, tendered_fen=tendered_fen,
-                     account_no=account_no, allocations=allocations, content=content)
+                     account_no=account_no, allocations=allocations, content=content,
+                     today=today)
 
 
 # -- card ------------------------------------------------------------------------------------
@@ -351,7 +376,8 @@ def _result(store: Store, op_id: str) -> PaymentResult:
     code = json.loads(pay["card"]).get("result_code") if pay["card"] else None
     if state == "declined" and code is not None:
         message += f" ({code})"
-    return PaymentResult(op_id, state, pay["amount_fen"], rec, None, doc, None, message)
+    return PaymentResult(op_id, state, pay["amount_fen"], rec, None, doc, None, message,
+                         due_after(store, pay["account_no"]) if state == "approved" else None)
 
 
 def unknown_payments(store: Store) -> list[dict]:
@@ -377,9 +403,11 @@ def recover_card_payments(store: Store) -> dict:
 def card_payment(store: Store, terminal, account_no: str | None, amount_fen: int,
                  operator_id: str, on_status=None, *, agent_id: str | None = None,
                  allocations: list[dict] | None = None, today: dt.date | None = None,
-                 now: dt.datetime | None = None) -> PaymentResult:
-    """Take a card payment through the payment terminal (for an account, or for an agent
-    with its `allocations`). Returns the state reached: approved, declined or unknown."""
+                 now: dt.datetime | None = None, advance: bool = False) -> PaymentResult:
+    """Take a card payment through the payment terminal for an account (more than its due
+    only with `advance=True`, as for cash), or for an agent with the `allocations` that
+    `agents.prepare` checked (`agents.agent_card_payment`). Returns the state reached:
+    approved, declined or unknown."""
     if unknown_payments(store) or store.get_meta("card_reversal_pending"):
         raise LedgerError("card_unresolved", "有结果未知的银行卡交易，请先查询处理",
                           "A card payment or reversal with an unknown result must be resolved first")
@@ -388,11 +416,11 @@ def card_payment(store: Store, terminal, account_no: str | None, amount_fen: int
     shift = shifts.require_open_shift(store, operator_id)
     receipts.require_numbers(store)
     if agent_id is not None:
-        from terminal import agents
-        allocations = agents.prepare(store, agent_id, amount, allocations, today)[1]
+        if not allocations or sum(a["amount_fen"] for a in allocations) != amount:
+            raise LedgerError("allocation_sum", "各户金额之和必须等于缴费金额",
+                              "The allocated amounts must add up to the payment amount")
     else:
-        _account(store, account_no)
-        allocations = [{"account_no": account_no, "amount_fen": amount}]
+        allocations = _account_content(store, account_no, amount, today, advance)[1]
     pay = _new_payment("card", amount, operator_id, shift["shift_id"], account_no=account_no,
                        agent_id=agent_id, state="intent")
     op_id = pay["op_id"]

@@ -211,12 +211,12 @@ def mark_booked(conn: sqlite3.Connection, op_ids) -> None:
 
 
 _UNBOOKED_SQL = """
-SELECT o.seq, pa.amount_fen FROM payment_allocations pa
-  JOIN payments p ON p.op_id = pa.payment_op_id JOIN outbox o ON o.op_id = p.op_id
+SELECT COALESCE(o.seq, 1e18), pa.amount_fen FROM payment_allocations pa
+  JOIN payments p ON p.op_id = pa.payment_op_id LEFT JOIN outbox o ON o.op_id = p.op_id
  WHERE pa.account_no = ? AND p.state IN ('done', 'approved')
    AND p.op_id NOT IN (SELECT op_id FROM booked_ops)
 UNION ALL
-SELECT o.seq, -pa.amount_fen FROM voids v JOIN outbox o ON o.op_id = v.op_id
+SELECT COALESCE(o.seq, 1e18), -pa.amount_fen FROM voids v LEFT JOIN outbox o ON o.op_id = v.op_id
   JOIN payment_allocations pa ON pa.payment_op_id = v.payment_op_id
  WHERE pa.account_no = ? AND v.op_id NOT IN (SELECT op_id FROM booked_ops)
    AND v.payment_op_id IN (SELECT op_id FROM booked_ops)

@@ -28,7 +28,7 @@ def test_core_card_payment_approved_through_zvt(store, sim):
     statuses = []
     with ZvtTerminal(sim.path, **FAST) as term:
         r = payments.card_payment(store, term, "3100000002", 4200, "2001",
-                                  on_status=lambda c, t: statuses.append(t))
+                                  on_status=lambda c, t: statuses.append(t), advance=True)
     assert r.state == "approved" and r.receipt_no is not None
     [entry] = sim.approved_sales()
     payload = json.loads(outbox.get(store, r.op_id)["payload"])
@@ -45,7 +45,7 @@ def test_core_card_payment_approved_through_zvt(store, sim):
 def test_core_card_payment_declined_through_zvt(store, sim):
     sim.queue(Script(outcome="decline", result_code=51))
     with ZvtTerminal(sim.path, **FAST) as term:
-        r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+        r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
     assert r.state == "declined" and r.receipt_no is None
     assert store.conn.execute("SELECT COUNT(*) FROM outbox WHERE type='payment'").fetchone()[0] == 0
 
@@ -53,7 +53,7 @@ def test_core_card_payment_declined_through_zvt(store, sim):
 def test_core_line_drop_then_resolved_from_the_terminal(store, sim):
     sim.queue(Script(drop="before_status"))
     with ZvtTerminal(sim.path, **FAST) as term:
-        r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+        r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
         assert r.state == "unknown"
         assert sim.wait_idle()
         resolved = payments.resolve_unknown(store, term, r.op_id)
@@ -67,7 +67,7 @@ def test_core_line_drop_then_resolved_from_the_terminal(store, sim):
 def test_core_silent_terminal_resolves_declined(store, sim):
     sim.queue(Script(silent=True))
     with ZvtTerminal(sim.path, **FAST) as term:
-        r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+        r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
         assert r.state == "unknown"
         assert sim.wait_idle()
         assert payments.resolve_unknown(store, term, r.op_id).state == "declined"

@@ -22,7 +22,7 @@ def test_fault_proxy_over_2000_ops_exactly_once(gw, tmp_path):
     accounts = local_accounts(store, "R001")
     shifts.open_shift(store, READER, 0)
     for i in range(60):
-        payments.cash_payment(store, accounts[i]["account_no"], 100 + i, READER)
+        payments.cash_payment(store, accounts[i]["account_no"], 100 + i, READER, advance=True)
     while store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] < 2100:
         capture_readings(store, accounts[:500], "R001")
     total = store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]

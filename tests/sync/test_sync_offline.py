@@ -47,7 +47,7 @@ def test_expired_cursor_reloads_snapshot_and_keeps_captures(tmp_path):
         accounts = local_accounts(store, "R001")
         shifts.open_shift(store, READER, 0)
         capture_readings(store, accounts[:5], "R001")
-        payments.cash_payment(store, accounts[5]["account_no"], 1234, READER)
+        payments.cash_payment(store, accounts[5]["account_no"], 1234, READER, advance=True)
         client.upload()                                      # some captures already synced…
         capture_readings(store, accounts[20:25], "R001")     # …and some still pending
         before = store.conn.execute("SELECT seq, op_id, payload_sha256, state FROM outbox "

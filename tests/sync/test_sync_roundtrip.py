@@ -44,7 +44,7 @@ def test_enrol_download_capture_sync(gw, tmp_path):
     accounts = local_accounts(store, "R001")
     read_ops = capture_real(store, accounts[:20])
     shifts.open_shift(store, READER, 10000)
-    paid = [payments.cash_payment(store, a["account_no"], 1000 + i, READER)
+    paid = [payments.cash_payment(store, a["account_no"], 1000 + i, READER, advance=True)
             for i, a in enumerate(accounts[20:23])]
     report = client.upload()
     assert report.done == 24 and report.attention == 0   # 20 readings, 1 shift_open, 3 payments
@@ -128,7 +128,7 @@ def test_closeout_names_a_missing_seq(gw, tmp_path):
     accounts = local_accounts(store, "R003")
     shift = shifts.open_shift(store, READER, 5000)
     capture_readings(store, accounts[:6], "R003")
-    payments.cash_payment(store, accounts[7]["account_no"], 2500, READER)
+    payments.cash_payment(store, accounts[7]["account_no"], 2500, READER, advance=True)
     last = store.conn.execute("SELECT MAX(seq) FROM outbox").fetchone()[0]
     lost = 4
     # op 4 "never leaves the device" (lost): mark it done locally without sending it

@@ -36,7 +36,7 @@ def main(path: str, seed: int) -> None:
         elif kind == "cash":
             amount = rng.randint(1, 20000)
             op_id = payments.cash_payment(store, acct, amount, "2001",
-                                          tendered_fen=amount + rng.randint(0, 5000)).op_id
+                                          tendered_fen=amount + rng.randint(0, 5000), advance=True).op_id
         elif kind == "void":
             row = store.conn.execute("SELECT op_id FROM payments WHERE method='cash' AND "
                                      "state='done' ORDER BY random() LIMIT 1").fetchone()
@@ -44,7 +44,7 @@ def main(path: str, seed: int) -> None:
                 continue
             op_id = voids.void_payment(store, row[0], "作废 crash test", "2001", "9001").op_id
         else:
-            result = payments.card_payment(store, terminal, acct, rng.randint(1, 20000), "2001")
+            result = payments.card_payment(store, terminal, acct, rng.randint(1, 20000), "2001", advance=True)
             if result.state != "approved":
                 continue
             op_id = result.op_id

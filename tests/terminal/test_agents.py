@@ -72,7 +72,13 @@ def test_lump_payment_one_receipt_listing_accounts(store):
     assert kv["3100000003 户主30"] == "¥53.15" and kv["3100000004 户主40"] == "¥26.85"
     print_queue.validate(r.doc)
     assert tariffs.bill_for(store, "3100000003", today=TODAY).total_due_fen == 0
-    assert tariffs.bill_for(store, "3100000004", today=TODAY).total_due_fen == 3099 - 2685
+    # the late fee follows the arrears still open (docs/ledger.md, "The due figure")
+    left = tariffs.bill_for(store, "3100000004", today=TODAY)
+    ppm = store.conn.execute("SELECT late_fee_ppm_per_day FROM tariffs WHERE tariff_id=?",
+                             (left.tariff_id,)).fetchone()[0]
+    fee = tariffs.late_fee_fen(3000 - 2685, ppm, left.arrears_due_date, TODAY)
+    assert 0 < fee < 99 and left.late_fee_fen == fee
+    assert left.total_due_fen == 3000 - 2685 + fee
 
 
 def test_explicit_allocations_allow_advance(store):
@@ -109,7 +115,7 @@ def test_unknown_agent(store):
 
 
 def test_agent_card_payment(store):
-    r = payments.card_payment(store, FakeTerminal(), None, 3000, "2001", agent_id="A01", today=TODAY)
+    r = agents.agent_card_payment(store, FakeTerminal(), "A01", 3000, "2001", today=TODAY)
     assert r.state == "approved"
     payload = json.loads(outbox.get(store, r.op_id)["payload"])
     assert payload["agent_id"] == "A01" and payload["allocations"] == [

@@ -52,7 +52,7 @@ def test_approved_card_payment(store):
     term = WitnessTerminal(store)
     statuses = []
     r = payments.card_payment(store, term, "3100000002", 4200, "2001",
-                              on_status=lambda c, t: statuses.append(t))
+                              on_status=lambda c, t: statuses.append(t), advance=True)
     assert term.seen == {"before_send": "sent", "before_ack": "approved"}
     assert statuses and r.state == "approved" and r.receipt_no == "100000"
     payload = json.loads(outbox.get(store, r.op_id)["payload"])
@@ -70,26 +70,27 @@ def test_approved_card_payment(store):
 
 
 def test_declined_writes_no_op_and_no_number(store):
-    r = payments.card_payment(store, FakeTerminal("decline"), "3100000002", 4200, "2001")
+    r = payments.card_payment(store, FakeTerminal("decline"), "3100000002", 4200, "2001", advance=True)
     assert r.state == "declined" and r.receipt_no is None
     assert store.conn.execute("SELECT COUNT(*) FROM outbox WHERE type='payment'").fetchone()[0] == 0
     assert receipts.numbers_left(store) == 1000
-    assert payments.card_payment(store, FakeTerminal(), "3100000002", 4200, "2001").state == "approved"
+    assert payments.card_payment(store, FakeTerminal(), "3100000002", 4200, "2001",
+                                 advance=True).state == "approved"
 
 
 def test_result_only_returned_is_booked(store):
-    r = payments.card_payment(store, FakeTerminal("return_only"), "3100000002", 4200, "2001")
+    r = payments.card_payment(store, FakeTerminal("return_only"), "3100000002", 4200, "2001", advance=True)
     assert r.state == "approved" and r.receipt_no == "100000"
 
 
 def test_line_drop_before_result_is_unknown_then_resolved_declined(store):
     term = FakeTerminal("drop_before")
-    r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
     assert r.state == "unknown" and r.receipt_no is None
     assert [u["op_id"] for u in payments.unknown_payments(store)] == [r.op_id]
     # no blind retry: a new card payment waits until this one is settled
     with pytest.raises(LedgerError) as err:
-        payments.card_payment(store, FakeTerminal(), "3100000002", 4200, "2001")
+        payments.card_payment(store, FakeTerminal(), "3100000002", 4200, "2001", advance=True)
     assert err.value.code == "card_unresolved" and term.calls == 1
     with pytest.raises(LedgerError) as err:
         shifts.close_shift(store, "2001", counted_fen=0)
@@ -102,7 +103,7 @@ def test_line_drop_before_result_is_unknown_then_resolved_declined(store):
 
 def test_line_drop_after_approval_is_resolved_approved(store):
     term = FakeTerminal("drop_after")
-    r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
     assert r.state == "unknown"
     term.reachable = False
     with pytest.raises(LedgerError) as err:
@@ -121,10 +122,10 @@ def test_line_drop_after_approval_is_resolved_approved(store):
 
 def test_last_result_of_another_payment_does_not_match(store):
     term = FakeTerminal()
-    first = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    first = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
     assert first.state == "approved"
     term.mode = "drop_before"
-    r = payments.card_payment(store, term, "3100000002", 4200, "2001")   # same amount
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)   # same amount
     assert r.state == "unknown"
     # last_result() is still the first (already booked) transaction: not ours
     assert payments.resolve_unknown(store, term, r.op_id).state == "declined"
@@ -137,7 +138,7 @@ def test_commit_failure_in_on_result_leaves_it_unacknowledged_and_unknown(store,
     def broken(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(outbox, "append", broken)
-    r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
     assert term.acked == [] and r.state == "unknown" and receipts.numbers_left(store) == 1000
     monkeypatch.undo()
     assert payments.resolve_unknown(store, term, r.op_id).state == "approved"
@@ -150,7 +151,7 @@ def test_amount_mismatch_is_not_booked(store):
             result = CardResult(True, 0, amount_fen + 1, 77, 1)
             on_result(result)
             return result
-    r = payments.card_payment(store, Odd(), "3100000002", 4200, "2001")
+    r = payments.card_payment(store, Odd(), "3100000002", 4200, "2001", advance=True)
     assert r.state == "unknown" and r.receipt_no is None
 
 
@@ -206,7 +207,7 @@ def test_malformed_masked_pan_refused(value):
 
 def test_full_pan_from_terminal_is_never_stored(store):
     pan = "6228480402564890018"
-    r = payments.card_payment(store, FakeTerminal(pan=pan), "3100000002", 4200, "2001")
+    r = payments.card_payment(store, FakeTerminal(pan=pan), "3100000002", 4200, "2001", advance=True)
     assert r.state == "approved"   # the money was taken; the card number is not kept
     payload = json.loads(outbox.get(store, r.op_id)["payload"])
     assert payload["card"]["masked_pan"] is None
@@ -222,7 +223,7 @@ def test_per_payment_limits(store):
     for amount, code in ((99, "amount_below_minimum"), (5001, "amount_over_cap"),
                          (0, "amount_not_positive"), (12.0, "not_integer")):
         with pytest.raises(LedgerError) as err:
-            payments.card_payment(store, FakeTerminal(), "3100000002", amount, "2001")
+            payments.card_payment(store, FakeTerminal(), "3100000002", amount, "2001", advance=True)
         assert err.value.code == code
     assert store.conn.execute("SELECT COUNT(*) FROM payments").fetchone()[0] == 0
 
@@ -230,30 +231,30 @@ def test_per_payment_limits(store):
 def test_count_and_total_limits_until_synced(store):
     store.set_meta("card_limits", json.dumps({"max_count": 2, "max_total_fen": 10000}))
     term = FakeTerminal()
-    payments.card_payment(store, term, "3100000002", 4000, "2001")
+    payments.card_payment(store, term, "3100000002", 4000, "2001", advance=True)
     with pytest.raises(LedgerError) as err:
-        payments.card_payment(store, term, "3100000002", 6001, "2001")
+        payments.card_payment(store, term, "3100000002", 6001, "2001", advance=True)
     assert err.value.code == "card_total_limit"
-    payments.card_payment(store, term, "3100000002", 1000, "2001")
+    payments.card_payment(store, term, "3100000002", 1000, "2001", advance=True)
     with pytest.raises(LedgerError) as err:
-        payments.card_payment(store, term, "3100000002", 100, "2001")
+        payments.card_payment(store, term, "3100000002", 100, "2001", advance=True)
     assert err.value.code == "card_count_limit"
     batch = outbox.take_batch(store, 50)
     outbox.mark_results(store, [{"op_id": op.op_id, "status": "accepted"} for op in batch])
-    assert payments.card_payment(store, term, "3100000002", 100, "2001").state == "approved"
+    assert payments.card_payment(store, term, "3100000002", 100, "2001", advance=True).state == "approved"
 
 
 def test_age_limit(store):
     store.set_meta("card_limits", json.dumps({"max_age_hours": 24}))
-    r = payments.card_payment(store, FakeTerminal(), "3100000002", 100, "2001")
+    r = payments.card_payment(store, FakeTerminal(), "3100000002", 100, "2001", advance=True)
     created = dt.datetime.fromisoformat(
         store.conn.execute("SELECT device_time FROM payments WHERE op_id=?", (r.op_id,)).fetchone()[0])
     with pytest.raises(LedgerError) as err:
         payments.card_payment(store, FakeTerminal(), "3100000002", 100, "2001",
-                              now=created + dt.timedelta(hours=25))
+                              now=created + dt.timedelta(hours=25), advance=True)
     assert err.value.code == "card_age_limit"
     assert payments.card_payment(store, FakeTerminal(), "3100000002", 100, "2001",
-                                 now=created + dt.timedelta(hours=23)).state == "approved"
+                                 now=created + dt.timedelta(hours=23), advance=True).state == "approved"
 
 
 def test_default_limits_documented():
@@ -265,7 +266,7 @@ def test_default_limits_documented():
 def test_card_receipt_shows_the_amount_due_before_the_payment(store):
     from terminal import tariffs
     due = tariffs.bill_for(store, "3100000001").total_due_fen
-    r = payments.card_payment(store, FakeTerminal(), "3100000001", due + 500, "2001")
+    r = payments.card_payment(store, FakeTerminal(), "3100000001", due + 500, "2001", advance=True)
     content = receipts.get(store, r.receipt_no)["content"]
     assert content["due_before_fen"] == due and content["advance_fen"] == 500
     assert content["method"] == "card" and content["card"]["last4"] == "1234"
@@ -290,7 +291,7 @@ def test_any_first6_last4_masking_is_kept_normalised(head, mask, tail):
 # -- card voids (reversal on the terminal) -----------------------------------------------------
 
 def _approved(store, term, amount=4200):
-    r = payments.card_payment(store, term, "3100000002", amount, "2001")
+    r = payments.card_payment(store, term, "3100000002", amount, "2001", advance=True)
     assert r.state == "approved"
     return r
 
@@ -340,7 +341,7 @@ def test_lost_reversal_result_is_resolved_from_the_terminal(store, mode, reverse
     assert err.value.code == "reversal_unknown"
     assert voids.pending_reversal(store)["payment_op_id"] == r.op_id
     # nothing else may touch the terminal or close the shift meanwhile; no second reversal
-    for call, code in ((lambda: payments.card_payment(store, term, "3100000002", 100, "2001"),
+    for call, code in ((lambda: payments.card_payment(store, term, "3100000002", 100, "2001", advance=True),
                         "card_unresolved"),
                        (lambda: shifts.close_shift(store, "2001", counted_fen=0),
                         "unknown_card_payments"),
@@ -382,7 +383,7 @@ def test_zvt_payment_and_void_by_reversal(store, zvt_sim):
     from devices.zvt import ZvtTerminal
     from terminal import voids
     with ZvtTerminal(zvt_sim.path, **ZVT_FAST) as term:
-        r = payments.card_payment(store, term, "3100000002", 4200, "2001")
+        r = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
         assert r.state == "approved" and len(zvt_sim.approved_sales()) == 1
         v = voids.void_payment(store, r.op_id, "客户要求 customer asked", "2001", "9001",
                                terminal=term)
@@ -401,8 +402,8 @@ def test_zvt_reversal_line_drops(store, zvt_sim):
     from devices.zvt import ZvtTerminal
     from terminal import voids
     with ZvtTerminal(zvt_sim.path, **ZVT_FAST) as term:
-        first = payments.card_payment(store, term, "3100000002", 4200, "2001")
-        second = payments.card_payment(store, term, "3100000002", 1800, "2001")
+        first = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
+        second = payments.card_payment(store, term, "3100000002", 1800, "2001", advance=True)
         zvt_sim.queue(Script(drop="after_status"))
         v = voids.void_payment(store, first.op_id, "x", "2001", "9001", terminal=term)
         assert v.amount_fen == 4200

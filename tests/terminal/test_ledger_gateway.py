@@ -35,11 +35,11 @@ def test_every_money_op_is_accepted_and_reconciled(gw, tmp_path):
                                "IS NOT NULL LIMIT 1").fetchone()
 
     shifts.open_shift(store, COLLECTOR, 20000)
-    cash = payments.cash_payment(store, accounts[0], 1500, COLLECTOR, tendered_fen=2000)
-    payments.cash_payment(store, accounts[1], 2500, COLLECTOR)
+    cash = payments.cash_payment(store, accounts[0], 1500, COLLECTOR, tendered_fen=2000, advance=True)
+    payments.cash_payment(store, accounts[1], 2500, COLLECTOR, advance=True)
     term = FakeTerminal()
-    card = payments.card_payment(store, term, accounts[2], 3300, COLLECTOR)
-    card2 = payments.card_payment(store, term, accounts[2], 700, COLLECTOR)
+    card = payments.card_payment(store, term, accounts[2], 3300, COLLECTOR, advance=True)
+    card2 = payments.card_payment(store, term, accounts[2], 700, COLLECTOR, advance=True)
     assert card.state == card2.state == "approved"
     assert agent is not None    # the demo route has agent members
     due = sum(d["total_due_fen"] for d in agents.dues(store, agent[0]))

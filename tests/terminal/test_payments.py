@@ -28,7 +28,7 @@ def counts(store):
 def test_pay_amount_due_writes_everything_in_one_go(store):
     due = tariffs.bill_for(store, "3100000001", today=TODAY).total_due_fen
     assert due == 12345 + 407
-    r = payments.cash_payment(store, "3100000001", due, "2001", tendered_fen=13000, today=TODAY)
+    r = payments.cash_payment(store, "3100000001", due, "2001", tendered_fen=13000, today=TODAY, advance=True)
     assert r.state == "done" and r.change_fen == 13000 - due and r.receipt_no == "100000"
     pay = store.conn.execute("SELECT * FROM payments WHERE op_id=?", (r.op_id,)).fetchone()
     assert (pay["amount_fen"], pay["tendered_fen"], pay["change_fen"], pay["receipt_no"]) == \
@@ -50,7 +50,7 @@ def test_partial_and_advance(store):
     before = tariffs.bill_for(store, "3100000001", today=TODAY)
     ppm = store.conn.execute("SELECT late_fee_ppm_per_day FROM tariffs WHERE tariff_id=?",
                              (before.tariff_id,)).fetchone()[0]
-    r1 = payments.cash_payment(store, "3100000001", 5000, "2001", today=TODAY)
+    r1 = payments.cash_payment(store, "3100000001", 5000, "2001", today=TODAY, advance=True)
     assert r1.change_fen == 0
     left = tariffs.bill_for(store, "3100000001", today=TODAY)
     # the late fee is charged on the arrears still open (docs/ledger.md, "The due figure")
@@ -65,7 +65,7 @@ def test_partial_and_advance(store):
     assert content["advance_fen"] == 10000 - left.total_due_fen
     bill = tariffs.bill_for(store, "3100000001", today=TODAY)
     assert bill.total_due_fen == 0 == r2.due_after_fen
-    assert bill.credit_left_fen == before.arrears_fen - 15000 * 0 + 15000 - before.arrears_fen
+    assert bill.credit_left_fen == 15000 - before.arrears_fen
 
 
 def test_more_than_the_due_needs_the_advance_confirmed(store):
@@ -80,7 +80,7 @@ def test_more_than_the_due_needs_the_advance_confirmed(store):
 
 def test_uploaded_payment_counts_until_the_office_books_it(store):
     """Issue 8 §1 at the core: the gateway's acknowledgement alone does not book a payment."""
-    r = payments.cash_payment(store, "3100000001", 5000, "2001")
+    r = payments.cash_payment(store, "3100000001", 5000, "2001", advance=True)
     batch = outbox.take_batch(store, 10)
     outbox.mark_results(store, [{"op_id": op.op_id, "status": "accepted"} for op in batch])
     assert tariffs.paid_here_fen(store.conn, "3100000001") == 5000
@@ -105,7 +105,7 @@ def test_uploaded_payment_counts_until_the_office_books_it(store):
 def test_nonsense_refused_and_nothing_written(store, amount, tendered, code):
     before, left = counts(store), receipts.numbers_left(store)
     with pytest.raises(LedgerError) as err:
-        payments.cash_payment(store, "3100000001", amount, "2001", tendered_fen=tendered)
+        payments.cash_payment(store, "3100000001", amount, "2001", tendered_fen=tendered, advance=True)
     assert err.value.code == code
     assert err.value.zh and err.value.en and err.value.zh in str(err.value)
     assert counts(store) == before and receipts.numbers_left(store) == left
@@ -114,30 +114,30 @@ def test_nonsense_refused_and_nothing_written(store, amount, tendered, code):
 def test_configured_cap(store):
     store.set_meta("cash_limits", json.dumps({"max_fen": 50000}))
     with pytest.raises(LedgerError) as err:
-        payments.cash_payment(store, "3100000001", 50001, "2001")
+        payments.cash_payment(store, "3100000001", 50001, "2001", advance=True)
     assert err.value.code == "amount_over_cap" and "500.00" in err.value.en
-    assert payments.cash_payment(store, "3100000001", 50000, "2001").state == "done"
+    assert payments.cash_payment(store, "3100000001", 50000, "2001", advance=True).state == "done"
 
 
 def test_unknown_account_refused(store):
     with pytest.raises(LedgerError) as err:
-        payments.cash_payment(store, "nope", 100, "2001")
+        payments.cash_payment(store, "nope", 100, "2001", advance=True)
     assert err.value.code == "unknown_account"
 
 
 def test_no_shift_or_shift_of_someone_else(tmp_path):
     s = make_store(tmp_path / "t.db")
     with pytest.raises(LedgerError) as err:
-        payments.cash_payment(s, "3100000001", 100, "2001")
+        payments.cash_payment(s, "3100000001", 100, "2001", advance=True)
     assert err.value.code == "no_open_shift" and counts(s)[0] == 0
     shifts.open_shift(s, "2001", 0)
     with pytest.raises(LedgerError) as err:
-        payments.cash_payment(s, "3100000001", 100, "2002")
+        payments.cash_payment(s, "3100000001", 100, "2002", advance=True)
     assert err.value.code == "shift_of_other_operator"
 
 
 def test_failure_inside_the_transaction_rolls_back_everything(store, monkeypatch):
-    payments.cash_payment(store, "3100000001", 100, "2001")
+    payments.cash_payment(store, "3100000001", 100, "2001", advance=True)
     before, left = counts(store), receipts.numbers_left(store)
     tail = store.get_meta(receipts.TAIL_KEY)
 
@@ -145,11 +145,11 @@ def test_failure_inside_the_transaction_rolls_back_everything(store, monkeypatch
         raise OSError("disk full")
     monkeypatch.setattr(outbox, "append", broken)   # the op write fails after the receipt
     with pytest.raises(OSError):
-        payments.cash_payment(store, "3100000001", 200, "2001")
+        payments.cash_payment(store, "3100000001", 200, "2001", advance=True)
     assert counts(store) == before and receipts.numbers_left(store) == left
     assert store.get_meta(receipts.TAIL_KEY) == tail
     monkeypatch.undo()
-    assert payments.cash_payment(store, "3100000001", 200, "2001").receipt_no == "100001"
+    assert payments.cash_payment(store, "3100000001", 200, "2001", advance=True).receipt_no == "100001"
     assert receipts.verify_store(store) == []
 
 
@@ -158,15 +158,21 @@ def test_failure_inside_the_transaction_rolls_back_everything(store, monkeypatch
 def test_money_adds_up(tmp_path_factory, items):
     s = make_store(tmp_path_factory.mktemp("p") / "t.db")
     shifts.open_shift(s, "2001", 5000)
-    due0 = tariffs.bill_for(s, "3100000001", today=TODAY).total_due_fen
+    bill0 = tariffs.bill_for(s, "3100000001", today=TODAY)
+    due0 = bill0.total_due_fen
     for amount, extra in items:
         r = payments.cash_payment(s, "3100000001", amount, "2001", tendered_fen=amount + extra,
-                                  today=TODAY)
+                                  today=TODAY, advance=True)
         assert r.change_fen == extra
     paid = sum(a for a, _ in items)
     bill = tariffs.bill_for(s, "3100000001", today=TODAY)
     assert bill.paid_here_fen == paid
-    assert bill.total_due_fen - bill.credit_left_fen == due0 - paid
+    # everything adds up; only the late fee follows the arrears still open
+    ppm = s.conn.execute("SELECT late_fee_ppm_per_day FROM tariffs WHERE tariff_id=?",
+                         (bill0.tariff_id,)).fetchone()[0]
+    fee = tariffs.late_fee_fen(max(0, bill0.arrears_fen - paid), ppm, bill0.arrears_due_date, TODAY)
+    assert bill.late_fee_fen == fee
+    assert bill.total_due_fen - bill.credit_left_fen == due0 - paid - bill0.late_fee_fen + fee
     assert shifts.figures(s)["expected_fen"] == 5000 + paid
     assert outbox_seqs(s) == list(range(1, len(items) + 2))
     assert receipts.verify_store(s) == []
@@ -175,7 +181,7 @@ def test_money_adds_up(tmp_path_factory, items):
 # -- voids -----------------------------------------------------------------------------------
 
 def test_void_needs_supervisor_reason_same_shift_once(store):
-    r = payments.cash_payment(store, "3100000001", 3000, "2001")
+    r = payments.cash_payment(store, "3100000001", 3000, "2001", advance=True)
     for approver, reason, code in [("2002", "x", "not_supervisor"), ("nobody", "x", "not_supervisor"),
                                    ("9001", "  ", "reason_required"),
                                    ("9001", "长" * 141, "reason_too_long")]:
@@ -199,7 +205,7 @@ def test_void_needs_supervisor_reason_same_shift_once(store):
 
 
 def test_void_of_previous_shift_refused(store):
-    r = payments.cash_payment(store, "3100000001", 3000, "2001")
+    r = payments.cash_payment(store, "3100000001", 3000, "2001", advance=True)
     shifts.close_shift(store, "2001", counted_fen=13000)
     shifts.open_shift(store, "2001", 10000)
     with pytest.raises(LedgerError) as err:
@@ -215,7 +221,7 @@ def test_void_with_supervisor_pin_checked_here(store):
     with store.transaction() as conn:
         conn.execute("UPDATE operators SET pin_hash=? WHERE operator_id='9001'",
                      (operators.hash_pin("9999", iterations=1000),))
-    r = payments.cash_payment(store, "3100000001", 3000, "2001")
+    r = payments.cash_payment(store, "3100000001", 3000, "2001", advance=True)
     with pytest.raises(operators.LoginError):
         voids.void_payment(store, r.op_id, "错", "2001", "9001", supervisor_pin="0000")
     assert store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 0
@@ -229,7 +235,7 @@ def test_a_print_queue_failure_never_undoes_the_payment(store, monkeypatch):
     def broken(store, doc, **kw):
         raise ValueError("queue broken")
     monkeypatch.setattr(print_queue, "enqueue", broken)
-    r = payments.cash_payment(store, "3100000001", 3000, "2001")
+    r = payments.cash_payment(store, "3100000001", 3000, "2001", advance=True)
     assert r.state == "done" and r.print_job is None and r.doc["kind"] == "collection"
     assert outbox.get(store, r.op_id)["type"] == "payment"
     events = [row[0] for row in store.conn.execute("SELECT event FROM audit_log")]

@@ -148,7 +148,7 @@ def test_a_real_cash_payment_prints_from_the_queue(tmp_path):
 
     store = make_store(tmp_path / "t.db", block=(100000, 100004))
     shifts.open_shift(store, "2001", 10000)
-    paid = payments.cash_payment(store, "3100000001", 5000, "2001", tendered_fen=10000)
+    paid = payments.cash_payment(store, "3100000001", 5000, "2001", tendered_fen=10000, advance=True)
     [job] = pending(store)
     assert job["receipt_no"] == int(paid.receipt_no) and job["state"] == "queued"
     with PrinterSim(tmp_path / "paper") as sim:

@@ -19,7 +19,7 @@ def store(tmp_path):
 
 
 def pay(store, amount=1000, acct="3100000001"):
-    return payments.cash_payment(store, acct, amount, "2001")
+    return payments.cash_payment(store, acct, amount, "2001", advance=True)
 
 
 # -- numbers -------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def _blocks(doc, t):
 
 
 def test_collection_document(store):
-    p = payments.cash_payment(store, "3100000001", 5000, "2001", tendered_fen=10000)
+    p = payments.cash_payment(store, "3100000001", 5000, "2001", tendered_fen=10000, advance=True)
     doc = p.doc
     print_queue.validate(doc)
     assert doc["kind"] == "collection" and doc["receipt_no"] == p.receipt_no and not doc["copy"]

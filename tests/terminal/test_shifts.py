@@ -32,7 +32,7 @@ def test_bad_float_refused(store, bad):
 
 def test_x_report_any_time_changes_nothing(store):
     shifts.open_shift(store, "2001", 20000)
-    payments.cash_payment(store, "3100000001", 5000, "2001")
+    payments.cash_payment(store, "3100000001", 5000, "2001", advance=True)
     before = store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
     doc = shifts.x_report(store)
     print_queue.validate(doc)
@@ -43,9 +43,9 @@ def test_x_report_any_time_changes_nothing(store):
 
 def test_close_variance_z_and_closeout(store):
     shift = shifts.open_shift(store, "2001", 20000)
-    p1 = payments.cash_payment(store, "3100000001", 5000, "2001")
-    payments.cash_payment(store, "3100000002", 1234, "2001")
-    payments.card_payment(store, FakeTerminal(), "3100000002", 3000, "2001")
+    p1 = payments.cash_payment(store, "3100000001", 5000, "2001", advance=True)
+    payments.cash_payment(store, "3100000002", 1234, "2001", advance=True)
+    payments.card_payment(store, FakeTerminal(), "3100000002", 3000, "2001", advance=True)
     voids.void_payment(store, p1.op_id, "重复", "2001", "9001")
     z = shifts.close_shift(store, "2001", denominations={"10000": 2, "1000": 1, "100": 2, "10": 3, "1": 4})
     rep = z["report"]
@@ -66,13 +66,13 @@ def test_close_variance_z_and_closeout(store):
     assert summary["digest"] == protocol.closeout_digest(op.payload_sha256 for op in ops)
     assert shifts.current_shift(store) is None
     with pytest.raises(LedgerError) as err:
-        payments.cash_payment(store, "3100000001", 100, "2001")
+        payments.cash_payment(store, "3100000001", 100, "2001", advance=True)
     assert err.value.code == "no_open_shift"
 
 
 def test_short_and_over(store):
     shifts.open_shift(store, "2001", 10000)
-    payments.cash_payment(store, "3100000001", 5000, "2001")
+    payments.cash_payment(store, "3100000001", 5000, "2001", advance=True)
     assert shifts.close_shift(store, "2001", counted_fen=14950)["report"]["variance_fen"] == -50
     shifts.open_shift(store, "2001", 10000)
     assert shifts.close_shift(store, "2001", counted_fen=10020)["report"]["variance_fen"] == 20

@@ -94,7 +94,7 @@ def test_supervisor_approves_a_void_with_pin(gateway, make_ui, ui_flows, printer
     account_no = ui.store.conn.execute(
         "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 1").fetchone()[0]
     shifts.open_shift(ui.store, "3001", 10000)                   # the collector's shift and payment
-    paid = payments.cash_payment(ui.store, account_no, 5000, "3001", tendered_fen=5000)
+    paid = payments.cash_payment(ui.store, account_no, 5000, "3001", tendered_fen=5000, advance=True)
     receipt_no = paid.receipt_no
 
     ui.go("supervisor")

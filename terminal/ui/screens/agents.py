@@ -15,7 +15,7 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 
-from terminal import agents, payments
+from terminal import agents
 from terminal.ui.widgets import AppScreen, field_print
 from terminal.ui.widgets.field_card import CardJob, SettlesUnknownCard
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
@@ -247,8 +247,8 @@ class AgentsScreen(SettlesUnknownCard, AppScreen):
         self.stage = "card"
 
         def job(term, on_status):
-            return payments.card_payment(store, term, None, amount, operator_id, on_status,
-                                         agent_id=agent_id, allocations=allocations)
+            return agents.agent_card_payment(store, term, agent_id, amount, operator_id,
+                                             on_status, allocations=allocations)
         self._card.start(job, on_done=self._card_result, on_error=self._card_error)
 
     def _show_card_status(self, text):

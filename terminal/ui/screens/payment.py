@@ -213,8 +213,10 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
         self.busy = True
         self.message = tr("Saving…")
         app = self.app
+        # more than the due shown is an advance the screen has labelled as such; if the due
+        # has dropped since (booked elsewhere), the core refuses with "over_due"
         run(payments.cash_payment, app.services.store, self.account_no, self.amount_fen,
-            app.services.operator["operator_id"], tendered,
+            app.services.operator["operator_id"], tendered, advance=self.amount_fen > self.due_fen,
             on_done=self._paid, on_error=self._pay_failed)
 
     def _pay_failed(self, exc):
@@ -240,13 +242,14 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
         app = self.app
         store = app.services.store
         amount, account_no = self.amount_fen, self.account_no
+        advance = amount > self.due_fen     # labelled as an advance on this screen
         operator_id = app.services.operator["operator_id"]
         self.card_state = "busy"
         self.card_text = tr("Connecting to the card terminal…")
 
         def job(term, on_status):
             return payments.card_payment(store, term, account_no, amount, operator_id,
-                                         on_status=on_status)
+                                         on_status=on_status, advance=advance)
         self._card.start(job, on_done=self._card_result, on_error=self._card_error)
 
     def _show_status(self, text):
