@@ -7,6 +7,17 @@ for `devices.serial_port.open_port`) and as a module:
     python -m devices.sim.zvt --tcp 20007          # ECR connects to socket://127.0.0.1:20007
     python -m devices.sim.zvt --pty --default slow:2 --script decline:51 --script abort
 
+On a pty it speaks the serial transport (DLE framing, CRC, ACK/NAK). On TCP it speaks
+the ZVT TCP/IP transport (bare APDUs, `devices.zvt.tcp`) by default; `--framing serial`
+serves serial framing over TCP (a serial-to-network adapter), `--framing auto` tells the
+two apart by each connection's first byte (DLE or not).
+
+It talks as real terminals do: intermediate status `04 FF <status> <timeout> [06 TLV]`,
+status information `04 0F` with the transaction's fields, an empty completion `06 0F`
+after a payment, a status enquiry answered by `80 00 00` and a completion carrying the
+software version and terminal status, amounts in the currency registered (`06 00`) or
+sent with the command, and end-of-day totals in BMP 60's layout.
+
 Every card transaction (`06 01` payment, `06 31` refund, `06 30` reversal) takes the next
 queued `Script` (or the default one): approve, decline with a result code, customer abort,
 unreadable card, a slow customer, silence, NAKing the first N frames, a corrupted CRC, a
@@ -17,165 +28,32 @@ recovery), reversals and end of day (`06 50`) totals.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
 import logging
-import os
-import select
 import socket
 import sys
 import threading
-import time
-import tty
 from collections import deque
-from dataclasses import dataclass
 
 from devices.zvt.apdu import Apdu, ApduError, Tlv, encode_bmps, encode_totals
+from devices.zvt.bcd import encode_var_len
 from devices.zvt.errors import FrameError, TerminalTimeout
 from devices.zvt.framing import ACK, DLE, Link, encode_frame
+from devices.zvt.tcp import BareLink
 
-__all__ = ["ZvtSimulator", "Script", "JournalEntry", "CARDS"]
+from .zvt_script import CARDS, JournalEntry, Script, day_report_lines, receipt_lines, status_words
+from .zvt_wire import Closed, EcrGone, FdChannel, SimServer, is_reply, now
+
+__all__ = ["ZvtSimulator", "Script", "JournalEntry", "CARDS", "SOFTWARE_VERSION"]
 
 log = logging.getLogger("chaoshou.sim.zvt")
 
 ACK_APDU = Apdu(0x80, 0x00).encode()
+SOFTWARE_VERSION = "SIM 2.1"  # reported in the status enquiry's completion
+STATUS_TIMEOUT = 0x05         # 04 FF timeout byte: seconds the ECR shows the status
 
-# (masked PAN, card name, ZVT card type byte, end-of-day group)
-CARDS = (
-    ("621234******1234", "UnionPay", 0x2F, "others"),
-    ("411111******1111", "Visa", 0x0A, "Visa"),
-    ("545454******5454", "Mastercard", 0x06, "Eurocard"),
-)
-
-OUTCOMES = ("approve", "decline", "abort", "unreadable")
-
-
-@dataclass
-class Script:
-    """What the simulated customer and line do during one card transaction."""
-    outcome: str = "approve"          # approve | decline | abort | unreadable
-    result_code: int = 0x05           # for decline (issuer code)
-    statuses: tuple = (0x0A, 0x01, 0x04)  # insert card, watch PIN pad, waiting for host
-    customer_delay: float = 0.0       # seconds before each 04 FF (slow customer / timeout)
-    silent: bool = False              # never answer the command, not even with an ACK
-    nak_first: int = 0                # NAK the first N frames from the ECR
-    corrupt_crc: int | None = None    # index of the PT frame (0 = its 80 00 00) sent with a bad CRC once
-    garble: int | None = None         # index of a PT frame sent once with a broken DLE sequence
-    truncate: int | None = None       # index of a PT frame sent once cut in half, then silence
-    drop: str | None = None           # "before_status" | "after_status": line goes dead
-    card: int | None = None           # index into CARDS (default: rotates with the trace)
-
-    def __post_init__(self):
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
-        if self.drop not in (None, "before_status", "after_status"):
-            raise ValueError(f"drop must be before_status or after_status, got {self.drop!r}")
-
-    @classmethod
-    def parse(cls, spec: str) -> "Script":
-        """From a CLI word: approve, decline[:CODE], abort, unreadable, timeout[:S], slow[:S],
-        silent, nak[:N], crc[:I], garble[:I], truncate[:I], drop-before, drop-after; several
-        joined with `+` (e.g. `slow:1+nak:1`)."""
-        s = cls()
-        for word in spec.split("+"):
-            name, _, arg = word.strip().partition(":")
-            if name in ("approve", "abort", "unreadable"):
-                s.outcome = name
-            elif name == "decline":
-                s.outcome, s.result_code = "decline", int(arg or "5")
-            elif name == "timeout":  # the customer never acts; the PT gives up
-                s.outcome, s.statuses, s.customer_delay = "abort", (0x0A,), float(arg or "2")
-            elif name == "slow":
-                s.customer_delay = float(arg or "1")
-            elif name == "silent":
-                s.silent = True
-            elif name == "nak":
-                s.nak_first = int(arg or "1")
-            elif name in ("crc", "garble", "truncate"):
-                setattr(s, "corrupt_crc" if name == "crc" else name, int(arg or "0"))
-            elif name in ("drop-before", "drop-after"):
-                s.drop = "before_status" if name == "drop-before" else "after_status"
-            else:
-                raise ValueError(f"unknown script word {word!r}")
-        return s
-
-
-@dataclass
-class JournalEntry:
-    kind: str                  # sale | refund | reversal
-    amount_fen: int
-    approved: bool
-    result_code: int
-    trace: int
-    receipt_no: int | None
-    masked_pan: str
-    card_name: str
-    card_type: int
-    group: str
-    when: dt.datetime
-    reversed: bool = False
-    original_receipt: int | None = None
-
-
-class _EcrGone(Exception):
-    """The ECR stopped answering; the transaction ends on the PT side."""
-
-
-class _Closed(Exception):
-    """The connection went away (TCP client closed)."""
-
-
-class _FdChannel:
-    """Channel over a raw file descriptor (pty master or socket), stoppable."""
-
-    def __init__(self, fd: int, stop: threading.Event):
-        self.fd = fd
-        self.stop = stop
-
-    def read_some(self, timeout: float) -> bytes:
-        end = _now() + max(0.0, timeout)
-        while not self.stop.is_set():
-            wait = min(0.05, max(0.0, end - _now()))
-            ready, _, _ = select.select([self.fd], [], [], wait)
-            if ready:
-                try:
-                    data = os.read(self.fd, 4096)
-                except OSError as exc:
-                    raise _Closed(str(exc)) from exc
-                if not data:
-                    raise _Closed("peer closed")
-                return data
-            if _now() >= end:
-                return b""
-        raise _Closed("simulator stopping")
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            if self.stop.is_set():  # after close() the fd number may belong to someone else
-                raise _Closed("simulator stopping")
-            try:
-                n = os.write(self.fd, view)
-            except BlockingIOError:
-                select.select([], [self.fd], [], 0.05)
-                continue
-            except OSError as exc:
-                raise _Closed(str(exc)) from exc
-            view = view[n:]
-
-
-def _now() -> float:
-    return time.monotonic()
-
-
-def _is_reply(raw: bytes) -> bool:
-    """An ECR frame that answers a PT message (so it proves the message arrived); any
-    other frame while the PT is master is acknowledged and ignored, as a PT does."""
-    return raw[:2] in (b"\x80\x00", b"\x06\xB0") or raw[:1] == b"\x84"
-
-
-class ZvtSimulator:
+class ZvtSimulator(SimServer):
     """The PT side. Times are seconds; `quiet` is how long the line must stay silent before
     a muted (silent / dropped) simulator listens again."""
 
@@ -183,7 +61,7 @@ class ZvtSimulator:
                  reply_timeout: float = 15.0, inter_byte_timeout: float = 0.2,
                  max_tries: int = 3, quiet: float = 0.5, first_trace: int = 1,
                  first_receipt: int = 1, default: Script | None = None,
-                 print_block: bool = False):
+                 print_block: bool = False, status_variant: str = "completion"):
         self.terminal_id = terminal_id
         self.ack_timeout = ack_timeout
         self.reply_timeout = reply_timeout
@@ -192,6 +70,14 @@ class ZvtSimulator:
         self.quiet = quiet
         self.default = default or Script()
         self.print_block = print_block  # receipts as one 06 D3 text block, not 06 D1 lines
+        # status enquiry answer: "completion" (06 0F with version and status, as real
+        # terminals send) or "status_info" (04 0F with 27/29, then an empty 06 0F)
+        if status_variant not in ("completion", "status_info"):
+            raise ValueError(f"status_variant must be completion or status_info, "
+                             f"got {status_variant!r}")
+        self.status_variant = status_variant
+        self.terminal_status = 0x00     # what the status enquiry reports (00 = ready)
+        self.framing = "serial"         # of the connection being served
         self.scripts: deque[Script] = deque()
         self.journal: list[JournalEntry] = []
         self.batch: list[JournalEntry] = []
@@ -207,6 +93,7 @@ class ZvtSimulator:
         self._thread: threading.Thread | None = None
         self._fds: list[int] = []
         self._server: socket.socket | None = None
+        self._tcp_framing = "tcp"
         self._conn: socket.socket | None = None
         self._current: Script | None = None
         self._idle_default: Script | None = None  # copy of the default while idle
@@ -234,80 +121,12 @@ class ZvtSimulator:
         """Block until the simulator waits for a new command (True) or timeout (False)."""
         return self._idle.wait(timeout)
 
-    # -- transports ------------------------------------------------------------------------
-    def serve_pty(self) -> str:
-        """Serve one end of a new pseudo-terminal in a thread; return the slave path.
-
-        The simulator keeps the slave fd open too, so the master never sees EIO while no
-        driver has the port open (drivers come and go; a killed app leaves no hole)."""
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self._fds += [master, slave]
-        self.path = os.ttyname(slave)
-        self._start(lambda: self._serve_fd(master))
-        return self.path
-
-    def serve_tcp(self, port: int = 0, host: str = "127.0.0.1") -> tuple[str, int]:
-        """Serve TCP clients one at a time in a thread; return (host, port)."""
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind((host, port))
-        server.listen(1)
-        server.settimeout(0.1)
-        self._server = server
-        self.address = server.getsockname()[:2]
-        self._start(self._serve_tcp)
-        return self.address
-
-    def _start(self, target) -> None:
-        self._thread = threading.Thread(target=target, name="zvt-sim", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
-        if self._server:
-            self._server.close()
-        for fd in self._fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds.clear()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _serve_tcp(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except (socket.timeout, OSError):
-                continue
-            with conn:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._conn = conn
-                try:
-                    self._serve_fd(conn.fileno())
-                finally:
-                    self._conn = None
-
-    def disconnect(self) -> None:
-        """TCP only: cut the current connection, as a network drop or cable pull would."""
-        conn = self._conn
-        if conn is not None:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def _serve_fd(self, fd: int) -> None:
-        self.link = Link(_FdChannel(fd, self._stop), ack_timeout=self.ack_timeout,
-                         inter_byte_timeout=self.inter_byte_timeout, max_tries=self.max_tries)
+    def _serve_fd(self, fd: int, framing: str = "serial") -> None:
+        self.framing = framing
+        link_cls = BareLink if framing == "tcp" else Link
+        self.link = link_cls(FdChannel(fd, self._stop), ack_timeout=self.ack_timeout,
+                             inter_byte_timeout=self.inter_byte_timeout,
+                             max_tries=self.max_tries)
         try:
             while not self._stop.is_set():
                 self._idle.set()
@@ -318,11 +137,11 @@ class ZvtSimulator:
                 self._idle.clear()
                 try:
                     self._handle(apdu)
-                except _EcrGone as exc:
+                except EcrGone as exc:
                     log.info("ECR stopped answering: %s", exc)
                 finally:
                     self._current = None
-        except _Closed:
+        except Closed:
             pass
         except Exception:
             log.exception("ZVT simulator crashed")
@@ -343,17 +162,19 @@ class ZvtSimulator:
     def _recv(self, timeout: float) -> Apdu:
         """The next good frame from the ECR, ACKed (NAKs the damaged and the scripted)."""
         link = self.link
-        end = _now() + timeout
+        end = now() + timeout
         while True:
             try:
-                raw = link.read_frame(max(0.0, end - _now()))
+                raw = link.read_frame(max(0.0, end - now()))
                 apdu = Apdu.decode(raw)
-            except (FrameError, ApduError):
+            except (FrameError, ApduError) as exc:
+                if self.framing == "tcp":  # a byte stream cannot be resynchronised
+                    raise Closed(f"broken APDU: {exc}") from exc
                 link.drain()
                 link.nak()
                 continue
             script = self._script_for_naks()
-            if script.nak_first > 0:
+            if script.nak_first > 0 and self.framing != "tcp":
                 script.nak_first -= 1
                 link.nak()
                 continue
@@ -368,6 +189,14 @@ class ZvtSimulator:
         link = self.link
         idx, self._frame_idx = self._frame_idx, self._frame_idx + 1
         s = self._current or Script()
+        if self.framing == "tcp":
+            if s.truncate == idx:  # half an APDU, then nothing: the ECR's link error
+                link.write(apdu[:max(3, len(apdu) // 2)])
+                self._mute()
+                raise EcrGone("APDU cut short on purpose")
+            link.send(apdu)
+            self.acked.append(tuple(apdu[:2]))
+            return
         for attempt in range(self.max_tries):
             frame = encode_frame(apdu)
             if attempt == 0 and s.corrupt_crc == idx:
@@ -379,17 +208,17 @@ class ZvtSimulator:
                 frame = frame[:max(3, len(frame) // 2)]
             link.frames_out += 1
             link.write(frame)
-            if link.wait_ack(self.ack_timeout, _is_reply) == ACK:
+            if link.wait_ack(self.ack_timeout, is_reply) == ACK:
                 self.acked.append(tuple(apdu[:2]))
                 return
-        raise _EcrGone(f"no ACK for {apdu[:2].hex().upper()}")
+        raise EcrGone(f"no ACK for {apdu[:2].hex().upper()}")
 
     def _reply(self) -> Apdu:
         """The ECR's answer to a PT message (80 00 00, or 06 B0 to abort), ACKed."""
         try:
             apdu = self._recv(self.reply_timeout)
         except TerminalTimeout as exc:
-            raise _EcrGone("no answer from the ECR") from exc
+            raise EcrGone("no answer from the ECR") from exc
         self.link.ack()
         self.received.append(apdu.command)
         return apdu
@@ -421,9 +250,14 @@ class ZvtSimulator:
         self.received.append(cmd)
         if cmd == (0x05, 0x01):
             self._send(ACK_APDU)
-            self._exchange(Apdu(0x04, 0x0F, encode_bmps([(0x27, 0x00),
-                                                          (0x29, self.terminal_id)])))
-            self._exchange(Apdu(0x06, 0x0F))
+            if self.status_variant == "status_info":
+                self._exchange(Apdu(0x04, 0x0F, encode_bmps([(0x27, self.terminal_status),
+                                                              (0x29, self.terminal_id)])))
+                self._exchange(Apdu(0x06, 0x0F))
+            else:
+                version = SOFTWARE_VERSION.encode("ascii")
+                self._exchange(Apdu(0x06, 0x0F, encode_var_len(len(version), 3) + version
+                                    + bytes([self.terminal_status])))
         elif cmd == (0x06, 0x00):
             if len(apdu.data) >= 4:
                 self.registered_config = apdu.data[3]
@@ -461,13 +295,13 @@ class ZvtSimulator:
                 self._exchange(Apdu(0x06, 0x1E, bytes([0xB5])))
                 return
         amount = original.amount_fen if original else fields.get(0x04, 0)
+        currency = original.currency if original else fields.get(0x49, self.currency)
         self._send(ACK_APDU)
         for code in s.statuses:
             if s.customer_delay and self._stop.wait(s.customer_delay):
-                raise _Closed("stopping")
-            text = [Tlv(0x24, [Tlv(0x07, _status_words(code).encode("ascii"))])]
+                raise Closed("stopping")
             self.statuses_sent += 1
-            answer = self._exchange(Apdu(0x04, 0xFF, bytes([code]) + encode_bmps([(0x06, text)])))
+            answer = self._exchange(self._intermediate(code))
             if answer.command == (0x06, 0xB0):
                 self._exchange(Apdu(0x06, 0x1E, bytes([0x6C])))
                 return
@@ -475,15 +309,15 @@ class ZvtSimulator:
             self._exchange(Apdu(0x06, 0x1E, bytes([0x6C])))
             return
         if s.outcome == "unreadable":
-            self._exchange(Apdu(0x04, 0xFF, bytes([0x0C])))
+            self._exchange(self._intermediate(0x0C))
             self._exchange(Apdu(0x06, 0x1E, bytes([0x64])))
             return
-        entry = self._record(kind, amount, s, original)
+        entry = self._record(kind, amount, s, original, currency)
         if s.drop == "before_status":
             self._mute()
             return
         if entry.approved:
-            self._print(_receipt_lines(entry, self.terminal_id))
+            self._print(receipt_lines(entry, self.terminal_id))
         status = self._status_info(entry)
         if s.drop == "after_status":
             self.link.frames_out += 1
@@ -492,8 +326,7 @@ class ZvtSimulator:
             return
         self._exchange(status)
         if entry.approved:
-            self._exchange(Apdu(0x06, 0x0F, encode_bmps([(0x27, 0x00),
-                                                         (0x29, self.terminal_id)])))
+            self._exchange(Apdu(0x06, 0x0F))  # real terminals: an empty completion
         else:
             self._exchange(Apdu(0x06, 0x1E, bytes([entry.result_code])))
 
@@ -507,7 +340,7 @@ class ZvtSimulator:
         for line in lines:
             self._exchange(Apdu(0x06, 0xD1, b"\x00" + line.encode("ascii")))
 
-    def _record(self, kind, amount, s: Script, original) -> JournalEntry:
+    def _record(self, kind, amount, s: Script, original, currency: int) -> JournalEntry:
         self._trace += 1
         approved = s.outcome == "approve"
         if original is not None:
@@ -522,8 +355,9 @@ class ZvtSimulator:
             receipt = self._receipt
         entry = JournalEntry(kind, amount, approved, 0 if approved else s.result_code,
                              self._trace, receipt, pan, name, ctype, group,
-                             dt.datetime.now().replace(microsecond=0),
-                             original_receipt=original.receipt_no if original else None)
+                             dt.datetime.now().replace(microsecond=0), currency,
+                             original_receipt=original.receipt_no if original else None,
+                             pan_field=original.pan_field if original else s.pan_field)
         if approved and original is not None:
             original.reversed = True
         self.journal.append(entry)
@@ -532,14 +366,20 @@ class ZvtSimulator:
         return entry
 
     def _status_info(self, e: JournalEntry) -> Apdu:
-        fields = [(0x27, e.result_code), (0x04, e.amount_fen), (0x49, self.currency),
+        fields = [(0x27, e.result_code), (0x04, e.amount_fen), (0x49, e.currency),
                   (0x0B, e.trace), (0x0C, e.when.strftime("%H%M%S")),
-                  (0x0D, e.when.strftime("%m%d")), (0x22, e.masked_pan),
-                  (0x29, self.terminal_id)]
+                  (0x0D, e.when.strftime("%m%d"))]
+        pan = e.pan_field if e.pan_field is not None else encode_bmps([(0x22, e.masked_pan)])
+        tail = [(0x29, self.terminal_id)]
         if e.receipt_no is not None:
-            fields.append((0x87, e.receipt_no))
-        fields += [(0x8A, e.card_type), (0x8B, e.card_name)]
-        return Apdu(0x04, 0x0F, encode_bmps(fields))
+            tail.append((0x87, e.receipt_no))
+        tail += [(0x8A, e.card_type), (0x8B, e.card_name)]
+        return Apdu(0x04, 0x0F, encode_bmps(fields) + pan + encode_bmps(tail))
+
+    def _intermediate(self, code: int) -> Apdu:
+        """`04 FF`: status byte, timeout byte, TLV with the display text (24 → 07)."""
+        text = [Tlv(0x24, [Tlv(0x07, status_words(code).encode("ascii"))])]
+        return Apdu(0x04, 0xFF, bytes([code, STATUS_TIMEOUT]) + encode_bmps([(0x06, text)]))
 
     def _repeat_receipt(self) -> None:
         if not self.journal:
@@ -548,7 +388,7 @@ class ZvtSimulator:
         entry = self.journal[-1]
         self._send(ACK_APDU)
         if entry.approved:
-            self._print(_receipt_lines(entry, self.terminal_id, copy=True))
+            self._print(receipt_lines(entry, self.terminal_id, copy=True))
         self._exchange(self._status_info(entry))
         self._exchange(Apdu(0x06, 0x0F))
 
@@ -556,7 +396,7 @@ class ZvtSimulator:
         """Totals of the batch: approved sales not reversed (reversals cancel their sale;
         refunds are settled separately and listed only in the print lines)."""
         self._send(ACK_APDU)
-        self._exchange(Apdu(0x04, 0xFF, bytes([0x0E])))
+        self._exchange(self._intermediate(0x0E))
         sales = [e for e in self.batch if e.kind == "sale" and not e.reversed]
         refunds = [e for e in self.batch if e.kind == "refund"]
         groups: dict = {}
@@ -566,69 +406,17 @@ class ZvtSimulator:
         receipts = [e.receipt_no for e in self.batch] or [0]
         self._trace += 1
         total = sum(e.amount_fen for e in sales)
-        now = dt.datetime.now()
+        stamp = dt.datetime.now()
         status = Apdu(0x04, 0x0F, encode_bmps([
             (0x27, 0x00), (0x04, total), (0x0B, self._trace),
-            (0x0C, now.strftime("%H%M%S")), (0x0D, now.strftime("%m%d")),
+            (0x0C, stamp.strftime("%H%M%S")), (0x0D, stamp.strftime("%m%d")),
             (0x60, encode_totals(min(receipts), max(receipts), groups))]))
-        lines = ["END OF DAY", f"TID {self.terminal_id}", f"SALES {len(sales)} CNY {_yuan(total)}",
-                 f"REFUNDS {len(refunds)} CNY {_yuan(sum(e.amount_fen for e in refunds))}"]
-        self._print(lines)
+        self._print(day_report_lines(self.terminal_id, self.currency, sales, refunds))
         self._exchange(status)
         self._exchange(Apdu(0x06, 0x0F))
         self.batch.clear()
 
 
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
-def _status_words(code: int) -> str:
-    from devices.zvt.messages import INTERMEDIATE
-    return INTERMEDIATE.get(code, ("", f"Status {code:02X}"))[1]
-
-
-def _receipt_lines(e: JournalEntry, tid: str, copy: bool = False) -> list[str]:
-    title = {"sale": "SALE", "refund": "REFUND", "reversal": "REVERSAL"}[e.kind]
-    lines = ["CHAOSHOU SIM TERMINAL", f"TID {tid}", title + (" (COPY)" if copy else ""),
-             f"CARD {e.card_name} ************{e.masked_pan[-4:]}",
-             f"AMOUNT CNY {_yuan(e.amount_fen)}",
-             f"TRACE {e.trace:06d}  RECEIPT {e.receipt_no or 0:04d}",
-             e.when.strftime("%Y-%m-%d %H:%M:%S"), "APPROVED"]
-    return lines
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devices.sim.zvt",
-                                     description="ZVT payment terminal simulator")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--pty", action="store_true", help="serve a new pty; print its path")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="serve TCP on 127.0.0.1:PORT")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--default", default="approve", metavar="SPEC",
-                        help="script for every transaction (see Script.parse)")
-    parser.add_argument("--script", action="append", default=[], metavar="SPEC",
-                        help="script for the next transaction (repeatable, in order)")
-    parser.add_argument("--terminal-id", default="52000001")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        stream=sys.stderr)
-    sim = ZvtSimulator(terminal_id=args.terminal_id, default=Script.parse(args.default))
-    sim.queue(*(Script.parse(s) for s in args.script))
-    if args.pty:
-        print(sim.serve_pty(), flush=True)
-    else:
-        host, port = sim.serve_tcp(args.tcp, args.host)
-        print(f"socket://{host}:{port}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.close()
-    return 0
-
-
 if __name__ == "__main__":
+    from devices.sim.zvt_cli import main
     sys.exit(main())

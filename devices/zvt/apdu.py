@@ -7,13 +7,19 @@ chip data) is decoded only as `Redacted(length)`, so its bytes never leave this 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+from devices.serial_port import mask_digits_hex
 
 from .bcd import (decode_bcd, decode_digits, decode_var_len, encode_bcd, encode_digits,
                   encode_var_len)
 
 __all__ = ["Apdu", "ApduError", "Tlv", "Redacted", "FIELDS", "encode_bmps", "decode_bmps",
            "encode_tlv", "decode_tlv", "encode_length", "decode_length"]
+
+
+log = logging.getLogger("chaoshou.zvt")
 
 
 class ApduError(ValueError):
@@ -129,6 +135,24 @@ FIELDS: dict[int, tuple[str, tuple]] = {
     0xAA: ("date_full", ("digits", 3)),
     0xAF: ("ef_info", ("lllvar", "bytes")),
     0xBA: ("aid_param", ("bytes", 5)),
+    # Fields of commands this driver does not use, known so that a message carrying them
+    # is still read to its end (lengths from the spec's summary of bitmaps).
+    0x92: ("text_ecr", ("lllvar", "ascii")),
+    0xD0: ("key_algorithm", ("bin", 1)),
+    0xD1: ("offset", ("llvar", "bytes")),
+    0xD2: ("direction", ("bin", 1)),
+    0xD3: ("key_position", ("bin", 1)),
+    0xE0: ("input_min", ("bin", 1)),
+    **{0xE0 + n: (f"display_line_{n}", ("llvar", "ascii")) for n in range(1, 9)},
+    0xE9: ("input_max", ("bin", 1)),
+    0xEA: ("echo", ("bin", 1)),
+    0xEB: ("mac", ("bytes", 8)),
+    0xF0: ("display_duration", ("bin", 1)),
+    **{0xF0 + n: (f"text_line_{n}", ("llvar", "ascii")) for n in range(1, 9)},
+    0xF9: ("beeps", ("bin", 1)),
+    0xFA: ("card_status", ("bin", 1)),
+    0xFB: ("ok_required", ("bin", 1)),
+    0xFC: ("dialog_control", ("bin", 1)),
 }
 
 _TEXT_ENCODING = "cp437"  # ZVT texts are 8-bit; ASCII for everything this project sends
@@ -183,11 +207,16 @@ def encode_bmps(fields) -> bytes:
     return bytes(out)
 
 
-def decode_bmps(data: bytes) -> dict:
-    """Decode tagged BMP fields into {tag: value}.
+def decode_bmps(data: bytes, *, strict: bool = False) -> dict:
+    """Decode tagged BMP fields into {tag: value}, by the spec's length rules.
 
-    Decoding stops at the first tag this codec does not know (its length cannot be known);
-    the remaining bytes are kept under the key `"unparsed"`.
+    A field whose length is known (fixed, LLVAR/LLLVAR, BER-TLV) but whose content is not
+    what the spec allows (a BCD amount with a nibble above 9, a TLV that does not nest) is
+    skipped by its length; its tag is listed under `"malformed"`. Decoding stops at a tag
+    this codec does not know, or at a field that runs past the end of the data (neither
+    leaves a way to find the next field): the remaining bytes are kept under `"unparsed"`.
+    What is skipped is logged with its digits masked. With `strict=True` every such case
+    raises ApduError instead (the encoder's round-trip checks use it).
     """
     data = bytes(data)
     out: dict = {}
@@ -195,12 +224,36 @@ def decode_bmps(data: bytes) -> dict:
     while i < len(data):
         tag = data[i]
         if tag not in FIELDS:
+            if strict:
+                raise ApduError(f"unknown BMP field {tag:02X}")
+            _skipped("unknown field", tag, data[i:])
             out["unparsed"] = data[i:]
             break
         kind = FIELDS[tag][1]
-        value, i = _decode_value(tag, kind, data, i + 1)
-        out.setdefault(tag, value)
+        try:
+            body, end = _field_extent(tag, kind, data, i + 1)
+        except ApduError:
+            if strict:
+                raise
+            _skipped("truncated field", tag, data[i:])
+            out["unparsed"] = data[i:]
+            break
+        try:
+            value = _parse_body(tag, kind, body)
+        except ValueError as exc:
+            if strict:
+                raise exc if isinstance(exc, ApduError) else ApduError(
+                    f"field {tag:02X}: {exc}") from None
+            _skipped("malformed field", tag, data[i:end])
+            out.setdefault("malformed", []).append(tag)
+        else:
+            out.setdefault(tag, value)
+        i = end
     return out
+
+
+def _skipped(what: str, tag: int, raw: bytes) -> None:
+    log.warning("ZVT %s %02X skipped: %s", what, tag, mask_digits_hex(raw))
 
 
 def _take(data: bytes, i: int, n: int, tag: int) -> tuple[bytes, int]:
@@ -209,49 +262,51 @@ def _take(data: bytes, i: int, n: int, tag: int) -> tuple[bytes, int]:
     return data[i:i + n], i + n
 
 
-def _decode_value(tag: int, kind: tuple, data: bytes, i: int):
+def _field_extent(tag: int, kind: tuple, data: bytes, i: int) -> tuple[bytes, int]:
+    """(the field's body, offset after it) by the field's length rule alone."""
     k = kind[0]
-    try:
-        if k == "bcd":
-            raw, i = _take(data, i, kind[1], tag)
-            return decode_bcd(raw), i
-        if k == "digits":
-            raw, i = _take(data, i, kind[1], tag)
-            text = raw.hex()
-            if not text.isdigit():
-                raise ApduError(f"field {tag:02X} is not BCD: {text.upper()}")
-            return text, i
-        if k == "bin":
-            raw, i = _take(data, i, 1, tag)
-            return raw[0], i
-        if k == "bytes":
-            return _take(data, i, kind[1], tag)
-        if k == "ascii":
-            raw, i = _take(data, i, kind[1], tag)
-            return raw.decode(_TEXT_ENCODING), i
-        if k == "secret":
-            raw, i = _take(data, i, kind[1], tag)
-            return Redacted(len(raw)), i
-        if k in ("llvar", "lllvar"):
-            width = 2 if k == "llvar" else 3
-            raw_len, i = _take(data, i, width, tag)
-            body, i = _take(data, i, decode_var_len(raw_len), tag)
-            sub = kind[1]
-            if sub == "digits":
-                return decode_digits(body), i
-            if sub == "ascii":
-                return body.decode(_TEXT_ENCODING), i
-            if sub == "secret":
-                return Redacted(len(body)), i
-            return body, i
-        if k == "tlv":
-            length, i = _read_ber_length(data, i)
-            body, i = _take(data, i, length, tag)
-            return decode_tlv(body), i
-    except ValueError as exc:
-        if isinstance(exc, ApduError):
-            raise
-        raise ApduError(f"field {tag:02X}: {exc}") from None
+    if k in ("llvar", "lllvar"):
+        raw_len, i = _take(data, i, 2 if k == "llvar" else 3, tag)
+        try:
+            n = decode_var_len(raw_len)
+        except ValueError as exc:  # the length itself is unreadable: no way past it
+            raise ApduError(f"field {tag:02X}: {exc}") from None
+        return _take(data, i, n, tag)
+    if k == "tlv":
+        length, i = _read_ber_length(data, i)
+        return _take(data, i, length, tag)
+    return _take(data, i, 1 if k == "bin" else kind[1], tag)
+
+
+def _parse_body(tag: int, kind: tuple, body: bytes):
+    """The value of one field from its body; ValueError if the content breaks the spec."""
+    k = kind[0]
+    if k == "bcd":
+        return decode_bcd(body)
+    if k == "digits":
+        text = body.hex()
+        if not text.isdigit():
+            raise ApduError(f"field {tag:02X} is not BCD")
+        return text
+    if k == "bin":
+        return body[0]
+    if k == "bytes":
+        return body
+    if k == "ascii":
+        return body.decode(_TEXT_ENCODING)
+    if k == "secret":
+        return Redacted(len(body))
+    if k in ("llvar", "lllvar"):
+        sub = kind[1]
+        if sub == "digits":
+            return decode_digits(body)
+        if sub == "ascii":
+            return body.decode(_TEXT_ENCODING)
+        if sub == "secret":
+            return Redacted(len(body))
+        return body
+    if k == "tlv":
+        return decode_tlv(body)
     raise ApduError(f"field {tag:02X} has an unknown kind")
 
 
@@ -299,7 +354,8 @@ def encode_tlv(items) -> bytes:
 
 
 def decode_tlv(data: bytes) -> list:
-    """Decode BER-TLV into a list of Tlv; constructed tags are decoded recursively."""
+    """Decode BER-TLV into a list of Tlv; constructed tags are decoded recursively (a
+    constructed tag whose content does not nest as TLV keeps its bytes)."""
     items = []
     i = 0
     while i < len(data):
@@ -313,7 +369,14 @@ def decode_tlv(data: bytes) -> list:
                     break
         length, i = _read_ber_length(data, i)
         body, i = _take(data, i, length, 0x06)
-        items.append(Tlv(tag, decode_tlv(body) if _tag_constructed(tag) else body))
+        value = body
+        if _tag_constructed(tag):
+            try:
+                value = decode_tlv(body)
+            except ApduError:
+                log.warning("ZVT TLV tag %X is constructed but does not nest; kept as bytes",
+                            tag)
+        items.append(Tlv(tag, value))
     return items
 
 

@@ -39,12 +39,11 @@ def encode_digits(digits: str) -> bytes:
 
 
 def decode_digits(data: bytes) -> str:
-    """Inverse of `encode_digits`: masked nibbles (E) come back as `*`, F padding dropped."""
-    nibbles = bytes(data).hex().upper()
-    nibbles = nibbles.rstrip("F")
-    if any(c not in "0123456789E" for c in nibbles):
-        raise ValueError(f"not a BCD digit string: {bytes(data).hex().upper()}")
-    return nibbles.replace("E", "*")
+    """Inverse of `encode_digits`, by the spec's rule for masked card numbers: trailing F
+    nibbles are padding; any other nibble above 9 (E, and whatever a terminal uses for
+    masking) is a masked digit and comes back as `*`."""
+    nibbles = bytes(data).hex().upper().rstrip("F")
+    return "".join(c if c.isdigit() else "*" for c in nibbles)
 
 
 def encode_var_len(length: int, width: int) -> bytes:

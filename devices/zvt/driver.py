@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from devices.serial_port import open_port
 
@@ -29,6 +29,9 @@ from .apdu import Apdu, decode_totals, encode_bmps
 from .bcd import encode_bcd
 from .errors import TerminalLinkError, TerminalTimeout, ZvtProtocolError
 from .framing import Link, SerialChannel
+from .results import (CardResult, DayTotals, Tx, card_result, content, intermediate,
+                      print_line, status_reply, text_block_lines)
+from .tcp import BareLink, transport_for
 from .messages import result_text, status_text
 
 __all__ = ["ZvtTerminal", "CardResult", "DayTotals", "CURRENCY_CNY", "MAX_AMOUNT_FEN"]
@@ -48,63 +51,15 @@ _IDEMPOTENT = frozenset({(0x06, 0x20), (0x05, 0x01), (0x06, 0x00), (0x06, 0x02),
                          (0x06, 0xB0)})
 
 
-@dataclass(frozen=True)
-class CardResult:
-    """The terminal's answer to a card transaction; no card data beyond a masked PAN."""
-    approved: bool
-    result_code: int
-    amount_fen: int
-    trace: int | None = None
-    receipt_no: int | None = None
-    masked_pan: str | None = None
-    card_type: str | None = None
-    terminal_id: str | None = None
-    text: str = ""
-    currency: int | None = None
-    time: str | None = None  # terminal clock "HH:MM:SS"
-    date: str | None = None  # "MM-DD"
-    receipt_lines: tuple = ()
-
-
-@dataclass(frozen=True)
-class DayTotals:
-    """End-of-day result: what the terminal settled since the previous end of day."""
-    ok: bool
-    result_code: int
-    total_fen: int
-    count: int
-    trace: int | None = None
-    first_receipt: int | None = None
-    last_receipt: int | None = None
-    by_card: dict = field(default_factory=dict)  # group -> (count, fen)
-    text: str = ""
-    receipt_lines: tuple = ()
-
-
-def safe_masked_pan(pan: str | None) -> str | None:
-    """At most the first 6 and last 4 digits of a PAN, whatever the terminal sent."""
-    if not pan:
-        return None
-    keep_head = 6 if len(pan) >= 13 else 0
-    out = [c if (i < keep_head or i >= len(pan) - 4) else "*" for i, c in enumerate(pan)]
-    return "".join(out)
-
-
-@dataclass
-class _Tx:
-    result: CardResult | None = None
-    status_info: Apdu | None = None
-    completion: Apdu | None = None
-    refused: int | None = None  # 84 xx or 06 1E code
-    lines: list = field(default_factory=list)
-
-
 class ZvtTerminal:
-    """A ZVT payment terminal on a serial line (9600 8N2) or any port URL.
+    """A ZVT payment terminal on a serial line (9600 8N2) or on the network.
 
     `port` is a URL for `devices.serial_port.open_port` or an already open
-    pyserial-compatible port. Timeouts are in seconds. `poll_interval` switches reading to
-    naive sleep-and-poll (kept for the benchmark's baseline).
+    pyserial-compatible port. `transport` is "serial" (DLE framing, CRC, ACK/NAK) or
+    "tcp" (bare APDUs, the ZVT TCP/IP transport); by default `socket://host:port` means
+    "tcp" and anything else "serial" (see `devices.zvt.tcp.transport_for`). Timeouts are
+    in seconds. `poll_interval` switches reading to naive sleep-and-poll (kept for the
+    benchmark's baseline).
     """
 
     def __init__(self, port, *, password: int = 0, currency: int | None = CURRENCY_CNY,
@@ -112,8 +67,9 @@ class ZvtTerminal:
                  reply_timeout: float = 15.0, overall_timeout: float = 180.0,
                  inter_byte_timeout: float = 0.2, max_tries: int = 3,
                  poll_interval: float | None = None, log_traffic=None,
-                 text_encoding: str = "cp437"):
+                 text_encoding: str = "cp437", transport: str | None = None):
         self._url = port if isinstance(port, str) else None
+        self.transport = transport_for(self._url, transport)
         self._open_options = dict(write_timeout=ack_timeout, log=log_traffic)
         self._poll_interval = poll_interval
         self._stale = False  # reopen the port before the next command (after a link error)
@@ -124,12 +80,14 @@ class ZvtTerminal:
         self.reply_timeout = reply_timeout
         self.overall_timeout = overall_timeout
         self.text_encoding = text_encoding
-        self.link = Link(SerialChannel(self.port, poll_interval=poll_interval),
-                         ack_timeout=ack_timeout, inter_byte_timeout=inter_byte_timeout,
-                         max_tries=max_tries)
+        link_cls = BareLink if self.transport == "tcp" else Link
+        self.link = link_cls(SerialChannel(self.port, poll_interval=poll_interval),
+                             ack_timeout=ack_timeout, inter_byte_timeout=inter_byte_timeout,
+                             max_tries=max_tries)
         self._lock = threading.Lock()
         self._abort = threading.Event()
         self._busy = False
+        self.terminal_id: str | None = None  # as the terminal last reported it
 
     # -- PaymentTerminal -------------------------------------------------------------------
     def authorize(self, amount_fen: int, on_status=None, on_result=None) -> CardResult:
@@ -155,7 +113,7 @@ class ZvtTerminal:
         tx = self._run(Apdu(0x06, 0x20, self._pw()))
         if tx.status_info is None:
             return None
-        return self._card_result(tx.status_info, 0, tx.lines)
+        return content(card_result, tx.status_info, 0, tx.lines)
 
     def end_of_day(self) -> DayTotals:
         """Close the terminal's batch (`06 50`) and return its totals."""
@@ -169,24 +127,27 @@ class ZvtTerminal:
         first = last = None
         by_card = {}
         if 0x60 in f:
-            first, last, by_card = decode_totals(f[0x60])
+            try:
+                first, last, by_card = decode_totals(f[0x60])
+            except ValueError as exc:  # totals the terminal printed anyway; keep the sum
+                log.warning("end-of-day totals (BMP 60) not readable: %s", exc)
         return DayTotals(ok=code == 0, result_code=code, total_fen=f.get(0x04, 0),
                          count=sum(c for c, _ in by_card.values()), trace=f.get(0x0B),
                          first_receipt=first, last_receipt=last, by_card=by_card,
                          text=f.get(0x3C) or result_text(code), receipt_lines=tuple(tx.lines))
 
     def status(self) -> dict:
-        """Status enquiry (`05 01`): {"ready", "result_code", "text", "terminal_id"}."""
+        """Status enquiry (`05 01`): {"ready", "result_code", "text", "terminal_id",
+        "software_version"}. The terminal answers `80 00 00` and then, as the spec allows,
+        either a completion `06 0F` carrying its software version (LLLVAR) and terminal
+        status byte (00 = ready), or a status information `04 0F` (result code 27,
+        terminal id 29) followed by an empty `06 0F`; or it refuses with `84 xx`."""
         tx = self._run(Apdu(0x05, 0x01, self._pw()))
-        if tx.status_info is None:
-            code = tx.refused if tx.refused is not None else 0xFF
-            return {"ready": False, "result_code": code, "text": result_text(code),
-                    "terminal_id": None}
-        f = tx.status_info.fields()
-        code = f.get(0x27, 0xFF)
-        text = f.get(0x3C) or ("终端就绪 Terminal ready" if code == 0 else result_text(code))
-        return {"ready": code == 0, "result_code": code, "text": text,
-                "terminal_id": f.get(0x29)}
+        out = content(status_reply, tx)
+        # The completion variant names no terminal id: the one the terminal gave last.
+        out["terminal_id"] = out["terminal_id"] or self.terminal_id
+        self.terminal_id = out["terminal_id"]
+        return out
 
     def register(self, password: int | None = None, config_byte: int | None = None,
                  currency: int | None = None) -> dict:
@@ -205,7 +166,9 @@ class ZvtTerminal:
         if tx.refused is not None:
             return {"ok": False, "result_code": tx.refused, "terminal_id": None}
         f = tx.completion.fields() if tx.completion and tx.completion.data else {}
-        return {"ok": True, "result_code": 0, "terminal_id": f.get(0x29)}
+        self.terminal_id = f.get(0x29, self.terminal_id)
+        return {"ok": True, "result_code": 0, "terminal_id": f.get(0x29),
+                "currency": f.get(0x49, self.currency)}
 
     def abort(self) -> None:
         """Abort the running transaction (answered to the next `04 FF` with `06 B0`), or,
@@ -256,6 +219,7 @@ class ZvtTerminal:
             pass
         self.port = self._open()
         self.link.channel = SerialChannel(self.port, poll_interval=self._poll_interval)
+        self.link.discard_input()
         self._stale = False
 
     def _amount_fields(self, amount_fen: int) -> list:
@@ -272,29 +236,14 @@ class ZvtTerminal:
                        card=True)
         return replace(tx.result, receipt_lines=tuple(tx.lines))
 
-    def _card_result(self, msg: Apdu, amount_fen: int, lines) -> CardResult:
-        f = msg.fields()
-        if 0x27 not in f:
-            raise ZvtProtocolError("status information without a result code (27)")
-        code = f[0x27]
-        card_type = f.get(0x8B) or (f"ZVT card type {f[0x8A]}" if 0x8A in f else None)
-        t, d = f.get(0x0C), f.get(0x0D)
-        return CardResult(
-            approved=code == 0, result_code=code, amount_fen=f.get(0x04, amount_fen),
-            trace=f.get(0x0B), receipt_no=f.get(0x87),
-            masked_pan=safe_masked_pan(f.get(0x22)), card_type=card_type,
-            terminal_id=f.get(0x29), text=f.get(0x3C) or result_text(code),
-            currency=f.get(0x49), time=f"{t[0:2]}:{t[2:4]}:{t[4:6]}" if t else None,
-            date=f"{d[0:2]}-{d[2:4]}" if d else None, receipt_lines=tuple(lines))
-
     def _run(self, apdu: Apdu, *, on_status=None, on_result=None, amount_fen: int = 0,
-             simple: bool = False, card: bool = False) -> _Tx:
+             simple: bool = False, card: bool = False) -> Tx:
         with self._lock:
             if self._stale:
                 self._reopen()
             self._busy = True
             self._abort.clear()
-            tx = _Tx()
+            tx = Tx()
             try:
                 self._exchange(apdu, tx, on_status, on_result, amount_fen, simple, card)
             except TerminalLinkError as exc:
@@ -306,7 +255,7 @@ class ZvtTerminal:
                 self._busy = False
             return tx
 
-    def _exchange(self, apdu, tx: _Tx, on_status, on_result, amount_fen, simple,
+    def _exchange(self, apdu, tx: Tx, on_status, on_result, amount_fen, simple,
                   card) -> None:
         deliver = on_result or (lambda result: None)
         link = self.link
@@ -332,10 +281,10 @@ class ZvtTerminal:
                 raise TerminalTimeout(f"transaction not finished in {self.overall_timeout:g} s")
             msg = link.receive(remaining, ack=False)
             cmd = msg.command
-            if cmd == (0x04, 0xFF):
+            if cmd == (0x04, 0xFF):  # status byte [timeout byte [06 TLV]]
                 link.ack()
                 code = msg.data[0] if msg.data else 0
-                self._report_status(on_status, code)
+                self._report_status(on_status, code, content(intermediate, msg)[2])
                 if self._abort.is_set() and not abort_sent:
                     abort_sent = True
                     link.send(ABORT_APDU)
@@ -343,24 +292,26 @@ class ZvtTerminal:
                     link.send(ACK_APDU)
             elif cmd == (0x06, 0xD1):
                 link.ack()
-                tx.lines.append(msg.data[1:].decode(self.text_encoding, "replace").rstrip())
+                tx.lines.append(content(print_line, msg, self.text_encoding))
                 link.send(ACK_APDU)
             elif cmd == (0x06, 0xD3):
                 link.ack()
-                tx.lines.extend(self._text_block(msg))
+                tx.lines.extend(content(text_block_lines, msg, self.text_encoding))
                 link.send(ACK_APDU)
             elif cmd == (0x04, 0x0F):
                 if tx.status_info is None:
                     tx.status_info = msg
                     if card:
-                        tx.result = self._card_result(msg, amount_fen, tx.lines)
+                        tx.result = content(card_result, msg, amount_fen, tx.lines)
                         deliver(tx.result)  # raises -> no ACK, the caller sees it
                 link.ack()
                 link.send(ACK_APDU)
             elif cmd == (0x06, 0x0F):
                 if card and tx.result is None:
-                    # Completion without status information: outcome cannot be known here.
-                    raise ZvtProtocolError("completion without status information")
+                    # No status information before it: the completion's own result code
+                    # (27) is the result; without one the outcome cannot be known here.
+                    tx.result = content(card_result, msg, amount_fen, tx.lines)
+                    deliver(tx.result)
                 link.ack()
                 tx.completion = msg
                 link.send(ACK_APDU)
@@ -378,7 +329,8 @@ class ZvtTerminal:
                 link.send(ACK_APDU)
                 return
             else:
-                log.info("ignoring terminal message %02X %02X", msg.cls, msg.instr)
+                log.info("ignoring terminal message %02X %02X (%d bytes)", msg.cls, msg.instr,
+                         len(msg.data))
                 link.ack()
                 link.send(ACK_APDU)
 
@@ -442,28 +394,12 @@ class ZvtTerminal:
             raise TerminalTimeout("transaction not finished in time")
         return min(limit, remaining)
 
-    def _text_block(self, msg: Apdu) -> list:
-        """Lines of a `06 D3` text block: TLV 06 → 25 (print texts) → 07 (lines)."""
-        lines = []
-
-        def walk(items):
-            for item in items:
-                if isinstance(item.value, list):
-                    walk(item.value)
-                elif item.tag == 0x07:
-                    lines.append(item.value.decode(self.text_encoding, "replace").rstrip())
-        try:
-            walk(msg.fields().get(0x06, []))
-        except ValueError:
-            log.warning("unreadable 06 D3 text block")
-        return lines
-
     @staticmethod
-    def _report_status(on_status, code: int) -> None:
+    def _report_status(on_status, code: int, display: str | None = None) -> None:
         if on_status is None:
             return
         try:
-            on_status(code, status_text(code))
+            on_status(code, display if code == 0xFF and display else status_text(code))
         except Exception:  # a display problem must not break a payment in flight
             log.exception("on_status callback failed")
 
@@ -473,4 +409,3 @@ def _check_amount(amount_fen) -> None:
         raise TypeError("amount_fen must be an int (fen)")
     if not 0 < amount_fen <= MAX_AMOUNT_FEN:
         raise ValueError(f"amount_fen must be 1..{MAX_AMOUNT_FEN}, got {amount_fen}")
-

@@ -16,7 +16,7 @@ from .apdu import Apdu, ApduError
 from .errors import FrameError, TerminalLinkError, TerminalTimeout
 
 __all__ = ["DLE", "STX", "ETX", "ACK", "NAK", "crc16_kermit", "stuff", "encode_frame",
-           "decode_frame", "Channel", "SerialChannel", "Link"]
+           "decode_frame", "Channel", "SerialChannel", "ByteLink", "Link"]
 
 DLE, STX, ETX, ACK, NAK = 0x10, 0x02, 0x03, 0x06, 0x15
 
@@ -123,8 +123,10 @@ class SerialChannel:
             raise TerminalLinkError(f"serial reset failed: {exc}") from exc
 
 
-class Link:
-    """Frames over a Channel, with ACK/NAK, resend and timeouts (seconds)."""
+class ByteLink:
+    """What every ZVT transport shares: bytes from a Channel, counters, drain and discard.
+    `Link` (serial framing) and `devices.zvt.tcp.BareLink` (TCP/IP) build on it; both offer
+    `send`, `receive`, `ack`, `nak`, `read_frame`, `write_frame` and `wait_ack`."""
 
     def __init__(self, channel, *, ack_timeout: float = 5.0, inter_byte_timeout: float = 0.2,
                  max_tries: int = 3):
@@ -174,6 +176,10 @@ class Link:
         discard = getattr(self.channel, "discard_input", None)
         if discard:
             discard()
+
+
+class Link(ByteLink):
+    """Serial transport: frames over a Channel, with ACK/NAK, resend and timeouts (s)."""
 
     # -- frames --------------------------------------------------------------------------
     def write_frame(self, apdu: bytes) -> None:

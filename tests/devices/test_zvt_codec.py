@@ -162,15 +162,47 @@ def test_track_and_cvv_data_never_leave_the_codec():
 
 
 def test_unknown_tag_stops_decoding_and_keeps_the_rest():
-    f = decode_bmps(bytes.fromhex("27 00 F7 01 02 03"))
-    assert f == {0x27: 0, "unparsed": bytes.fromhex("F7 01 02 03")}
+    f = decode_bmps(bytes.fromhex("27 00 7F 01 02 03"))
+    assert f == {0x27: 0, "unparsed": bytes.fromhex("7F 01 02 03")}
 
 
 @pytest.mark.parametrize("bad", ["04 00 00 00", "0B 00 0A 00", "22 F0 F5 12", "22 F1 0A",
                                  "29 52 00 00 0A", "06 85 00", "3C F0 F0"])
-def test_truncated_or_invalid_fields_are_errors(bad):
+def test_truncated_or_invalid_fields_are_errors_when_strict(bad):
     with pytest.raises(ApduError):
-        decode_bmps(bytes.fromhex(bad))
+        decode_bmps(bytes.fromhex(bad), strict=True)
+
+
+@pytest.mark.parametrize("bad, expected", [
+    # content against the spec, length known: skipped by its length, decoding goes on
+    ("0B 00 0A 00 27 00", {"malformed": [0x0B], 0x27: 0}),
+    ("29 52 00 00 0A 27 05", {"malformed": [0x29], 0x27: 5}),
+    ("04 00 00 00 00 1A 34 49 09 78", {"malformed": [0x04], 0x49: 978}),
+    # no way past the field: the rest is kept unparsed
+    ("27 00 04 00 00 00", {0x27: 0, "unparsed": bytes.fromhex("04 00 00 00")}),
+    ("27 00 22 F0 F5 12", {0x27: 0, "unparsed": bytes.fromhex("22 F0 F5 12")}),
+    ("27 00 22 F1 0A", {0x27: 0, "unparsed": bytes.fromhex("22 F1 0A")}),
+    ("27 00 06 85 00", {0x27: 0, "unparsed": bytes.fromhex("06 85 00")}),
+])
+def test_malformed_fields_are_skipped_by_their_length_rules(bad, expected, caplog):
+    assert decode_bmps(bytes.fromhex(bad)) == expected
+    assert "skipped" in caplog.text
+
+
+def test_pan_with_masking_nibbles_decodes_masked():
+    # LLVAR 11 bytes; nibbles above 9 (D here) are masked digits, F is padding
+    f = decode_bmps(bytes.fromhex("22 F1 F1 59 66 66 66 66 D2 00 21 22 01 00 27 00"))
+    assert f[0x27] == 0 and f[0x22] == "5966666666*20021220100"
+    assert decode_bmps(bytes.fromhex("22 F0 F8 EE EE EE EE EE EE 47 71")) == {
+        0x22: "************4771"}
+
+
+def test_constructed_tlv_tags_nest_and_unnested_content_is_kept():
+    raw = bytes.fromhex("06 0A 2F 08 1F 12 01 02 1F 10 01 00")
+    assert decode_bmps(raw) == {0x06: [Tlv(0x2F, [Tlv(0x1F12, b"\x02"), Tlv(0x1F10, b"\x00")])]}
+    # 0x60 is constructed but its content here is not TLV: kept as bytes, nothing raised
+    assert decode_bmps(bytes.fromhex("06 04 60 02 FF FF")) == {
+        0x06: [Tlv(0x60, b"\xff\xff")]}
 
 
 def test_encode_rejects_bad_values():
@@ -181,7 +213,7 @@ def test_encode_rejects_bad_values():
     with pytest.raises(ApduError):
         encode_bmps([(0x29, "1234")])
     with pytest.raises(ApduError):
-        encode_bmps([(0xF7, 1)])
+        encode_bmps([(0x7F, 1)])
 
 
 def test_tlv_container_nested_and_long():
@@ -365,7 +397,7 @@ def test_link_over_a_real_pty_with_random_splits():
 
 
 def test_driver_never_passes_on_more_than_first6_last4():
-    from devices.zvt.driver import safe_masked_pan
+    from devices.zvt.results import safe_masked_pan
     assert safe_masked_pan("6212345678901234") == "621234******1234"
     assert safe_masked_pan("621234******1234") == "621234******1234"
     assert safe_masked_pan("****1234") == "****1234"
@@ -375,6 +407,6 @@ def test_driver_never_passes_on_more_than_first6_last4():
 
 @given(st.text(alphabet="0123456789*", min_size=1, max_size=19))
 def test_masked_pan_shows_at_most_ten_digits(pan):
-    from devices.zvt.driver import safe_masked_pan
+    from devices.zvt.results import safe_masked_pan
     out = safe_masked_pan(pan)
     assert len(out) == len(pan) and sum(c.isdigit() for c in out) <= 10

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.sim.zvt import Script, ZvtSimulator
+from devices.sim.zvt import SOFTWARE_VERSION, Script, ZvtSimulator
 from devices.zvt import CardResult, TerminalLinkError, ZvtTerminal
 from test_zvt_records import PaymentBook, pay, resolve_unknown
 
@@ -223,10 +223,12 @@ def test_reversal_refund_and_end_of_day_totals(sim, term, book):
 
 
 def test_status_register_log_off_and_idle_abort(sim, term):
-    assert term.register(123456) == {"ok": True, "result_code": 0, "terminal_id": "52000001"}
+    assert term.register(123456) == {"ok": True, "result_code": 0, "terminal_id": "52000001",
+                                     "currency": 156}
     assert sim.registered_config == 0xBA and sim.currency == 156
     st = term.status()
     assert st["ready"] and st["terminal_id"] == "52000001"
+    assert st["software_version"] == SOFTWARE_VERSION
     term.log_off()
     term.abort()
     assert (0x06, 0x02) in sim.received and (0x06, 0xB0) in sim.received

@@ -10,7 +10,8 @@ import tty
 import pytest
 
 from devices.serial_port import open_port
-from devices.sim.zvt import ZvtSimulator, _FdChannel
+from devices.sim.zvt import ZvtSimulator
+from devices.sim.zvt_wire import FdChannel
 from devices.zvt import TerminalLinkError, ZvtTerminal
 from devices.zvt.apdu import Apdu, encode_bmps
 from devices.zvt.framing import Link, SerialChannel
@@ -100,7 +101,7 @@ def test_command_answer_kept_when_the_terminal_ack_is_lost():
     seen = []
 
     def terminal():  # a PT whose ACK byte for the command is lost on the line
-        link = Link(_FdChannel(master, stop), ack_timeout=2.0, inter_byte_timeout=0.1)
+        link = Link(FdChannel(master, stop), ack_timeout=2.0, inter_byte_timeout=0.1)
         seen.append(Apdu.decode(link.read_frame(5.0)).command)  # not acknowledged
         link.send(ANSWER)
         link.send(Apdu(0x04, 0x0F, encode_bmps([(0x27, 0x00), (0x29, "52000009")])).encode())
@@ -121,5 +122,5 @@ def test_command_answer_kept_when_the_terminal_ack_is_lost():
         os.close(master)
         os.close(slave)
     assert status == {"ready": True, "result_code": 0, "text": "终端就绪 Terminal ready",
-                      "terminal_id": "52000009"}
+                      "terminal_id": "52000009", "software_version": None}
     assert seen == [(0x05, 0x01), (0x80, 0x00), (0x80, 0x00)]
