@@ -38,6 +38,7 @@ class ScriptedTerminal:
     def __init__(self, answers: dict):
         self.answers = answers
         self.received: list[tuple[int, int]] = []
+        self.raw_received: list[bytes] = []
         self.replies: list[bytes] = []
         self._stop = threading.Event()
         self._fds: list[int] = []
@@ -47,7 +48,7 @@ class ScriptedTerminal:
         master, slave = os.openpty()
         tty.setraw(slave)
         self._fds += [master, slave]
-        self._start(Link(_Fd(master, self._stop), ack_timeout=2.0, inter_byte_timeout=0.5))
+        self._start(Link(_Fd(master, self._stop), ack_timeout=0.5, inter_byte_timeout=0.5))
         return os.ttyname(slave)
 
     def serve_tcp(self) -> str:
@@ -71,14 +72,18 @@ class ScriptedTerminal:
         self._thread.start()
 
     def _loop(self, link) -> None:
-        try:
-            while not self._stop.is_set():
-                try:
-                    cmd = link.receive(0.2)
-                except TerminalLinkError:
-                    continue
-                self.received.append(cmd.command)
-                messages = self.answers.get(cmd.command)
+        pending = None
+        while not self._stop.is_set():
+            try:
+                cmd, pending = pending or link.receive(0.2), None
+            except TerminalLinkError:
+                continue
+            except OSError:
+                return
+            self.received.append(cmd.command)
+            self.raw_received.append(cmd.encode())
+            messages = self.answers.get(cmd.command)
+            try:
                 if messages is None:
                     link.send(Apdu(0x84, 0x83).encode())
                     continue
@@ -86,9 +91,14 @@ class ScriptedTerminal:
                 for raw in messages:
                     link.send(bytes(raw))
                     reply = link.receive(5.0)
+                    if reply.cls not in (0x80, 0x84):  # the ECR gave up and moved on
+                        pending = reply
+                        break
                     self.replies.append(reply.encode())
-        except (TerminalLinkError, OSError):
-            pass
+            except TerminalLinkError:
+                continue
+            except OSError:
+                return
 
     def close(self) -> None:
         self._stop.set()
