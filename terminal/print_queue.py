@@ -9,6 +9,12 @@ is retried — after a failure, a partial print, or a crash while printing — i
 COPY: the same document with `copy: true` and a `副本 COPY` banner on top (contracts §5),
 with the same receipt number. Printers are duck-typed (contracts §6): `print_document(doc)`
 raising an OSError with `.reason` and `.partial` when not ready.
+
+A job whose outcome is not known — the printer did not answer after it (reason `unknown`),
+or the app died while it was `printing` (`recover_printing`, run at start-up by
+`terminal.recovery.recover`) — is held as `unknown`: the collector looks at the paper and
+either confirms it (`confirm_printed`) or reprints it, as a COPY (`pump`). No job is ever
+left `printing`.
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ from dataclasses import dataclass
 from terminal.store import Store, audit, now_iso
 
 __all__ = ["COPY_BANNER", "PrintResult", "as_copy", "enqueue", "reprint", "pump", "pending",
-           "validate"]
+           "validate", "recover_printing", "confirm_printed", "UNKNOWN"]
+
+UNKNOWN = "unknown"  # reason of a held job that may or may not be on paper
 
 COPY_BANNER = {"t": "text", "text": "副本 COPY", "align": "center", "bold": True,
                "size": "double"}
@@ -33,7 +41,7 @@ class PrintResult:
     receipt_no: str | None
     state: str            # done | held
     copy: bool            # printed (or tried) as a COPY
-    reason: str | None    # paper_out | cover_open | offline | bad_document: …
+    reason: str | None    # paper_out | cover_open | offline | unknown | bad_document: …
     partial: bool = False
 
 
@@ -147,3 +155,34 @@ def pump(store: Store, printer) -> list[PrintResult]:
         _finish(store, job_id, "done", None, as_copy_now)
         results.append(PrintResult(job_id, receipt_no, "done", as_copy_now, None))
     return results
+
+
+def recover_printing(store: Store, printer=None) -> dict:
+    """Start-up: a job found `printing` was cut off by a crash between sending and the
+    printer's answer. It is held as `unknown` for the collector to check the paper — or,
+    when `printer` is given and reports itself not ready, held with that reason. Returns
+    {"print_jobs_resolved": n}."""
+    rows = store.conn.execute(
+        "SELECT job_id FROM print_jobs WHERE state='printing' ORDER BY job_id").fetchall()
+    reason = UNKNOWN
+    if rows and printer is not None:
+        try:
+            st = printer.status()
+        except OSError:
+            st = None
+        if st and st.get("online"):
+            reason = ("cover_open" if st.get("cover_open") else
+                      "paper_out" if st.get("paper") == "out" else UNKNOWN)
+    for row in rows:
+        _finish(store, row["job_id"], "held", reason, True)
+    return {"print_jobs_resolved": len(rows)}
+
+
+def confirm_printed(store: Store, job_id: int) -> None:
+    """The collector saw a held job whole on paper: it is done, no reprint."""
+    with store.transaction() as conn:
+        cur = conn.execute("UPDATE print_jobs SET state='done', reason=NULL, updated_at=? "
+                           "WHERE job_id=? AND state='held'", (now_iso(), job_id))
+        if cur.rowcount != 1:
+            raise KeyError(f"no held print job {job_id}")
+        audit(conn, "print_confirmed", job_id=job_id)

@@ -8,8 +8,11 @@ means offline.
 
 `print_document(doc)` renders the whole job first (a bad document raises ValueError and
 sends nothing), checks status (not ready → `PrinterNotReady(reason, partial=False)`),
-sends, and checks again: paper that ran out, a cover opened or a line lost during the job
-raise `PrinterNotReady(reason, partial=True)` — the receipt must be printed again as a COPY.
+sends, and checks again — waiting for the job's wire time (bytes × 10 / baud) plus a
+margin, since the status answer queues behind the job on the line: paper that ran out or a
+cover opened during the job raise `PrinterNotReady(reason, partial=True)` — the receipt
+must be printed again as a COPY. No answer after the job is `PrinterNotReady("unknown")`:
+the job may well be on paper; the collector checks and decides whether to reprint a COPY.
 """
 from __future__ import annotations
 
@@ -30,12 +33,14 @@ DLE_EOT_PAPER = b"\x10\x04\x04"
 
 class PrinterNotReady(OSError):
     """The printer cannot print (or could not finish): `.reason` is `paper_out`,
-    `cover_open` or `offline`; `.partial` is True when part of the job may be on paper."""
+    `cover_open`, `offline`, or `unknown` (the job went out but the printer did not
+    answer after it: check the paper); `.partial` is True when the job was cut short."""
 
     def __init__(self, reason: str, partial: bool = False, detail: str = ""):
         self.reason = reason
         self.partial = partial
-        text = f"printer not ready: {reason}" + (" (job cut short)" if partial else "")
+        text = ("printer did not answer after the job: check the paper" if reason == "unknown"
+                else f"printer not ready: {reason}" + (" (job cut short)" if partial else ""))
         super().__init__(text + (f"; {detail}" if detail else ""))
 
 
@@ -100,9 +105,17 @@ class EscPosPrinter:
             return None
         return answer[0] if answer else None
 
-    def status(self) -> dict:
-        """`{"online", "paper": "ok"|"near_end"|"out", "cover_open"}`."""
-        cause = self._query(DLE_EOT_OFFLINE_CAUSE)
+    def status(self, wait: float | None = None) -> dict:
+        """`{"online", "paper": "ok"|"near_end"|"out", "cover_open"}`; `wait` bounds the
+        first answer (default: the port's timeout)."""
+        if wait is None:
+            cause = self._query(DLE_EOT_OFFLINE_CAUSE)
+        else:
+            old, self.port.timeout = self.port.timeout, wait
+            try:
+                cause = self._query(DLE_EOT_OFFLINE_CAUSE)
+            finally:
+                self.port.timeout = old
         paper = self._query(DLE_EOT_PAPER) if cause is not None else None
         return parse_status(cause, paper)
 
@@ -132,10 +145,18 @@ class EscPosPrinter:
             raise PrinterNotReady("offline", partial=True, detail=str(exc)) from exc
         if self.settle_s:
             time.sleep(self.settle_s)
-        reason = self._not_ready(self.status())
+        # The status query travels behind the job: allow its wire time plus the margin.
+        after = self.status(wait=self.wire_seconds(len(data)) + self.timeout)
+        if not after["online"]:
+            raise PrinterNotReady("unknown", partial=False)
+        reason = self._not_ready(after)
         if reason:
             raise PrinterNotReady(reason, partial=True)
         return len(data)
+
+    def wire_seconds(self, nbytes: int) -> float:
+        """Time `nbytes` take on the line: 10 bits a byte (8N1) at the port's baud rate."""
+        return nbytes * 10 / self.baudrate
 
     def close(self) -> None:
         self.port.close()

@@ -2,7 +2,8 @@
 
 Serves one end of a pseudo-terminal (`serve_pty()`, returns the path to open) or a TCP
 port (`serve_tcp(port)`), or is fed bytes directly (`feed(data) -> reply`). It answers the
-real-time status queries `DLE EOT 1/2/3/4` truthfully, and can be told to run out of paper
+real-time status queries `DLE EOT 1/2/3/4` truthfully and at once — as real printers do,
+even in the middle of a job still being printed (drawing runs behind reception) — and can be told to run out of paper
 (now or after N more bytes, to cut a job short), to open/close its cover, to report paper
 near end, to be refilled, and to lose power (it then neither prints nor answers). While out of paper or with the cover open it keeps parsing
 but prints nothing, like a printer stopped by its sensors.
@@ -32,6 +33,7 @@ import sys
 import threading
 import time
 import tty
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +80,13 @@ class PrinterSim:
         self._fds: list[int] = []
         self._socks: list[socket.socket] = []
         self._reply = bytearray()
+        self._pending_reply = bytearray()  # drawn commands' answers for the transport
         self._last_rx = 0.0
+        self._rx = threading.Lock()        # the receive side: never waits for drawing
+        self._queue: deque = deque()       # (byte, printer stopped when it came) to draw
+        self._work = threading.Event()
+        self._rt = 0                       # real-time scanner: 1 after DLE, 2 after DLE EOT
+        self._byte_stopped = False         # was the printer stopped when this byte came
         self._init_printer()
         self._new_job()
         self._parser = self._parse()
@@ -96,23 +104,25 @@ class PrinterSim:
     def power_off(self, after_bytes: int | None = None) -> None:
         """Switch off now, or after `after_bytes` more received bytes: from then on
         nothing is printed and nothing is answered, like a printer whose battery died."""
-        with self._cond:
+        with self._rx:
             if after_bytes:
                 self._off_after = after_bytes
             else:
-                self._switch_off()
+                self.powered, self._off_after = False, None
+                self._queue.append(self._switch_off)
+        self.draw()
 
-    def _switch_off(self) -> None:
-        self.powered, self._off_after = False, None
+    def _switch_off(self) -> None:  # drawn in order: what came before the cut is printed
         if self._job_has_content():  # what was printed stays on paper; the rest is lost
             self._lost = True
             self._end_job()
         self._init_printer()
 
     def power_on(self) -> None:
-        with self._cond:
+        with self._rx:
             self.powered, self._off_after = True, None
-            self._init_printer()
+            self._queue.append(self._init_printer)
+        self.draw()
 
     def refill(self) -> None:
         with self._cond:
@@ -172,21 +182,50 @@ class PrinterSim:
 
     # -- bytes in, replies out -------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
-        """Take received bytes; returns the bytes the printer answers."""
-        with self._cond:
+        """Take received bytes and draw them; returns the bytes the printer answers."""
+        reply = self.receive(data)
+        return reply + self.draw()
+
+    def receive(self, data: bytes) -> bytes:
+        """Take bytes off the line as a printer's receive buffer does: real-time status
+        queries (DLE EOT n) are answered at once, whatever job is being printed; bytes
+        count toward a scripted paper end or power cut; the rest waits to be drawn."""
+        with self._rx:
             self._last_rx = time.monotonic()
             self.received += data
+            reply = bytearray()
             for b in data:
                 if self._off_after is not None:
                     self._off_after -= 1
                     if self._off_after <= 0:
-                        self._switch_off()
+                        self.powered, self._off_after = False, None
+                        self._queue.append(self._switch_off)
                 if not self.powered:
                     continue
                 if self._out_after is not None:
                     self._out_after -= 1
                     if self._out_after <= 0:
                         self.paper, self._out_after = "out", None
+                if self._rt == 2:  # DLE EOT n
+                    reply += self._status(b)
+                    self._rt = 0
+                elif self._rt == 1:
+                    self._rt = 2 if b == 0x04 else (1 if b == 0x10 else 0)
+                elif b == 0x10:
+                    self._rt = 1
+                self._queue.append((b, self._stopped()))
+            self._work.set()
+            return bytes(reply)
+
+    def draw(self) -> bytes:
+        """Draw what was received so far; returns what the drawn commands answer (GS r)."""
+        with self._cond:
+            while self._queue:
+                item = self._queue.popleft()
+                if callable(item):
+                    item()
+                    continue
+                b, self._byte_stopped = item
                 self._job_bytes += 1
                 self._parser.send(b)
             reply, self._reply = bytes(self._reply), bytearray()
@@ -198,8 +237,20 @@ class PrinterSim:
             self._tick_locked()
 
     def _tick_locked(self) -> None:
-        if time.monotonic() - self._last_rx >= self.idle_gap and self._job_has_content():
+        if (time.monotonic() - self._last_rx >= self.idle_gap and not self._queue
+                and self._job_has_content()):
             self._end_job()
+
+    def _draw_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._work.wait(0.05):
+                self._work.clear()
+                self._pending_reply += self.draw()
+            self.tick()
+
+    def _take_reply(self) -> bytes:
+        reply, self._pending_reply = bytes(self._pending_reply), bytearray()
+        return reply
 
     # -- status ----------------------------------------------------------------------------
     def _stopped(self) -> bool:
@@ -253,8 +304,9 @@ class PrinterSim:
         self._new_job()
 
     def _put(self, strip: Image.Image) -> bool:
-        """Put a strip on paper unless the printer is stopped (then the job is cut short)."""
-        if self._stopped():
+        """Put a strip on paper unless the printer was stopped when its bytes came (then the
+        job is cut short)."""
+        if self._byte_stopped:
             self._lost = True
             return False
         self._strips.append(strip)
@@ -333,8 +385,8 @@ class PrinterSim:
                 self._print_line()
             elif b == 0x10:  # DLE
                 c = yield
-                if c == 0x04:
-                    self._reply += self._status((yield))
+                if c == 0x04:  # real-time status: answered on receipt (see `receive`)
+                    yield
                 elif c == 0x14:  # DLE DC4 fn a b
                     for _ in range(3):
                         yield
@@ -496,7 +548,7 @@ class PrinterSim:
                 data = os.read(fd, 4096)
             except OSError:
                 return
-            reply = self.feed(data)
+            reply = self.receive(data) + self._take_reply()
             if reply:
                 os.write(fd, reply)
 
@@ -528,7 +580,7 @@ class PrinterSim:
                         break
                     if not data:
                         break
-                    reply = self.feed(data)
+                    reply = self.receive(data) + self._take_reply()
                     if reply:
                         conn.sendall(reply)
             self.tick()
@@ -555,6 +607,10 @@ class PrinterSim:
         return server.getsockname()[:2]
 
     def _start(self, target, *args) -> None:
+        if not self._threads:  # one drawing thread behind every transport
+            drawer = threading.Thread(target=self._draw_loop, daemon=True)
+            drawer.start()
+            self._threads.append(drawer)
         t = threading.Thread(target=target, args=args, daemon=True)
         t.start()
         self._threads.append(t)
@@ -571,6 +627,7 @@ class PrinterSim:
             except OSError:
                 pass
         self._fds, self._socks = [], []
+        self.draw()
         with self._cond:
             if self._job_has_content():
                 self._end_job()
