@@ -103,15 +103,45 @@ def test_bad_document_raises_value_error_and_sends_nothing(rig):
     assert bytes(sim.received) == b""
 
 
-def test_printer_dying_mid_job_is_offline_and_partial(rig, reference):
+def test_printer_dying_mid_job_is_unknown_for_the_collector_to_check(rig, reference):
     sim, printer = rig
-    printer.port.timeout = 0.3
+    printer.timeout = printer.port.timeout = 0.3
     sim.power_off(after_bytes=400)
     with pytest.raises(PrinterNotReady) as exc:
         printer.print_document(reference)
-    assert exc.value.reason == "offline" and exc.value.partial is True
+    # silence after the job cannot tell a dead printer from a slow answer: check the paper
+    assert exc.value.reason == "unknown" and exc.value.partial is False
     assert printer.status()["online"] is False
     job = sim.wait_for_jobs(1)[0]
     assert job.partial and job.qr == []
     sim.power_on()
     assert printer.status()["online"] is True
+
+
+def test_realtime_status_is_answered_while_the_printer_is_busy_drawing(rig, reference):
+    """A real printer answers DLE EOT on receipt, mid-job; the simulator's drawing lock is
+    held here (as a busy machine would keep it) and the status must still come."""
+    sim, printer = rig
+    job = render(reference)
+    with sim._cond:  # the paper side is busy: nothing gets drawn meanwhile
+        printer.port.write(job)
+        assert printer.status() == {"online": True, "paper": "ok", "cover_open": False}
+        assert sim.jobs == []
+    assert not sim.wait_for_jobs(1)[0].partial
+
+
+def test_silence_after_a_whole_job_is_unknown_never_cut_short(rig, reference):
+    sim, printer = rig
+    printer.timeout = printer.port.timeout = 0.3
+    job = render(reference)
+    sim.power_off(after_bytes=6 + len(job) + 1)  # 2 status queries, the job, then dead
+    with pytest.raises(PrinterNotReady) as exc:
+        printer.print_document(reference)
+    assert exc.value.reason == "unknown" and exc.value.partial is False
+    assert "check the paper" in str(exc.value) and "cut short" not in str(exc.value)
+    assert not sim.wait_for_jobs(1)[0].partial  # it was on paper, whole
+
+
+def test_after_job_wait_covers_the_wire_time(rig):
+    sim, printer = rig
+    assert printer.wire_seconds(2066) == pytest.approx(2066 * 10 / 9600)
