@@ -186,6 +186,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE booked_ops (op_id TEXT PRIMARY KEY, seen_at TEXT NOT NULL);
     """,
+    # 7: the search index keeps every CJK ideograph (Extensions H and I were dropped as
+    # punctuation by older Unicode tables): rebuilt by terminal.search on first use
+    """
+    INSERT INTO meta (key, value) VALUES ('search_index_stale', '1')
+        ON CONFLICT (key) DO UPDATE SET value = '1';
+    """,
 ]
 
 SERVER_OWNED_TABLES = ("routes", "accounts", "meters", "tariffs", "codes", "agents",

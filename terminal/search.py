@@ -15,6 +15,10 @@
   out of index and query.
 - Queries are normalised first: NFKC (full-width digits and letters from a Chinese IME
   become ASCII), trimmed, case-folded.
+- What is a character worth indexing: a letter or digit by the running Python's Unicode
+  tables, or any code point in a CJK ideograph block (`CJK_BLOCKS`, the Unicode block
+  ranges themselves) — so a name in Extension H or I (U+31350…, U+2EBF0…) is found even
+  when this Python's tables predate it and would take it for punctuation.
 
 Index rows have rowid = accounts.rowid; terminal.routes keeps them in step on every import
 and change (`add_rows` / `unindex_accounts` below, inside the caller's transaction).
@@ -32,12 +36,40 @@ def normalise_query(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").strip()
 
 
+# CJK ideograph blocks, by code point (Unicode block ranges; assigned or not in this Python)
+CJK_BLOCKS = (
+    (0x3400, 0x4DBF),     # Extension A
+    (0x4E00, 0x9FFF),     # CJK Unified Ideographs
+    (0xF900, 0xFAFF),     # Compatibility Ideographs
+    (0x20000, 0x2A6DF),   # Extension B
+    (0x2A700, 0x2B73F),   # Extension C
+    (0x2B740, 0x2B81F),   # Extension D
+    (0x2B820, 0x2CEAF),   # Extension E
+    (0x2CEB0, 0x2EBEF),   # Extension F
+    (0x2EBF0, 0x2EE5F),   # Extension I (Unicode 15.1)
+    (0x2F800, 0x2FA1F),   # Compatibility Ideographs Supplement
+    (0x30000, 0x3134F),   # Extension G
+    (0x31350, 0x323AF),   # Extension H (Unicode 15.0)
+    (0x323B0, 0x3347F),   # Extension J (Unicode 17.0)
+)
+
+
+def is_cjk(char: str) -> bool:
+    """Is this character in a CJK ideograph block (whatever this Python's Unicode version)?"""
+    cp = ord(char)
+    return any(lo <= cp <= hi for lo, hi in CJK_BLOCKS)
+
+
+def _indexed(char: str) -> bool:
+    return char.isalnum() or is_cjk(char)
+
+
 def _units(text: str | None) -> list[str]:
     if not text:
         return []
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    return list(filter(str.isalnum, text.lower()))
+    return list(filter(_indexed, text.lower()))
 
 
 TABLES = ("name_fts", "address_fts")

@@ -110,6 +110,27 @@ def test_sql_and_fts_syntax_in_queries_is_harmless(store):
     assert found(store, "王") == ["3100000001", "3100000002"]
 
 
+# one ideograph from each CJK extension, A to I (H and I are newer than Python 3.11's tables)
+EXTENSIONS = {"A": "\u3400", "B": "\U00020000", "C": "\U0002A700", "D": "\U0002B740",
+              "E": "\U0002B820", "F": "\U0002CEB0", "G": "\U00030000", "H": "\U00031350",
+              "I": "\U0002EBF0"}
+
+
+@pytest.mark.parametrize("ext", sorted(EXTENSIONS))
+def test_a_name_in_every_cjk_extension_is_found(tmp_path, ext):
+    char = EXTENSIONS[ext]
+    s = Store(tmp_path / "t.db")
+    routes.import_route(s, {"format": "chaoshou.route/1",
+                            "route": {"route_id": "R1", "name": "段", "cycle": "2026-11"},
+                            "tariffs": [], "codes": {}, "agents": [],
+                            "accounts": ACCOUNTS + [acct("3100000300", f"陈{char}", f"{char}园1号")]})
+    assert search.is_cjk(char)
+    assert found(s, char) == ["3100000300"]                 # 1 character, name then address
+    assert [r["match"] for r in search.search(s, char)] == ["name"]
+    assert found(s, f"陈{char}") == ["3100000300"]         # a 2-character name
+    assert found(s, f"{char}园") == ["3100000300"]         # in an address
+
+
 def test_index_follows_changes(store):
     new = acct("3100000200", "赵新", "新街1号")
     routes.apply_changes(store, "R1", [{"kind": "upsert", "account": new},
