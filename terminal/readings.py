@@ -35,6 +35,16 @@ class ReadingError(ValueError):
         super().__init__("; ".join(r.message for r in self.results) or self.code)
 
 
+class MeterChanged(ReadingError):
+    """The office changed the meter (or its dials, previous reading, limits) while the reading
+    was being keyed: nothing is saved; the reader keys the reading again on the new meter."""
+
+    def __init__(self):
+        super().__init__([v._err("meter_changed", "营业所已更改此表，请重新抄读",
+                                 "This meter was changed by the office — key the reading again",
+                                 True)])
+
+
 class AlreadyRead(ReadingError):
     def __init__(self, existing_op_id: str):
         self.existing_op_id = existing_op_id
@@ -77,17 +87,27 @@ def current_reading(conn, meter_no: str, cycle: str | None) -> dict | None:
     return None if row is None else dict(row)
 
 
+def _meter_now(conn, account_no: str) -> tuple | None:
+    """(meter_no, MeterSpec) of the account's meter as the store holds it now."""
+    row = conn.execute("SELECT * FROM meters WHERE account_no=?", (account_no,)).fetchone()
+    return None if row is None else (row["meter_no"], v.MeterSpec.from_row(row))
+
+
 def capture_reading(store: Store, *, account_no: str, operator_id: str, status: str,
                     value: int | None = None, consumption: int | None = None, rollover: bool = False,
                     kwh_e3: int | None = None, skip_code: str | None = None,
                     trouble_code: str | None = None, note: str | None = None, warnings=(),
                     entries=(), reentry_ms: int | None = None, gps: dict | None = None,
                     corrects: str | None = None, photo: str | None = None,
-                    bill_estimate_fen: int | None = None, estimate: bool = True) -> outbox.Op:
+                    bill_estimate_fen: int | None = None, estimate: bool = True,
+                    validated_meter: tuple | None = None) -> outbox.Op:
     """Write one reading and its `reading` op in one transaction; returns the op.
 
     Values must already be validated (ReadingEntry does it); this checks structure, the
-    one-current-reading-per-meter-and-cycle rule and the correction chain.
+    one-current-reading-per-meter-and-cycle rule and the correction chain. With
+    `validated_meter` = (meter_no, MeterSpec) the values were validated against, it checks
+    inside the transaction that the account's meter is still that one (a route download may
+    have replaced it meanwhile): otherwise MeterChanged, nothing written.
     """
     if status not in ("read", "skipped"):
         raise ReadingError([v._err("bad_status", "状态无效", f"Unknown status {status!r}", True)])
@@ -107,6 +127,8 @@ def capture_reading(store: Store, *, account_no: str, operator_id: str, status: 
         if acc is None:
             raise ReadingError([v._err("unknown_account", f"户号 {account_no} 不在本机",
                                        f"Account {account_no} is not on this device", True)])
+        if validated_meter is not None and validated_meter != _meter_now(conn, account_no):
+            raise MeterChanged()
         existing = current_reading(conn, acc["meter_no"], acc["cycle"])
         if corrects is None and existing is not None:
             raise AlreadyRead(existing["op_id"])
@@ -161,8 +183,7 @@ class ReadingEntry:
                                        f"Account {account_no} is not on this device", True)])
         self.account_no = account_no
         self.account = dict(row)
-        self.meter = v.MeterSpec.from_row(row)
-        self.meter_no = row["meter_no"]
+        self.meter_no, self.meter = row["meter_no"], v.MeterSpec.from_row(row)
         self.hazard = row["hazard"]
         self.hide_previous = bool(row["hide_previous"])
         self.today = today or dt.date.today()
@@ -175,6 +196,13 @@ class ReadingEntry:
         self.awaiting: str | None = None
         self._pending: v.Assessment | None = None
         self._t_first: float | None = None
+
+    def _load_meter(self) -> None:
+        """Take the account's meter as the store holds it now (after the office changed it)."""
+        now = _meter_now(self.store.conn, self.account_no)
+        if now is not None:
+            self.meter_no, self.meter = now
+            self.existing = current_reading(self.store.conn, self.meter_no, self.account["cycle"])
 
     # --- optional fields ---------------------------------------------------------------
     def set_trouble(self, code: str | None) -> list:
@@ -261,7 +289,13 @@ class ReadingEntry:
                 rollover=a.rollover if a else False, kwh_e3=a.kwh_e3 if a else None,
                 skip_code=skip_code, trouble_code=self.trouble_code, note=self.note,
                 warnings=a.warnings if a else [], entries=self.entries, reentry_ms=reentry_ms,
-                gps=self.gps, corrects=self.corrects, photo=self.photo)
+                gps=self.gps, corrects=self.corrects, photo=self.photo,
+                validated_meter=(self.meter_no, self.meter))
+        except MeterChanged as exc:     # validated against a meter that is gone: start over
+            self._load_meter()
+            self.entries = []
+            self.reset()
+            return Outcome(None, exc.results)
         except ReadingError as exc:
             self.reset()
             return Outcome(None, exc.results)

@@ -325,3 +325,30 @@ def test_entry_flow_property(tmp_path_factory, steps):
         assert p["entries"] == keyed_values
         assert p["value"] == keyed_values[-1]
         assert (p["reentry_ms"] is not None) == ("high_error" in p["warnings"] or "negative" in p["warnings"])
+
+
+@pytest.mark.parametrize("new_meter", [
+    {"meter_no": "M1-NEW", "dials": 3, "prev_value": 10},     # meter exchanged by the office
+    {"meter_no": "M1", "dials": 3, "prev_value": 10},          # same number, other dials
+    {"meter_no": "M1", "prev_value": 1300},                    # same meter, new previous reading
+])
+def test_reading_of_a_meter_changed_under_the_entry_is_refused(store, new_meter):
+    """Issue 8 §3: the entry validated against one meter; a route update (the sync worker,
+    on its own connection) replaced it before Save. Nothing is kept; key it again."""
+    e = ReadingEntry(store, "1", "1001", today=TODAY)
+    assert e.meter.dials == 5 and e.meter.prev_value == 1000
+    worker = Store(store.path)        # the background route download's own connection
+    changed = account("1", **new_meter)
+    routes.apply_changes(worker, "R1", [{"kind": "upsert", "account": changed}], 2)
+    worker.close()
+    before = store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    out = e.submit("1150")          # a plain reading on the meter the entry was opened on
+    assert not out.saved and out.need is None
+    assert [r.code for r in out.results] == ["meter_changed"]
+    assert "key the reading again" in out.results[0].message_en
+    assert "重新抄读" in out.results[0].message_zh
+    assert store.conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == before
+    # the entry now holds the new meter: a value keyed again is checked against it
+    assert e.meter.dials == changed["meter"]["dials"]
+    assert e.meter.prev_value == changed["meter"]["prev_value"] and e.entries == []
