@@ -253,7 +253,16 @@ def decode_bmps(data: bytes, *, strict: bool = False) -> dict:
 
 
 def _skipped(what: str, tag: int, raw: bytes) -> None:
-    log.warning("ZVT %s %02X skipped: %s", what, tag, mask_digits_hex(raw))
+    log.warning("ZVT %s %02X skipped (%d bytes): %s", what, tag, len(raw), masked_hex(raw))
+
+
+def masked_hex(raw: bytes) -> str:
+    """Hex of bytes that may hold card data in any form (masking nibbles, separators):
+    only the first 3 and last 2 bytes are shown, and those through the PAN mask."""
+    raw = bytes(raw)
+    if len(raw) <= 5:
+        return mask_digits_hex(raw)
+    return f"{mask_digits_hex(raw[:3])} … {mask_digits_hex(raw[-2:])}"
 
 
 def _take(data: bytes, i: int, n: int, tag: int) -> tuple[bytes, int]:

@@ -6,12 +6,15 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from devices.sim.zvt import SOFTWARE_VERSION, STATUS_TIMEOUT, Script, ZvtSimulator
 from devices.zvt import TerminalLinkError, ZvtTerminal
 from devices.zvt.apdu import Apdu, decode_bmps, decode_totals, encode_bmps
-from devices.zvt.framing import Link
-from devices.zvt.results import (intermediate, parse_status_completion, print_line,
+from devices.zvt.errors import ZvtProtocolError
+from devices.zvt.framing import Link, encode_frame
+from devices.zvt.results import (Tx, card_result, content, intermediate,
+                                 parse_status_completion, print_line, status_reply,
                                  text_block_lines)
 from zvt_peer import ScriptedTerminal
 
@@ -278,3 +281,95 @@ def test_sim_module_serves_bare_tcp():
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+# --- 5. whatever a terminal sends: the driver's own errors only --------------------------
+
+
+KINDS = {"04 0F": (0x04, 0x0F), "06 0F": (0x06, 0x0F), "04 FF": (0x04, 0xFF),
+         "06 D3": (0x06, 0xD3), "06 D1": (0x06, 0xD1)}
+SEEDS = [bytes.fromhex(v["hex"]) for v in VECTORS if v["kind"] in KINDS]
+
+
+def _read_as_the_driver_does(apdu: Apdu) -> None:
+    """Every reader the driver runs over a terminal message, as it runs them."""
+    for parse, args in ((card_result, (apdu, 0, ())), (intermediate, (apdu,)),
+                        (text_block_lines, (apdu,)), (print_line, (apdu,))):
+        try:
+            content(parse, *args)
+        except ZvtProtocolError:
+            pass
+    status_reply(Tx(completion=apdu))
+    status_reply(Tx(status_info=apdu))
+
+
+@st.composite
+def mutated(draw):
+    raw = bytearray(draw(st.sampled_from(SEEDS)))
+    start = 5 if raw[2] == 0xFF else 3
+    body = bytearray(raw[start:])
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        at = draw(st.integers(0, max(0, len(body) - 1)))
+        if op == "flip" and body:
+            body[at] ^= draw(st.integers(1, 255))
+        elif op == "insert":
+            body[at:at] = draw(st.binary(min_size=1, max_size=4))
+        elif op == "delete" and body:
+            del body[at]
+        elif op == "truncate":
+            del body[at:]
+    return Apdu(raw[0], raw[1], bytes(body))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(KINDS)), st.binary(max_size=300))
+def test_random_bytes_never_raise_out_of_the_driver(kind, data):
+    _read_as_the_driver_does(Apdu(*KINDS[kind], data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated())
+def test_mutated_real_messages_never_raise_out_of_the_driver(apdu):
+    _read_as_the_driver_does(apdu)
+
+
+class _Bytes:
+    def __init__(self, data: bytes):
+        self.data, self.written = bytearray(data), bytearray()
+
+    def read_some(self, timeout: float) -> bytes:
+        out, self.data = bytes(self.data[:7]), self.data[7:]
+        return out
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_on_the_line_are_only_link_errors(noise):
+    link = Link(_Bytes(noise + encode_frame(noise[:40])), ack_timeout=0.0,
+                inter_byte_timeout=0.0)
+    try:
+        link.receive(0.0)
+    except TerminalLinkError:
+        pass
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(mutated().filter(lambda a: a.command == (0x04, 0x0F)))
+def test_a_payment_ends_approved_declined_or_unknown_then_recovered(status):
+    good = vector("approved 20.40 EUR, PAN")
+    done = Apdu(0x06, 0x0F).encode()
+    answers = {(0x06, 0x01): [status.encode(), done], (0x06, 0x20): [good, done]}
+    with ScriptedTerminal(answers) as pt:
+        with ZvtTerminal(pt.serve_pty(), **FAST) as term:
+            try:
+                result = term.authorize(2040)
+            except TerminalLinkError:
+                recovered = term.last_result()
+                assert recovered is not None and recovered.approved
+            else:
+                assert result.approved is (result.result_code == 0)
