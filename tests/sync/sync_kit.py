@@ -11,6 +11,7 @@ import requests
 from sync.client import SyncClient, TransientError
 from terminal import outbox
 from terminal.store import Store
+from tests.deadline import Deadline
 
 DEMO_CODE = "DEMO-ENROL"
 SUPERVISOR = ("9001", "9999")
@@ -98,12 +99,12 @@ def local_accounts(store: Store, route_id: str, limit: int = 100000) -> list[dic
 
 
 def drain(client: SyncClient, *, sleep: float = 0.001, deadline: float = 120.0) -> int:
-    """Upload until the outbox is empty, retrying transient failures; returns failures seen."""
+    """Upload until the outbox is empty, retrying transient failures (a short pause between
+    tries); returns failures seen. `deadline` is a base scaled by tests/deadline.py."""
     failures = 0
-    end = time.monotonic() + deadline
+    limit = Deadline(deadline, "the outbox to drain")
     while outbox.pending_counts(client.store):
-        if time.monotonic() > end:
-            raise AssertionError(f"outbox did not drain; pending {outbox.pending_counts(client.store)}")
+        limit.check(f"pending {outbox.pending_counts(client.store)}")
         try:
             client.upload()
         except TransientError:

@@ -1,6 +1,4 @@
 """Exactly-once under a hostile network and a gateway that goes away mid-sync."""
-import time
-
 from sync.client import Backoff, SyncClient, TransientError
 from sync.faultproxy import FaultProxy
 from sync.gateway.testing import run_gateway
@@ -9,6 +7,7 @@ from sync_kit import (READER, assert_exactly_once, capture_readings, device, dra
                       local_accounts, server_ops)
 from terminal import outbox, payments, shifts
 from terminal.store import Store
+from tests.deadline import wait_until
 
 CHAOS = {"drop_request": 0.04, "drop_response": 0.06, "duplicate": 0.05, "delay": 0.05,
          "truncate_request": 0.03, "truncate_response": 0.04, "error_500": 0.03,
@@ -55,28 +54,25 @@ def test_gateway_stopped_and_restarted_mid_sync(tmp_path):
         store.set_meta("gateway_url", proxy.url)
         worker = SyncWorker(tmp_path / "restart.db", timeout=(1, 5), period=3600, debounce=0.01,
                             backoff=Backoff(base=0.05, cap=0.3)).start()
-        deadline = time.monotonic() + 30
-        while not server_ops(gw_path, store.get_meta("device_id")):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: server_ops(gw_path, store.get_meta("device_id")), 30,
+                   "the first ops on the gateway")
     # the gateway is down now, with part of the outbox sent
     held_before = len(server_ops(gw_path, store.get_meta("device_id")))
-    deadline = time.monotonic() + 30
-    while True:
-        status = worker.status()
-        if status["online"] is False and status["state"] == "backoff":
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    status = wait_until(lambda: (lambda s: s if s["online"] is False and s["state"] == "backoff"
+                                 else None)(worker.status()), 30, "the worker backing off")
     assert status["last_error"]["zh"] and status["last_error"]["en"]
     assert 0 < status["pending"]["reading"] and held_before < 1200
-    time.sleep(1.0)                       # down for a while: the worker keeps retrying
+    # down for a while: the worker keeps retrying (three more attempts fail)
+    attempts = {status["last_attempt_at"]}
+    wait_until(lambda: attempts.add(worker.status()["last_attempt_at"]) or len(attempts) > 3,
+               30, "three more attempts while the gateway is down")
+    assert worker.status()["state"] in ("backoff", "syncing") and held_before == len(
+        server_ops(gw_path, store.get_meta("device_id")))
     with run_gateway(gw_path, seed_demo=True) as url2:
         proxy.upstream_port = int(url2.rsplit(":", 1)[1])
-        deadline = time.monotonic() + 60
-        while worker.status()["pending_total"] or worker.status()["state"] != "idle":
-            assert time.monotonic() < deadline, worker.status()
-            time.sleep(0.05)
+        wait_until(lambda: not worker.status()["pending_total"] and
+                   worker.status()["state"] == "idle", 60, "the outbox drained",
+                   detail=worker.status)
         worker.stop()
         proxy.stop()
         assert worker.status()["online"] is True
@@ -132,8 +128,8 @@ def test_timeout_halves_and_retry_after_is_honoured(gw, tmp_path):
         except TransientError as exc:
             assert exc.code == "timeout"
         assert slow.batch_size == 100
-        while proxy.stats["forwarded"] < 1:         # the gateway still gets and commits it
-            time.sleep(0.01)
+        wait_until(lambda: proxy.stats["forwarded"] >= 1, 30,   # the gateway still gets it
+                   "the timed-out batch forwarded to the gateway")
     with FaultProxy(gw.url, rates={"error_429": 1.0}, retry_after=42) as proxy:
         busy = SyncClient(store, proxy.url)
         try:

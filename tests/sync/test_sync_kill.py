@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from sync.gateway.testing import GatewayProcess
 from sync_kit import assert_exactly_once, capture_readings, device, local_accounts
 from terminal import outbox, recovery
 from terminal.store import Store
+from tests.deadline import Deadline, seconds, wait_until
 
 CHILD = Path(__file__).with_name("sync_child.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -38,14 +38,14 @@ class Child:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def wait_line(self, prefix: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline = Deadline(timeout, f"the child's {prefix!r} line")
+        while not deadline.passed():
             line = self.proc.stdout.readline()
             if not line:
                 raise AssertionError(f"child ended before {prefix!r}: {self.proc.stderr.read()}")
             if line.startswith(prefix):
                 return line.strip()
-        raise AssertionError(f"no {prefix!r} within {timeout} s")
+        deadline.check()
 
     def sigkill(self):
         os.kill(self.proc.pid, signal.SIGKILL)
@@ -54,7 +54,7 @@ class Child:
         self.proc.stderr.close()
 
     def finish(self, timeout: float = 60) -> str:
-        out, err = self.proc.communicate(timeout=timeout)
+        out, err = self.proc.communicate(timeout=seconds(timeout))
         assert self.proc.returncode == 0, err
         return out
 
@@ -108,14 +108,10 @@ def test_kill_after_batch_sent(gwp, tmp_path):
     with FaultProxy(gwp.base_url, rates={"delay": 1.0}, delay_range=(0.8, 0.8),
                     paths=("/v1/ops",)) as proxy:
         child = Child(path, proxy.url, "upload")
-        deadline = time.monotonic() + 30
-        while proxy.stats["requests"] < 1:     # the batch left the client
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(lambda: proxy.stats["requests"] >= 1, 30, "the batch leaving the client")
         child.sigkill()
-        while proxy.stats["forwarded"] < 1:    # …and reaches the gateway after the client died
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(lambda: proxy.stats["forwarded"] >= 1, 30,
+                   "the batch reaching the gateway after the client died")
     assert states(path) == {"pending": 50}        # restarted: in flight → pending
     assert "DRAINED 0" in Child(path, gwp.base_url, "upload").finish()
     check_exactly_once(gwp, path)

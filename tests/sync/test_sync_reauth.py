@@ -17,6 +17,7 @@ from sync_kit import (assert_exactly_once, capture_readings, device, local_accou
                       server_ops, supervisor)
 from terminal import outbox
 from terminal.store import Store
+from tests.deadline import seconds, wait_until
 
 
 def rotate_elsewhere(url: str, store: Store, skew: int = -60) -> str:
@@ -194,7 +195,7 @@ def test_two_clients_on_one_store_re_authenticate_once(gw, tmp_path):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(30)
+        t.join(seconds(30))
     assert errors == []
     assert client.reauths + other.reauths == 1
     assert status_code(gw.url, store.get_meta("device_token")) == 200
@@ -212,10 +213,9 @@ def test_worker_recovers_without_re_enrolment(gw, tmp_path):
                         backoff=Backoff(base=0.05, cap=0.2),
                         listener=lambda st: states.append(st["state"])).start()
     try:
-        deadline = time.monotonic() + 20
-        while worker.status()["pending_total"] or worker.status()["state"] != "idle":
-            assert time.monotonic() < deadline, worker.status()
-            time.sleep(0.02)
+        wait_until(lambda: not worker.status()["pending_total"] and
+                   worker.status()["state"] == "idle", 20, "the outbox drained",
+                   detail=worker.status)
         st = worker.status()
         assert st["auth_required"] is False and st["last_error"] is None
         assert st["device_id"] == device_id

@@ -9,6 +9,7 @@ import json
 
 from test_ui_field_collect import open_shift
 from test_ui_field_reader import assign, keyin, tap_tile, touch
+from tests.deadline import seconds
 
 
 def test_agent_card_payment_one_receipt(make_ui, gateway, printer_sim, zvt_sim, ui_flows):
@@ -45,7 +46,7 @@ def test_agent_card_payment_one_receipt(make_ui, gateway, printer_sim, zvt_sim, 
                 "a message from the terminal")
     ui.shot("card-live-status")
     ui.wait_for(lambda: agents.receipt_no and agents.stage == "members", 30, "approved")
-    jobs = printer_sim.sim.wait_for_jobs(1, timeout=20)
+    jobs = printer_sim.sim.wait_for_jobs(1, timeout=seconds(20))
     ui.wait_for(lambda: "…" not in agents.message, 15, "printed")
     ui.shot("card-paid")
 

@@ -4,11 +4,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from terminal import payments
 from terminal.store import Store
+from tests.deadline import seconds, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,13 +58,12 @@ def test_payment_interrupted_by_a_crash_is_settled_from_the_terminal_on_restart(
     marker = tmp_path / "approved"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), zvt_sim.url, account, str(marker)],
                              cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
-    deadline = time.monotonic() + 30
-    while not marker.exists():
-        assert child.poll() is None and time.monotonic() < deadline, "no result from the terminal"
-        time.sleep(0.02)
+    wait_until(lambda: marker.exists() or child.poll() is not None, 30,
+               "the terminal's result in the child")
+    assert marker.exists() and child.poll() is None, "no result from the terminal"
     os.kill(child.pid, signal.SIGKILL)       # the battery falls out at the worst moment
-    child.wait(10)
-    assert zvt_sim.sim.wait_idle(30)          # the terminal gives up waiting for the ack
+    child.wait(seconds(10))
+    assert zvt_sim.sim.wait_idle(seconds(30))  # the terminal gives up waiting for the ack
     [sale] = zvt_sim.sim.approved_sales()
     assert payments.unknown_payments(store)[0]["state"] == "sent"
     store.close()
@@ -77,7 +76,7 @@ def test_payment_interrupted_by_a_crash_is_settled_from_the_terminal_on_restart(
     assert str(sale.trace) in row["card"] and row["receipt_no"] is not None
     assert ui.store.conn.execute("SELECT COUNT(*) FROM outbox WHERE type='payment'").fetchone()[0] == 1
     assert zvt_sim.sim.received.count((0x06, 0x01)) == 1     # charged once, never retried
-    [job] = printer_sim.sim.wait_for_jobs(1, timeout=30)
+    [job] = printer_sim.sim.wait_for_jobs(1, timeout=seconds(30))
     assert str(row["receipt_no"]) in "\n".join(job.lines)
 
     ui.services.sync_now()

@@ -7,6 +7,7 @@ import json
 
 from test_ui_field_collect import open_shift
 from test_ui_field_reader import assign, keyin, tap_tile, touch
+from tests.deadline import seconds
 
 
 def printer_popup():
@@ -95,7 +96,7 @@ def test_shift_close_with_variance_prints_z_report(make_ui, gateway, printer_sim
     shift = tap_tile(ui, "shift")
     ui.wait_for(lambda: shift.stage == "running", 10, "shift figures")
     ui.tap("x_report")
-    printer_sim.sim.wait_for_jobs(1, timeout=20)
+    printer_sim.sim.wait_for_jobs(1, timeout=seconds(20))
     ui.shot("x-report")
     ui.tap("start_close")
     ui.wait_for(lambda: shift.stage == "count", 5, "count form")
@@ -109,7 +110,7 @@ def test_shift_close_with_variance_prints_z_report(make_ui, gateway, printer_sim
     assert "1.50" in shift.ids.variance.value
     ui.tap("close_shift")
     ui.wait_for(lambda: shift.stage == "closed", 15, "closed")
-    jobs = printer_sim.sim.wait_for_jobs(2, timeout=20)
+    jobs = printer_sim.sim.wait_for_jobs(2, timeout=seconds(20))
     ui.wait_for(lambda: shift.closeout_state in ("sent", "mismatch", "failed"), 40, "closeout answered")
     assert shift.closeout_state == "sent"
     ui.shot("closed")

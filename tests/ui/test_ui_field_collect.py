@@ -7,6 +7,7 @@ Real app offscreen, real taps, real gateway process, printer and ZVT simulators 
 import json
 
 from test_ui_field_reader import assign, keyin, tap_tile, touch
+from tests.deadline import seconds
 
 
 def open_shift(ui, float_digits="20000"):
@@ -68,7 +69,7 @@ def test_collector_search_partial_cash_receipt_png_and_sync(make_ui, gateway, pr
     assert pay.ids.change.text.replace(",", "") == f"{(tendered - partial) // 100}.{(tendered - partial) % 100:02d}"
     ui.tap("confirm_cash")
     ui.wait_for(lambda: pay.stage == "done" and pay.receipt_no, 10, "payment saved")
-    jobs = printer_sim.sim.wait_for_jobs(1, timeout=20)
+    jobs = printer_sim.sim.wait_for_jobs(1, timeout=seconds(20))
     ui.wait_for(lambda: "打印" in pay.print_text and "…" not in pay.print_text, 15, "printed message")
     ui.shot("receipt-done")
     assert jobs[0].path.exists() and jobs[0].path.suffix == ".png"

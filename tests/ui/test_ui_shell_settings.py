@@ -3,6 +3,8 @@ page), "test terminal" asks the ZVT simulator over a pty, card limits reach the 
 the about section names the device and the database."""
 import json
 
+from tests.deadline import seconds
+
 
 def test_settings_devices_limits_and_about(gateway, make_ui, printer_sim, zvt_sim):
     ui = make_ui(gateway=gateway, enrol=True, language="en")
@@ -24,7 +26,7 @@ def test_settings_devices_limits_and_about(gateway, make_ui, printer_sim, zvt_si
                 or "printer" in screen.message.lower() and "Printing" not in screen.message, 30, "print result")
     ui.shot("test-printed")
     assert screen.message == "Test page printed."
-    jobs = printer_sim.sim.wait_for_jobs(1, timeout=10)
+    jobs = printer_sim.sim.wait_for_jobs(1, timeout=seconds(10))
     assert jobs[0].path.exists() and not jobs[0].partial
     assert ui.services.printer_state == "ok"
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.deadline import seconds
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -15,7 +17,7 @@ def test_demo_smoke_reaches_login(tmp_path):
     env.pop("DISPLAY", None)
     env["KIVY_HOME"] = str(tmp_path / "kivy")
     proc = subprocess.run([sys.executable, "main.py", "--demo", "--smoke", "--demo-data", str(demo)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds(180))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "login screen drawn" in proc.stdout
     assert f"PNG in {(demo / 'receipts').resolve()}" in proc.stdout
