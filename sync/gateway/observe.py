@@ -32,6 +32,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 from prometheus_client.core import GaugeMetricFamily
 from starlette.routing import Match
 
+import fieldrules
+
 access_log = logging.getLogger("chaoshou.gateway.access")
 log = logging.getLogger("chaoshou.gateway")
 UNLIMITED_PATHS = ("/v1/health", "/v1/ready", "/metrics")
@@ -57,7 +59,7 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = getattr(record, key)
         if record.exc_info:
             doc["exc"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(doc, ensure_ascii=False)
+        return json.dumps(fieldrules.mask_doc(doc)[0], ensure_ascii=False)  # no card number
 
 
 def setup_logging(level: str = "info") -> None:
