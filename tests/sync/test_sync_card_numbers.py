@@ -128,7 +128,7 @@ def test_card_number_in_any_terminal_field_is_masked_end_to_end(collector, gw, f
     terminal.field, terminal.value = field, form
     shown = []
     r = payments.card_payment(store, terminal, accounts[i]["account_no"], 1000 + i, READER,
-                              on_status=lambda code, text: shown.append(text))
+                              on_status=lambda code, text: shown.append(text), advance=True)
     assert r.state == "approved"                  # the money is taken and booked
     printed = "\n".join(str(vars(line)) for line in layout(r.doc))
     for what, text in (("status shown", "\n".join(shown)), ("receipt", json.dumps(r.doc)),
@@ -149,7 +149,7 @@ def test_gateway_masks_a_card_number_that_reaches_it_and_flags_the_device(collec
     books the payment, stores every document masked and queues the device for review."""
     store, client, accounts = collector
     pan, form = "4111111111111111", "4111 1111 1111 1111"
-    r = payments.cash_payment(store, accounts[40]["account_no"], 777, READER)
+    r = payments.cash_payment(store, accounts[40]["account_no"], 777, READER, advance=True)
     row = outbox.get(store, r.op_id)
     payload = json.loads(row["payload"])
     receipt = payload["receipt"]

@@ -72,7 +72,7 @@ def _capture(store, accounts, op_type: str, key: str, value: str, i: int):
         return readings.capture_reading(store, account_no=account["account_no"],
                                         operator_id=READER, status="skipped",
                                         estimate=False, **{key: value})
-    pay = payments.cash_payment(store, account["account_no"], 100 + i, READER)
+    pay = payments.cash_payment(store, account["account_no"], 100 + i, READER, advance=True)
     args = {"reason": "收错户", "approved_by": SUPERVISOR[0], key: value}
     return voids.void_payment(store, pay.op_id, args["reason"], READER, args["approved_by"],
                               SUPERVISOR[1])
@@ -131,7 +131,7 @@ def test_forced_bad_ops_are_rejected_yet_hold_their_seq_and_closeout_completes(g
     client.download_route("R003")
     accounts = local_accounts(store, "R003")
     shift = shifts.open_shift(store, READER, 5000)
-    payments.cash_payment(store, accounts[0]["account_no"], 2500, READER)
+    payments.cash_payment(store, accounts[0]["account_no"], 2500, READER, advance=True)
     forced = {}
     storable = [r for r in CONTENT_REASONS if r != "invalid_text"]  # SQLite cannot hold it
     for n, reason in enumerate(storable):
@@ -140,7 +140,7 @@ def test_forced_bad_ops_are_rejected_yet_hold_their_seq_and_closeout_completes(g
                 payload = {"account_no": accounts[1 + n]["account_no"], "status": "skipped",
                            "shift_id": shift["shift_id"], f.key: bad_text(reason, f)}
                 forced[_force(store, op_type, payload)] = reason
-    payments.cash_payment(store, accounts[9]["account_no"], 1200, READER)
+    payments.cash_payment(store, accounts[9]["account_no"], 1200, READER, advance=True)
     shifts.close_shift(store, READER, counted_fen=5000 + 2500 + 1200)
     report = client.upload()
     assert report.attention == len(forced) and not outbox.pending_counts(store)

@@ -23,7 +23,7 @@ def test_card_number_in_a_reversal_result_is_masked(tmp_path):
     store = make_store(tmp_path / "t.db")
     shifts.open_shift(store, "2001", 0)
     term = LeakyReversals()
-    paid = payments.card_payment(store, term, "3100000002", 4200, "2001")
+    paid = payments.card_payment(store, term, "3100000002", 4200, "2001", advance=True)
     shown = []
     void = voids.void_payment(store, paid.op_id, "刷错卡", "2001", "9001",
                               terminal=term, on_status=lambda code, text: shown.append(text))
