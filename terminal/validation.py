@@ -1,4 +1,4 @@
-"""Reading validation as pure functions (no database): DESIGN.md §4, in this order.
+"""Reading validation as pure functions (no database), in this order (units: contracts §0).
 
 1. Normalise the keyed text: ASCII digits and full-width digits (０–９, from a Chinese IME)
    are digits; spaces are ignored; `.`, `．` or `。` is the decimal point. Anything else is

@@ -1,7 +1,7 @@
 """Kivy environment set-up that must happen before Kivy is first imported.
 
 `prepare(kivy_home, headless=...)` sets the KIVY_* variables of the headless recipe
-(DESIGN.md §8): no argument parsing, default config, a private KIVY_HOME, no file log,
+(README, "Tests"): no argument parsing, default config, a private KIVY_HOME, no file log,
 density 1, a handheld-sized portrait window (540×960), no MSAA, and SDL's offscreen video driver when there is no display (real rendering
 through Mesa, no X server). main.py, the UI tests and the UI benchmark all call it.
 """

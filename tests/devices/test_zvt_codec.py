@@ -1,5 +1,5 @@
-"""ZVT codec: known-good frames of DESIGN.md §7 (built and put on the wire by the driver),
-APDU length forms, BMP fields, BCD and TLV, and property tests for stuffing + CRC."""
+"""ZVT codec: known-good frames (docs/contracts.md §6, "ZVT on the wire"; built and put on
+the wire by the driver), APDU length forms, BMP fields, BCD and TLV, and property tests for stuffing + CRC."""
 import os
 import random
 import threading

@@ -1,5 +1,5 @@
 """A minimal card payment record in a real SQLite file, driven the way the core must drive
-a PaymentTerminal (DESIGN.md §5 crash rule), plus tests of that helper itself.
+a PaymentTerminal (the card crash rule, docs/ledger.md), plus tests of that helper itself.
 
 - the intent (op_id, amount, state `sent`) is committed before `authorize` is called;
 - the terminal's result is committed inside `on_result`, i.e. before it is acknowledged;

@@ -1,6 +1,6 @@
 """Headless UI test harness: the real app, rendered offscreen, driven by real taps and keys.
 
-Applies DESIGN.md §8's recipe before Kivy is imported, and provides fixtures:
+Applies the headless recipe of terminal/ui/headless.py before Kivy is imported, and provides fixtures:
 
 - `ui` — a `UI` driver around a fresh `ChaoshouApp` (own data dir under tmp_path, worker
   thread started when enrolled). Helpers: `ui.tap(widget_or_id_or_text)`,
