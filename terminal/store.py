@@ -9,8 +9,6 @@ import sqlite3
 import threading
 from pathlib import Path
 
-import sqlite_utils
-
 from terminal.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 5000
@@ -106,15 +104,6 @@ class Store:
             with self._lock:
                 self._all.append(conn)
         return conn
-
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """sqlite-utils view of this thread's connection (for convenience queries)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite_utils.Database(self.conn)
-            self._local.db = db
-        return db
 
     @staticmethod
     def check_integrity(conn: sqlite3.Connection) -> None:
