@@ -1,4 +1,5 @@
-"""Benchmark: ZVT card payment between the driver and the simulator over a pty.
+"""Benchmark: ZVT card payment between the driver and the simulator, over a pty with serial
+framing and over TCP/IP with bare APDUs (the ZVT TCP/IP transport).
 
 Rows:
 - `zvt.payment_ms`: link time of one approved payment (06 01 → 80 00 00 → 3 × 04 FF →
@@ -8,6 +9,8 @@ Rows:
   blocking reads (`ZvtTerminal(poll_interval=0.05)`), measured in the same run.
 - `zvt.wire_seconds_9600`: the bytes of that payment (both directions) × 11 bits / 9600
   baud (8N2: start + 8 data + 2 stop). A pty has no baud rate, so this is computed.
+- `zvt.payment_tcp_ms`: the same payment to the simulator on a loopback TCP port, bare
+  APDUs (no DLE framing, CRC or ACK bytes); median, p99, frames and bytes.
 """
 import time
 
@@ -47,6 +50,9 @@ def run() -> list[dict]:
         path = sim.serve_pty()
         fast, frames, nbytes = _measure(path, PAYMENTS)
         naive, naive_frames, _ = _measure(path, BASELINE_PAYMENTS, poll_interval=0.05)
+    with ZvtSimulator(default=Script(customer_delay=0.0)) as sim:
+        host, port = sim.serve_tcp()
+        tcp, tcp_frames, tcp_bytes = _measure(f"socket://{host}:{port}", PAYMENTS)
     median, base_median = percentile(fast, 50), percentile(naive, 50)
     wire = nbytes * 11 / 9600
     return [
@@ -56,4 +62,7 @@ def run() -> list[dict]:
             baseline_desc="same payment, reader sleeps 50 ms between in_waiting polls"),
         row("zvt.wire_seconds_9600", round(wire, 4), "s", bytes=nbytes, frames=frames,
             line="9600 8N2, 11 bits per byte", link_ms_over_pty=round(median, 3)),
+        row("zvt.payment_tcp_ms", round(percentile(tcp, 50), 3), "ms",
+            p99=round(percentile(tcp, 99), 3), frames=tcp_frames, bytes=tcp_bytes,
+            payments=PAYMENTS, transport="TCP/IP, bare APDUs, loopback"),
     ]

@@ -24,7 +24,8 @@ ResultCallback = Callable[[CardResult], None]
 
 class PaymentTerminal(Protocol):
     """A semi-integrated card payment terminal. `on_result` runs before the driver
-    acknowledges the terminal's result; if it raises, the result is not acknowledged."""
+    acknowledges the terminal's result; if it raises, the result is not acknowledged.
+    Whatever the terminal sends, the only errors are link errors (OSError)."""
 
     def authorize(self, amount_fen: int, on_status: StatusCallback, on_result: ResultCallback) -> CardResult: ...
     def refund(self, amount_fen: int, on_status: StatusCallback, on_result: ResultCallback) -> CardResult: ...
@@ -38,7 +39,8 @@ class PaymentTerminal(Protocol):
 
 class ReceiptPrinter(Protocol):
     """Prints a receipt document (contracts §5). Raises an OSError with `.reason`
-    (`paper_out`, `cover_open`, `offline`) and `.partial` when it cannot finish."""
+    (`paper_out`, `cover_open`, `offline`, or `unknown`: sent, but no answer after the job
+    — check the paper) and `.partial` when it cannot finish."""
 
     def print_document(self, doc: dict) -> None: ...
     def status(self) -> dict: ...

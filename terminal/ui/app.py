@@ -41,7 +41,9 @@ VERSION = "0.1.0"
 DEFAULTS = {
     "gateway": {"url": "http://127.0.0.1:8700", "ca_bundle": "", "device_name": "handheld"},
     "devices": {"printer_url": "", "printer_baud": "9600",
-                "terminal_url": "", "terminal_baud": "9600"},
+                "terminal_url": "", "terminal_baud": "9600",
+                # ZVT transport: auto = bare APDUs for socket://, serial framing otherwise
+                "terminal_transport": "auto"},
     "app": {"language": "zh"},
     # offline card limits (terminal.payments: meta `card_limits`); empty = the office's value
     "cardlimits": {"max_fen": "", "max_total_fen": "", "max_count": "", "max_age_hours": ""},
@@ -58,6 +60,8 @@ SETTINGS_PANEL = [
     {"type": "string", "title": "Card terminal port URL", "section": "devices", "key": "terminal_url"},
     {"type": "options", "title": "Card terminal baud", "section": "devices", "key": "terminal_baud",
      "options": ["9600", "19200", "38400", "57600", "115200"]},
+    {"type": "options", "title": "Card terminal transport (ZVT)", "section": "devices",
+     "key": "terminal_transport", "options": ["auto", "serial", "tcp"]},
     {"type": "title", "title": "Language"},
     {"type": "options", "title": "Language", "section": "app", "key": "language", "options": ["zh", "en"]},
     {"type": "title", "title": "Offline card limits"},

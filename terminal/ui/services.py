@@ -314,12 +314,15 @@ class Services(EventDispatcher):
                 driver = EscPosPrinter(url, baudrate=baud)
             else:
                 from devices.zvt.driver import ZvtTerminal
+                transport = self.app.config.get("devices", "terminal_transport",
+                                                fallback="auto")
                 if baud == 9600:    # ZVT's line speed; the driver opens 9600 8N2 itself
-                    driver = ZvtTerminal(url)
+                    driver = ZvtTerminal(url, transport=transport)
                 else:
                     from devices.serial_port import open_port
                     driver = ZvtTerminal(open_port(url, baudrate=baud, bytesize=8, parity="N",
-                                                   stopbits=2, timeout=0.05, write_timeout=5.0))
+                                                   stopbits=2, timeout=0.05, write_timeout=5.0),
+                                         transport=transport)
             self._drivers[kind] = driver
         return driver
 
