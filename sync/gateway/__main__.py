@@ -32,6 +32,7 @@ OPTIONS = {
     "db_url": (str, None, "SQLAlchemy database URL (postgresql+psycopg://user@host/db)"),
     "host": (str, "127.0.0.1", "address to listen on"),
     "port": (int, 8700, "port to listen on (0: any free port)"),
+    "port_file": (str, None, "write the port listened on to this file once bound"),
     "workers": (int, 1, "worker processes sharing the port"),
     "pool_size": (int, 10, "database connections kept per process"),
     "max_in_flight": (int, 64, "requests worked on at once per process; more get 503"),
@@ -152,11 +153,28 @@ def serve(opts: dict) -> int:
         import tempfile
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chaoshou-metrics-")
     if opts["workers"] <= 1:
-        uvicorn.run(app_from_options(opts), **common)
+        config = uvicorn.Config(app_from_options(opts), **common)
     else:
         os.environ[SERVE_ENV] = json.dumps(opts)
-        uvicorn.run("sync.gateway.serve:app_from_env", factory=True,
-                    workers=opts["workers"], **common)
+        config = uvicorn.Config("sync.gateway.serve:app_from_env", factory=True,
+                                workers=opts["workers"], **common)
+    # bind here (as uvicorn.run would) to learn the port: with --port 0 the system picks a
+    # free one, and --port-file tells it to whoever started us (tests: no pick-then-bind race)
+    sock = config.bind_socket()
+    if opts["port_file"]:
+        tmp = Path(opts["port_file"] + ".tmp")
+        tmp.write_text(str(sock.getsockname()[1]), encoding="ascii")
+        tmp.replace(opts["port_file"])
+    server = uvicorn.Server(config)
+    if opts["workers"] <= 1:
+        server.run(sockets=[sock])
+    else:
+        import inspect
+
+        from uvicorn.supervisors import Multiprocess
+        # uvicorn before 0.30 takes the worker's entry point as `target`
+        older = "target" in inspect.signature(Multiprocess).parameters
+        Multiprocess(config, sockets=[sock], **({"target": server.run} if older else {})).run()
     return 0
 
 

@@ -22,7 +22,6 @@ PostgreSQL server URL to run every gateway started here on PostgreSQL instead
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,12 +40,6 @@ DEMO_PLATFORM_KEY = "demo-platform-key"
 DEMO_SUPERVISOR = ("9001", "9999")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class GatewayProcess:
     """One gateway subprocess on 127.0.0.1; the same port and database across restarts."""
 
@@ -59,11 +52,14 @@ class GatewayProcess:
         self._engine = None
         self.seed_demo, self.args, self.env = seed_demo, list(args), env or {}
         self.migrate = migrate
-        self.port = port or free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        # no port given: the first start binds port 0 and reads back the one it got
+        # (--port-file); restarts listen on that same port again, so URLs stay valid
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}" if port else None
         self.proc: subprocess.Popen | None = None
         self._log = None
-        self.clock_file = Path(tempfile.mkdtemp(prefix="chaoshou-gw-clock-")) / "offset_s"
+        self._dir = Path(tempfile.mkdtemp(prefix="chaoshou-gw-"))   # port and clock files
+        self.clock_file = self._dir / "clock_offset_s"
 
     def advance_clock(self, seconds: float) -> None:
         """Move the gateway's clock `seconds` forward (sync.gateway.context reads the offset
@@ -79,8 +75,11 @@ class GatewayProcess:
             self.args = list(args)
         if env is not None:
             self.env = env
+        port_file = self._dir / "port"
+        port_file.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "sync.gateway", "--db-url", self.url, "--port",
-               str(self.port)] + (["--migrate"] if self.migrate else []) \
+               str(self.port or 0), "--port-file", str(port_file)] \
+            + (["--migrate"] if self.migrate else []) \
             + (["--seed-demo"] if self.seed_demo else []) + self.args
         full_env = dict(os.environ)
         full_env.pop("CHAOSHOU_GATEWAY_FAULT", None)
@@ -94,6 +93,12 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.log()}")
+            if self.port is None:
+                if not port_file.exists():
+                    time.sleep(0.05)
+                    continue
+                self.port = int(port_file.read_text(encoding="ascii"))
+                self.base_url = f"http://127.0.0.1:{self.port}"
             try:
                 if requests.get(self.base_url + "/v1/health", timeout=1).ok:
                     return self.base_url

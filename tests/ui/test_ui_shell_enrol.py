@@ -50,13 +50,15 @@ def test_enrol_wrong_code_says_so_and_stores_nothing(gateway, make_ui):
 
 
 def test_enrol_unreachable_gateway(make_ui):
-    with socket.socket() as s:           # a port nobody listens on
+    # a port held bound but not listening for the whole test: connections are refused, and
+    # nothing else can take the port meanwhile
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    ui = make_ui(language="en")
-    _enter(ui, f"http://127.0.0.1:{port}", "DEMO-ENROL")
-    screen = ui.screen
-    ui.wait_for(lambda: screen.message_kind, 20, "an error")
+        ui = make_ui(language="en")
+        _enter(ui, f"http://127.0.0.1:{port}", "DEMO-ENROL")
+        screen = ui.screen
+        ui.wait_for(lambda: screen.message_kind, 20, "an error")
     ui.shot("unreachable")
     assert screen.message_kind == "unreachable"
     assert "Cannot reach the gateway" in screen.message
