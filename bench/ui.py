@@ -239,14 +239,14 @@ def child_naive(data: str, kivy_home: str) -> None:
     from kivy.uix.label import Label
     from kivy.uix.scrollview import ScrollView
 
-    from terminal import routes
+    from terminal import route_walk
     from terminal.store import Store
     from terminal.ui import fonts
     fonts.register()
     EventLoop.ensure_window()
     store = Store(Path(data) / "chaoshou.db", check=False)
     start = time.perf_counter()
-    rows = routes.walk(store, ROUTE)
+    rows = route_walk.walk(store, ROUTE)
     grid = GridLayout(cols=1, size_hint_y=None, row_default_height=60, row_force_default=True)
     grid.bind(minimum_height=grid.setter("height"))
     for r in rows:

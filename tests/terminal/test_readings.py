@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sync.gateway import demo_data as dd
-from terminal import outbox, readings, routes, validation
+from terminal import outbox, readings, route_walk, routes, validation
 from terminal.canonical import sha256_hex
 from terminal.readings import ReadingEntry
 from terminal.store import Store
@@ -75,7 +75,7 @@ def test_plain_reading_saves_reading_and_op_in_one_go(store):
     r = readings.reading_of(store, out.saved_op_id)
     assert (r["seq"], r["value"], r["lat"], r["status"]) == (1, 1150, 30.25, "read")
     assert e.existing["op_id"] == out.saved_op_id
-    assert routes.progress(store, "R1")["read"] == 1
+    assert route_walk.progress(store, "R1")["read"] == 1
 
 
 def test_capture_carries_the_bill_estimate(store):
@@ -177,7 +177,7 @@ def test_zero_with_trouble_code_and_negative_with_trouble_code(store):
     out = e2.submit("990")
     _, p = op_payload(store, out.saved_op_id)
     assert (p["consumption"], p["kwh_e3"], p["trouble_code"], p["bill_estimate_fen"]) == (-10, -10_000, "T06", None)
-    assert routes.walk(store, "R1", "problems")[0]["account_no"] == "1"
+    assert route_walk.walk(store, "R1", "problems")[0]["account_no"] == "1"
 
 
 def test_rollover_and_decimals_multiplier(store):
@@ -255,7 +255,7 @@ def test_skip_rules(store):
     out = entry(store, "3").skip("S06", keyed="99990", note="估计")
     _, p = op_payload(store, out.saved_op_id)
     assert (p["status"], p["value"], p["consumption"], p["entries"]) == ("skipped", 99990, 90, [99990])
-    assert routes.progress(store, "R1")["skipped"] == 3
+    assert route_walk.progress(store, "R1")["skipped"] == 3
 
 
 def test_note_gps_and_account_errors(store):

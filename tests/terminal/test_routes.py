@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sync.gateway import demo_data as dd
-from terminal import outbox, routes, search
+from terminal import outbox, route_walk, routes, search
 from terminal.store import Store
 
 
@@ -48,7 +48,7 @@ def test_import_route_writes_everything(store, doc):
 def test_reimport_replaces_accounts_but_keeps_walk_order_and_readings(store, doc):
     routes.import_route(store, doc)
     nos = [a["account_no"] for a in doc["accounts"]]
-    routes.move_after(store, nos[0], nos[5])
+    route_walk.move_after(store, nos[0], nos[5])
     doc2 = copy.deepcopy(doc)
     doc2["accounts"] = doc2["accounts"][:50]
     doc2["accounts"][1]["name"] = "新名字"
@@ -59,7 +59,7 @@ def test_reimport_replaces_accounts_but_keeps_walk_order_and_readings(store, doc
     assert search.search(store, "新名")[0]["account_no"] == nos[1]
     assert search.search(store, doc["accounts"][80]["account_no"]) == []
     assert count(store, "walk_order") == 1
-    order = [r["account_no"] for r in routes.walk(store, "R001")]
+    order = [r["account_no"] for r in route_walk.walk(store, "R001")]
     assert order.index(nos[0]) == order.index(nos[5]) + 1
     assert routes.current_version(store, "R001") == 7
 
@@ -156,12 +156,12 @@ def test_apply_changes_all_kinds(store, doc):
     result = routes.apply_changes(store, "R001", changes, 9)
     assert result == {"balance": 1, "hazard": 1, "upsert": 1, "remove": 1, "ignored": 1}
     assert routes.current_version(store, "R001") == 9
-    d0 = routes.account_detail(store, a0)
+    d0 = route_walk.account_detail(store, a0)
     assert d0["account"]["credit_fen"] == 500 and d0["account"]["last_third_party"]["platform"] == "alipay"
-    assert routes.account_detail(store, a1)["hazard"] == "恶犬 Dog"
-    assert routes.account_detail(store, a2) is None
+    assert route_walk.account_detail(store, a1)["hazard"] == "恶犬 Dog"
+    assert route_walk.account_detail(store, a2) is None
     assert search.search(store, "欧阳新")[0]["account_no"] == "3999999999"
-    order = [r["account_no"] for r in routes.walk(store, "R001")]
+    order = [r["account_no"] for r in route_walk.walk(store, "R001")]
     assert order[:2] == [a0, "3999999999"]
     assert count(store, "name_fts") == 100
 
@@ -173,7 +173,7 @@ def test_apply_changes_bad_change_rolls_back(store, doc):
         routes.apply_changes(store, "R001", [
             {"kind": "hazard", "account_no": a0, "hazard": "new"},
             {"kind": "balance", "account_no": a0, "arrears_fen": "12"}], 5)
-    assert routes.account_detail(store, a0)["hazard"] == doc["accounts"][0]["hazard"]
+    assert route_walk.account_detail(store, a0)["hazard"] == doc["accounts"][0]["hazard"]
     assert routes.current_version(store, "R001") == 1
     with pytest.raises(routes.RouteImportError, match="download it first"):
         routes.apply_changes(store, "R404", [], 1)
@@ -203,23 +203,23 @@ def test_walk_filters_progress_and_unread_navigation(store, doc):
         conn.execute("INSERT INTO payments (op_id, account_no, method, amount_fen, state, operator_id,"
                      " device_time) VALUES ('p2', ?, 'card', 100, 'declined', '2001', '2026-11-27T10:00:00+08:00')",
                      (nos[5],))
-    p = routes.progress(store, "R001")
+    p = route_walk.progress(store, "R001")
     assert p == {"total": 100, "read": 2, "skipped": 1, "unread": 97, "problems": 1, "paid": 1}
-    assert [r["account_no"] for r in routes.walk(store, "R001", "skipped")] == [nos[1]]
-    assert [r["account_no"] for r in routes.walk(store, "R001", "problems")] == [nos[2]]
-    assert [r["account_no"] for r in routes.walk(store, "R001", "paid")] == [nos[4]]
-    arrears = routes.walk(store, "R001", "arrears")
+    assert [r["account_no"] for r in route_walk.walk(store, "R001", "skipped")] == [nos[1]]
+    assert [r["account_no"] for r in route_walk.walk(store, "R001", "problems")] == [nos[2]]
+    assert [r["account_no"] for r in route_walk.walk(store, "R001", "paid")] == [nos[4]]
+    arrears = route_walk.walk(store, "R001", "arrears")
     assert arrears and all(r["arrears_fen"] > 0 for r in arrears)
-    assert len(routes.walk(store, "R001", "unread")) == 97
+    assert len(route_walk.walk(store, "R001", "unread")) == 97
     with pytest.raises(ValueError, match="unknown filter"):
-        routes.walk(store, "R001", "bogus")
-    assert routes.next_unread(store, "R001") == nos[3]
-    assert routes.next_unread(store, "R001", nos[0]) == nos[3]
-    assert routes.next_unread(store, "R001", nos[3]) == nos[4]
-    assert routes.previous_unread(store, "R001", nos[4]) == nos[3]
-    assert routes.previous_unread(store, "R001", nos[3]) == nos[-1]  # wraps around
-    assert routes.next_unread(store, "R001", nos[-1]) == nos[3]  # wraps around
-    listed = routes.list_routes(store)
+        route_walk.walk(store, "R001", "bogus")
+    assert route_walk.next_unread(store, "R001") == nos[3]
+    assert route_walk.next_unread(store, "R001", nos[0]) == nos[3]
+    assert route_walk.next_unread(store, "R001", nos[3]) == nos[4]
+    assert route_walk.previous_unread(store, "R001", nos[4]) == nos[3]
+    assert route_walk.previous_unread(store, "R001", nos[3]) == nos[-1]  # wraps around
+    assert route_walk.next_unread(store, "R001", nos[-1]) == nos[3]  # wraps around
+    listed = route_walk.list_routes(store)
     assert listed[0]["route_id"] == "R001" and listed[0]["progress"] == p
 
 
@@ -228,27 +228,27 @@ def test_next_unread_is_none_when_all_done(store, doc):
     routes.import_route(store, doc)
     for a in doc["accounts"]:
         _read(store, a["account_no"])
-    assert routes.next_unread(store, "R001") is None
-    assert routes.next_unread(store, "R001", doc["accounts"][0]["account_no"]) is None
+    assert route_walk.next_unread(store, "R001") is None
+    assert route_walk.next_unread(store, "R001", doc["accounts"][0]["account_no"]) is None
 
 
 def test_move_after_and_to_front_and_many_moves(store, doc):
     routes.import_route(store, doc)
     nos = [a["account_no"] for a in doc["accounts"]]
-    routes.move_after(store, nos[10], None)
-    order = [r["account_no"] for r in routes.walk(store, "R001")]
+    route_walk.move_after(store, nos[10], None)
+    order = [r["account_no"] for r in route_walk.walk(store, "R001")]
     assert order[0] == nos[10]
     # squeeze accounts repeatedly into the same gap until floats run out: order stays right
     for i in range(60):
-        routes.move_after(store, nos[20 + (i % 2)], nos[1])
-    order = [r["account_no"] for r in routes.walk(store, "R001")]
+        route_walk.move_after(store, nos[20 + (i % 2)], nos[1])
+    order = [r["account_no"] for r in route_walk.walk(store, "R001")]
     assert order.index(nos[1]) + 1 in (order.index(nos[20]), order.index(nos[21]))
     assert len(set(order)) == 100
-    assert routes.next_unread(store, "R001", nos[1]) in (nos[20], nos[21])
+    assert route_walk.next_unread(store, "R001", nos[1]) in (nos[20], nos[21])
     with pytest.raises(KeyError):
-        routes.move_after(store, nos[3], "nope")
-    routes.reset_walk_order(store, "R001")
-    assert [r["account_no"] for r in routes.walk(store, "R001")] == nos
+        route_walk.move_after(store, nos[3], "nope")
+    route_walk.reset_walk_order(store, "R001")
+    assert [r["account_no"] for r in route_walk.walk(store, "R001")] == nos
     events = [r[0] for r in store.conn.execute("SELECT event FROM audit_log")]
     assert "walk_moved" in events
 
@@ -258,10 +258,10 @@ def test_account_detail_hides_previous_when_the_route_says_so(store, utility):
     assert doc2["route"]["hide_previous"] is True
     routes.import_route(store, doc2)
     a = doc2["accounts"][0]
-    d = routes.account_detail(store, a["account_no"])
+    d = route_walk.account_detail(store, a["account_no"])
     assert d["meter"]["hidden"] is True and d["meter"]["prev_value"] is None
     assert d["meter"]["dials"] == a["meter"]["dials"]
-    full = routes.account_detail(store, a["account_no"], reveal_previous=True)
+    full = route_walk.account_detail(store, a["account_no"], reveal_previous=True)
     assert full["meter"]["prev_value"] == a["meter"]["prev_value"]
     assert d["tariff"]["tariff_id"] == a["tariff_id"]
 
@@ -271,11 +271,11 @@ def test_account_detail_agent_and_hazard(store, utility):
     member = next(a for a in doc1["accounts"] if a["agent_id"])
     member["hazard"] = "院内有狗 Beware of dog"
     routes.import_route(store, doc1)
-    d = routes.account_detail(store, member["account_no"])
+    d = route_walk.account_detail(store, member["account_no"])
     assert d["agent"]["name"] == "阳光物业"
     assert d["hazard"] == "院内有狗 Beware of dog"
     assert count(store, "agent_members", "account_no=?", (member["account_no"],)) == 1
-    rows = routes.walk(store, "R001")
+    rows = route_walk.walk(store, "R001")
     assert next(r for r in rows if r["account_no"] == member["account_no"])["hazard"] is True
     assert json.loads(json.dumps(d))  # JSON-able for the UI
 
@@ -289,7 +289,7 @@ def test_out_of_range_meter_figures_are_route_exceptions_not_failures(store, doc
     assert [e["account_no"] for e in result["exceptions"]] == [bad_prev["account_no"], bad_avg["account_no"]]
     assert "negative" in result["exceptions"][0]["problems"][0]
     assert len(result["exceptions"][1]["problems"]) == 2
-    m = routes.account_detail(store, bad_avg["account_no"])["meter"]
+    m = route_walk.account_detail(store, bad_avg["account_no"])["meter"]
     assert (m["prev_value"], m["avg_daily_wh"], m["dials"]) == (None, None, 4)
     logged = [json.loads(r[0]) for r in store.conn.execute("SELECT detail FROM audit_log WHERE event='route_exception'")]
     assert [d["account_no"] for d in logged] == [bad_prev["account_no"], bad_avg["account_no"]]

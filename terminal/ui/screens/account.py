@@ -8,14 +8,14 @@ from kivy.app import App
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, StringProperty
 
-from terminal import routes, tariffs
+from terminal import route_walk, tariffs
 from terminal.ui.widgets import AppScreen, field_print
 from terminal.ui.widgets.field_common import error_text, fmt_fen, fmt_reading, run, tr
 
 
 def load_account(store, account_no):
     """Worker: the account's detail and its bill."""
-    detail = routes.account_detail(store, account_no)
+    detail = route_walk.account_detail(store, account_no)
     try:
         bill = tariffs.bill_for(store, account_no).as_dict()
     except Exception:  # noqa: BLE001 — no tariff yet: show the account without a bill

@@ -13,7 +13,7 @@ from pathlib import Path
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
-from terminal import payments, receipt_docs, routes, shifts, tariffs
+from terminal import payments, receipt_docs, route_walk, shifts, tariffs
 from terminal.ui.widgets import AppScreen, field_print
 from terminal.ui.widgets.field_card import CardJob, SettlesUnknownCard
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
@@ -22,7 +22,7 @@ from terminal.ui.screens.account import third_party_text
 
 def load_bill(store, account_no):
     """Worker: account, bill (as dict), open shift, unresolved card payments."""
-    detail = routes.account_detail(store, account_no)
+    detail = route_walk.account_detail(store, account_no)
     bill = tariffs.bill_for(store, account_no).as_dict()
     return detail, bill, shifts.current_shift(store), payments.unknown_payments(store)
 

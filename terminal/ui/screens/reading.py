@@ -12,7 +12,7 @@ from pathlib import Path
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
-from terminal import codes, readings, routes
+from terminal import codes, readings, route_walk
 from terminal.ui.widgets import AppScreen
 from terminal.ui.widgets.field_common import (ChoicePopup, error_text, fmt_fen, fmt_reading, lang,
                                               run, tr)
@@ -46,7 +46,7 @@ def submit(entry, keyed, skip_code, note, confirm):
 def after_save(store, route_id, account_no, op_id):
     """Worker: the saved reading and the next unread account of the route."""
     saved = readings.reading_of(store, op_id)
-    nxt = routes.next_unread(store, route_id, account_no) if route_id else None
+    nxt = route_walk.next_unread(store, route_id, account_no) if route_id else None
     return saved, nxt
 
 
@@ -278,7 +278,7 @@ class ReadingScreen(AppScreen):
         app = self.app
 
         def nxt(store):
-            return routes.next_unread(store, self.route_id, self.account_no)
+            return route_walk.next_unread(store, self.route_id, self.account_no)
         run(nxt, app.services.store,
             on_done=lambda n: self._goto(n, "") if n and n != self.account_no else None,
             on_error=self._failed)

@@ -16,8 +16,8 @@ NAME = "routes"
 
 def local_routes(store) -> list[dict]:
     """Worker: the routes on the device with their progress counts."""
-    from terminal import routes
-    return routes.list_routes(store)
+    from terminal import route_walk
+    return route_walk.list_routes(store)
 
 
 def merge(assigned: list[dict], local: list[dict]) -> list[dict]:

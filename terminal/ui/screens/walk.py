@@ -28,7 +28,7 @@ from kivy.uix.recycleview import RecycleView
 from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from kivy.uix.widget import Widget
 
-from terminal import routes, search
+from terminal import route_walk, search
 from terminal.ui.widgets import AppScreen
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 
@@ -42,11 +42,11 @@ def load_walk(store, route_id, filter_, query):
     route = None
     if route_id:
         try:
-            route = routes.route_info(store, route_id)
+            route = route_walk.route_info(store, route_id)
         except KeyError:
             route = None
     if route is None:
-        all_routes = routes.list_routes(store)
+        all_routes = route_walk.list_routes(store)
         route = all_routes[0] if all_routes else None
     if route is None:
         return None, None, []
@@ -54,8 +54,8 @@ def load_walk(store, route_id, filter_, query):
     if query.strip():
         rows = _with_status(store, search.search(store, query, limit=300))
     else:
-        rows = routes.walk(store, rid, filter=None if filter_ == "all" else filter_)
-    return route, routes.progress(store, rid), [_row(r) for r in rows]
+        rows = route_walk.walk(store, rid, filter=None if filter_ == "all" else filter_)
+    return route, route_walk.progress(store, rid), [_row(r) for r in rows]
 
 
 def _with_status(store, rows):
@@ -408,7 +408,7 @@ class WalkScreen(AppScreen):
             return
         moving, after = self.move_from, account_no
         app = App.get_running_app()
-        run(routes.move_after, app.services.store, moving, after,
+        run(route_walk.move_after, app.services.store, moving, after,
             on_done=lambda _r: self._moved(moving, after),
             on_error=lambda exc: setattr(self, "message", error_text(exc)))
 
