@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from dataclasses import dataclass
 
 import serial
@@ -55,7 +56,16 @@ def open_port(url: str, *, baudrate: int, bytesize: int = 8, parity: str = "N",
         port = _open_android_usb(url, **settings)
     else:
         port = serial.serial_for_url(url, **settings)
+        _no_delay(port)
     return LoggedPort(port, log) if log is not None else port
+
+
+def _no_delay(port) -> None:
+    """A network device (`socket://`) gets each write at once: device messages are small
+    and answered one by one, which Nagle's algorithm would hold back for a delayed ACK."""
+    sock = getattr(port, "_socket", None)  # pyserial's socket:// handler keeps it there
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _open_android_usb(device_name: str, *, baudrate, bytesize, parity, stopbits, timeout,
