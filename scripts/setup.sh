@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 EXTRAS=${EXTRAS:-app,gateway,dev}
 need_apt=0
-for pkg in fonts-noto-cjk libgl1 libegl1 libgl1-mesa-dri libmtdev1 openssl; do
+for pkg in fonts-noto-cjk fonts-babelstone-han fonts-hanazono libgl1 libegl1 libgl1-mesa-dri libmtdev1 openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
@@ -14,9 +14,9 @@ if [ "$need_apt" = 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
-      fonts-noto-cjk libgl1 libegl1 libgl1-mesa-dri libmtdev1 openssl >/dev/null
+      fonts-noto-cjk fonts-babelstone-han fonts-hanazono libgl1 libegl1 libgl1-mesa-dri libmtdev1 openssl >/dev/null
   else
-    echo "Missing system packages (fonts-noto-cjk, Mesa GL, libmtdev1); install them as root." >&2
+    echo "Missing system packages (fonts-noto-cjk, fonts-babelstone-han, fonts-hanazono, Mesa GL, libmtdev1); install them as root." >&2
   fi
 fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

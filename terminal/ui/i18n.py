@@ -16,19 +16,17 @@ How a screen uses it (the rule both screen developers follow):
 - Core errors carry `message_zh`/`message_en`: show them with ``error_text(exc)``.
 
 Building the catalogs: edit the .po, then ``python -m terminal.ui.i18n`` compiles every
-.po to its .mo with GNU msgfmt (Debian package `gettext`). At run time a .po whose .mo is
-missing or out of date is compiled into a cache folder when msgfmt is present; otherwise
-the committed .mo is used.
+.po to its .mo with Babel (pure Python, the dev extra); scripts/build-android.sh runs it
+before packaging, so a handheld carries compiled catalogs and never compiles anything
+(it has no `msgfmt`, and the APK holds no .po). In a development checkout, where the .po
+and Babel are both present, the .po is read directly so an edited catalog shows at once.
 """
 from __future__ import annotations
 
 import gettext
-import hashlib
+import io
 import logging
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -42,29 +40,33 @@ _current = "zh"
 _catalogs: dict[str, gettext.NullTranslations] = {}
 
 
-def _cache_dir() -> Path:
-    path = Path(tempfile.gettempdir()) / "chaoshou-locale"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _compile(po: Path, out) -> None:
+    """Compile `po` into the binary file object `out` (Babel; a build-time tool)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    with open(po, "rb") as fh:
+        catalog = read_po(fh, locale=po.parent.parent.name)
+    write_mo(out, catalog)
 
 
-def _mo_for(po: Path) -> Path | None:
-    """A compiled catalog for `po`: compiled from the .po when msgfmt is here, else the committed .mo."""
-    committed = po.with_suffix(".mo")
-    msgfmt = shutil.which("msgfmt")
-    if msgfmt:
-        digest = hashlib.sha256(po.read_bytes()).hexdigest()[:16]
-        cached = _cache_dir() / f"{po.parent.parent.name}-{po.stem}-{digest}.mo"
-        if not cached.exists():
-            tmp = cached.with_suffix(".tmp")
-            result = subprocess.run([msgfmt, "-o", str(tmp), str(po)], capture_output=True, text=True)
-            if result.returncode == 0:
-                tmp.replace(cached)
-            else:
-                log.error("msgfmt failed for %s: %s", po, result.stderr.strip())
-        if cached.exists():
-            return cached
-    return committed if committed.exists() else None
+def _open_catalog(po: Path) -> gettext.GNUTranslations | None:
+    """The catalog of `po`: read from the .po itself in a development checkout (Babel
+    installed), else the .mo compiled at build time beside it."""
+    if po.exists():
+        try:
+            buffer = io.BytesIO()
+            _compile(po, buffer)
+            buffer.seek(0)
+            return gettext.GNUTranslations(buffer)
+        except ImportError:
+            pass  # no Babel: a packaged app, use the compiled catalog
+    mo = po.with_suffix(".mo")
+    if not mo.exists():
+        if po.exists():
+            log.error("%s is not compiled: run python -m terminal.ui.i18n", po)
+        return None
+    with open(mo, "rb") as fh:
+        return gettext.GNUTranslations(fh)
 
 
 def load(lang: str) -> gettext.NullTranslations:
@@ -73,12 +75,9 @@ def load(lang: str) -> gettext.NullTranslations:
         return _catalogs[lang]
     chain: gettext.NullTranslations | None = None
     for domain in DOMAINS:
-        po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
-        mo = _mo_for(po) if po.exists() else (po.with_suffix(".mo") if po.with_suffix(".mo").exists() else None)
-        if mo is None:
+        cat = _open_catalog(LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po")
+        if cat is None:
             continue
-        with open(mo, "rb") as fh:
-            cat = gettext.GNUTranslations(fh)
         if chain is None:
             chain = cat
         else:
@@ -127,13 +126,11 @@ def error_text(exc: BaseException, lang: str | None = None) -> str:
 
 
 def compile_all() -> list[Path]:
-    """Compile every .po under assets/locale to the .mo beside it (for committing)."""
-    msgfmt = shutil.which("msgfmt")
-    if not msgfmt:
-        raise SystemExit("msgfmt not found: install the 'gettext' package")
+    """Compile every .po under assets/locale to the .mo beside it (the build step)."""
     done = []
     for po in sorted(LOCALE_DIR.glob("*/LC_MESSAGES/*.po")):
-        subprocess.run([msgfmt, "--check-format", "-o", str(po.with_suffix(".mo")), str(po)], check=True)
+        with open(po.with_suffix(".mo"), "wb") as out:
+            _compile(po, out)
         done.append(po.with_suffix(".mo"))
     return done
 
