@@ -21,6 +21,7 @@ Reasons (`REASONS`) a captured field is refused:
 from __future__ import annotations
 
 import dataclasses
+import re
 import unicodedata
 
 from fieldrules.pan import mask_pans
@@ -37,6 +38,12 @@ REASONS = {
 }
 
 _BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))
+# every character some reason refuses (a cheap first look before telling which reason)
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+                      "\ufdd0-\ufdef" + "".join(f"{chr(p * 0x10000 + 0xFFFE)}"
+                                                 f"{chr(p * 0x10000 + 0xFFFF)}"
+                                                 for p in range(17)) + "]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +107,7 @@ def _problem(code: str, f: Field, **fmt) -> Problem:
 
 def check(f: Field, text: str) -> Problem | None:
     """The first problem of `text` as the value of captured field `f`, or None."""
-    reasons = {_reason(ch) for ch in text} - {None}
+    reasons = {_reason(ch) for ch in _SUSPECT.findall(text)}
     for code in ("nul_character", "invalid_text", "control_character", "noncharacter"):
         if code in reasons:
             return _problem(code, f)
@@ -113,11 +120,9 @@ def check(f: Field, text: str) -> Problem | None:
 def unstorable(doc, path: str = "payload") -> Problem | None:
     """A NUL or a lone surrogate anywhere in a JSON document (keys included), or None."""
     if isinstance(doc, str):
-        for ch in doc:
-            code = _reason(ch)
-            if code in ("nul_character", "invalid_text"):
-                return _problem(code, Field(path, f"{path} ", path, 0))
-        return None
+        found = _UNSTORABLE.search(doc)
+        return None if found is None else _problem(_reason(found.group()),
+                                                   Field(path, f"{path} ", path, 0))
     if isinstance(doc, dict):
         for key, value in doc.items():
             found = unstorable(key, path) or unstorable(value, f"{path}.{key}")
@@ -131,15 +136,20 @@ def unstorable(doc, path: str = "payload") -> Problem | None:
     return None
 
 
-def payload_problem(op_type: str, payload: dict) -> Problem | None:
+def payload_problem(op_type: str, payload: dict, canonical: bytes | None = None
+                    ) -> Problem | None:
     """Why an op payload cannot be accepted as content, or None. Used by the device's outbox
-    (refused before it is written) and by the gateway (rejected, seq still held)."""
+    (refused before it is written) and by the gateway (rejected, seq still held).
+    `canonical`, the payload's canonical JSON already encoded as UTF-8 (so it holds no lone
+    surrogate), spares the walk for a NUL when it holds no `\u0000` escape."""
     for f in CAPTURED.get(op_type, ()):
         value = payload.get(f.key)
         if isinstance(value, str):
             found = check(f, value)
             if found:
                 return found
+    if canonical is not None and b"\\u0000" not in canonical:
+        return None
     return unstorable(payload)
 
 
@@ -149,6 +159,8 @@ def scrub(value):
     card numbers are masked. Anything that is not a string is returned unchanged."""
     if not isinstance(value, str):
         return value
+    if not _SUSPECT.search(value):
+        return mask_pans(value)
     out = []
     for ch in value:
         code = _reason(ch)

@@ -243,8 +243,10 @@ closeouts = Table("closeouts", metadata,
 
 def dumps(obj) -> str:
     """Canonical JSON text for storage; any card number in it is masked (fieldrules.pan)."""
-    return json.dumps(fieldrules.mask_doc(obj)[0], sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    masked, found = fieldrules.mask_doc(obj, text)
+    return json.dumps(masked, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False) if found else text
 
 
 def make_engine(db_url: str, pool_size: int = 10) -> Engine:

@@ -59,7 +59,9 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = getattr(record, key)
         if record.exc_info:
             doc["exc"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(fieldrules.mask_doc(doc)[0], ensure_ascii=False)  # no card number
+        text = json.dumps(doc, ensure_ascii=False)
+        masked, found = fieldrules.mask_doc(doc, text)   # no card number in a log line
+        return json.dumps(masked, ensure_ascii=False) if found else text
 
 
 def setup_logging(level: str = "info") -> None:

@@ -52,6 +52,7 @@ def test_what_is_not_a_card_number_is_left_alone():
                  "0571-8888 0001",              # a phone number: 12 digits
                  "3100000001",                  # an account number
                  "sha " + "1234567890123452" + "abcdef" * 8,   # digits inside a hex digest
+                 "12345678-1234-4234-1234-123456789012",        # an op id (UUID)
                  "41111111111111111111111"):    # 23 digits in one run: not a PAN
         assert find_pans(text) == [] and mask_pans(text) == text
 

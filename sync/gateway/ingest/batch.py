@@ -111,7 +111,7 @@ class Batch:
             owner = self.seq_owner.get(seq)
             seq_clash = owner is not None and owner != op_id
             stored = text.decode("utf-8")
-            masked, found = fieldrules.mask_doc(op["payload"])
+            masked, found = fieldrules.mask_doc(op["payload"], stored)
             if found:  # a card number: never stored; the op (money included) still applies
                 op["_original"], op["payload"] = op["payload"], masked
                 stored = db.dumps(masked)
@@ -216,7 +216,7 @@ def _content(op) -> tuple[tuple[str, str] | None, bytes | None, str | None]:
     digest = hashlib.sha256(text).hexdigest()
     if op["payload_sha256"] != digest:
         return ("bad_hash", "payload_sha256 does not match the payload"), text, digest
-    found = fieldrules.payload_problem(op["type"], op["payload"])
+    found = fieldrules.payload_problem(op["type"], op["payload"], text)
     return ((found.code, found.message_en) if found else None), text, digest
 
 
