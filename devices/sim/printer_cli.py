@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from devices.sim import add_where
 from devices.sim.printer import PrinterSim
 
 __all__ = ["main"]
@@ -14,9 +15,7 @@ __all__ = ["main"]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devices.sim.printer",
                                      description="ESC/POS 58 mm receipt printer simulator")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--pty", action="store_true", help="serve a pseudo-terminal")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="serve a TCP port")
+    add_where(parser)
     parser.add_argument("--out", required=True, help="directory for the job PNGs")
     parser.add_argument("--idle-gap", type=float, default=1.0,
                         help="seconds without data that end a job without a cut")

@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 
+from devices.sim import add_where
 from devices.sim.zvt import Script, ZvtSimulator
 
 __all__ = ["main"]
@@ -14,9 +15,7 @@ __all__ = ["main"]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devices.sim.zvt",
                                      description="ZVT payment terminal simulator")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--pty", action="store_true", help="serve a new pty; print its path")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="serve TCP on 127.0.0.1:PORT")
+    add_where(parser)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--framing", choices=("tcp", "serial", "auto"), default="tcp",
                         help="with --tcp: bare APDUs (ZVT TCP/IP, default), serial framing, "

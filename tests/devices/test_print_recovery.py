@@ -78,3 +78,21 @@ def test_sigkill_between_send_and_status_then_start_up_holds_it_unknown(tmp_path
         sim.close()
         store.close()
     assert result.state == "done" and result.copy
+
+
+def test_start_up_asks_the_printer_when_one_is_given(tmp_path):
+    doc = json.loads((FIXTURES / "receipt_collection.json").read_text("utf-8"))
+    store = Store(tmp_path / "t.db")
+    job_id = print_queue.enqueue(store, doc)
+    store.conn.execute("UPDATE print_jobs SET state='printing' WHERE job_id=?", (job_id,))
+    store.conn.commit()
+    with PrinterSim(tmp_path / "paper") as sim:
+        printer = EscPosPrinter(sim.serve_pty(), timeout=1.0)
+        sim.run_out_of_paper()
+        try:
+            assert print_queue.recover_printing(store, printer) == {"print_jobs_resolved": 1}
+        finally:
+            printer.close()
+    [job] = print_queue.pending(store)
+    assert job["state"] == "held" and job["reason"] == "paper_out" and job["copy"]
+    store.close()

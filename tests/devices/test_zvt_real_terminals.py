@@ -373,3 +373,12 @@ def test_a_payment_ends_approved_declined_or_unknown_then_recovered(status):
                 assert recovered is not None and recovered.approved
             else:
                 assert result.approved is (result.result_code == 0)
+
+
+def test_skipped_card_data_is_logged_masked(caplog):
+    # a card number field whose LLVAR length runs past the message: skipped, logged
+    raw = bytes.fromhex("27 00 22 F1 F9 62 12 34 56 78 90 12 34 56 7F")
+    fields = decode_bmps(raw)
+    assert fields[0x27] == 0 and fields["unparsed"] == raw[2:]
+    [message] = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert "22" in message and "62 12" not in message and "78 90" not in message
