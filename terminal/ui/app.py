@@ -27,6 +27,7 @@ FONT_PATH = fonts.register()  # before any widget exists
 from kivy.app import App  # noqa: E402
 from kivy.clock import Clock  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
+from kivy.metrics import dp  # noqa: E402
 from kivy.properties import ListProperty, ObjectProperty, StringProperty  # noqa: E402
 from kivy.uix.boxlayout import BoxLayout  # noqa: E402
 from kivy.uix.floatlayout import FloatLayout  # noqa: E402
@@ -37,6 +38,7 @@ from terminal.ui.widgets import MessageBanner, StatusBar  # noqa: E402
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
+BANNER_LEFT = dp(116)   # the title bar's Back button (110 dp) and its spacing stay tappable
 
 DEFAULTS = {
     "gateway": {"url": "http://127.0.0.1:8700", "ca_bundle": "", "device_name": "handheld"},
@@ -164,12 +166,14 @@ class ChaoshouApp(App):
     # --- building -----------------------------------------------------------------------
     def build(self):
         self.set_language(self.config.get("app", "language"))
-        # the banner floats over the top of the screen, under the status bar: a message
-        # appearing never moves the buttons below it (issue 12); a tap on it dismisses it
+        # the banner floats over the screen's title, under the status bar: a message
+        # appearing never moves the buttons below it (issue 12); a tap on it dismisses it.
+        # It leaves the title bar's Back button uncovered.
         root = FloatLayout()
         column = BoxLayout(orientation="vertical")
         self.status_bar = StatusBar()
-        self.banner = MessageBanner(size_hint=(1, None), pos_hint={"x": 0})
+        self.banner = MessageBanner(size_hint=(None, None), pos_hint={"right": 1})
+        root.bind(width=lambda _r, w: setattr(self.banner, "width", w - BANNER_LEFT))
         self.sm = ScreenManager(transition=NoTransition())
         column.add_widget(self.status_bar)
         column.add_widget(self.sm)

@@ -6,7 +6,7 @@ Real app offscreen, real taps, real gateway process and printer simulator on a p
 import json
 
 from test_ui_field_collect import open_shift
-from test_ui_field_reader import assign, keyin, tap_tile, touch
+from test_ui_field_reader import assign, keyin, popup_button, popup_open, tap_tile, touch
 from tests.deadline import seconds
 
 
@@ -109,6 +109,8 @@ def test_shift_close_with_variance_prints_z_report(make_ui, gateway, printer_sim
     ui.shot("count")
     assert "1.50" in shift.ids.variance.value
     ui.tap("close_shift")
+    ui.wait_for(popup_open, 5, "the overage to confirm")     # a variance asks first
+    touch(ui, popup_button("1.50"))
     ui.wait_for(lambda: shift.stage == "closed", 15, "closed")
     jobs = printer_sim.sim.wait_for_jobs(2, timeout=seconds(20))
     ui.wait_for(lambda: shift.closeout_state in ("sent", "mismatch", "failed"), 40, "closeout answered")

@@ -277,11 +277,18 @@ class ReadingScreen(AppScreen):
         """Leave this account unread for now and go to the next unread one."""
         app = self.app
 
+        left = self.account_no
+
         def nxt(store):
-            return route_walk.next_unread(store, self.route_id, self.account_no)
-        run(nxt, app.services.store,
-            on_done=lambda n: self._goto(n, "") if n and n != self.account_no else None,
-            on_error=self._failed)
+            return route_walk.next_unread(store, self.route_id, left)
+
+        def go(n):
+            if n and n != left:   # say what happened: this one is left unread, here is the next
+                self._goto(n, tr("{no} left unread for later. Next unread: {next}.").format(
+                    no=left, next=n))
+            else:
+                self.message, self.level = tr("No other unread account on this route."), "warning"
+        run(nxt, app.services.store, on_done=go, on_error=self._failed)
 
     def _goto(self, account_no, message):
         """The reading screen again, for another account (the screen manager does not

@@ -116,6 +116,9 @@ class RoutesScreen(AppScreen):
             if download.get("state") == "failed":
                 self.notify(self.app.tr("Download of {route} failed; it will be tried again. The old route stays usable.")
                             .format(route=download.get("route_id")), "error")
+            else:   # the update says it is over (issue 12)
+                self.notify(self.app.tr("Route {route} is ready: {n} accounts, done.")
+                            .format(route=download.get("route_id"), n=download.get("total") or 0), "ok")
             self.refresh()
 
     def _on_status(self, _services, status) -> None:

@@ -13,7 +13,7 @@ from kivy.properties import (BooleanProperty, DictProperty, NumericProperty, Obj
 
 from terminal import shifts
 from terminal.ui.widgets import AppScreen, field_print
-from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
+from terminal.ui.widgets.field_common import ChoicePopup, error_text, fmt_fen, run, tr
 
 CLOSEOUT_TIMEOUT_S = 60
 
@@ -167,8 +167,19 @@ class ShiftScreen(AppScreen):
         self.stage = "running"
         self.message, self.level = "", ""
 
-    def close_shift(self):
+    def close_shift(self, confirmed: bool = False):
         if self.busy:
+            return
+        variance = self.counted_fen - int(self.figures.get("expected_fen") or 0)
+        if variance and not confirmed:
+            # a shortage or overage is a second thought: the variance shown, closing asked
+            what = (tr("Over {a}") if variance > 0 else tr("Short {a}")).format(a=fmt_fen(abs(variance)))
+            self.message, self.level = tr("Counted {c}, expected {e}: {v}.").format(
+                c=fmt_fen(self.counted_fen), e=fmt_fen(self.figures.get("expected_fen") or 0),
+                v=what), "warning"
+            ChoicePopup(title=what, choices=[("close", tr("Close the shift {v}").format(v=what)),
+                                             ("", tr("Count again"))],
+                        choose_callback=lambda key: self.close_shift(True) if key else None).open()
             return
         self.busy = True
         self.message, self.level = tr("Closing the shift…"), ""

@@ -3,6 +3,7 @@ with the gateway's reason), the last results, routes the supervisor asked to dow
 and "sync now". Everything shown comes from the sync worker's status (services)."""
 from pathlib import Path
 
+from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import ListProperty, StringProperty
 
@@ -11,6 +12,7 @@ from terminal.ui.widgets import AppScreen
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
 NAME = "sync"
+SYNC_NOW_DEADLINE_S = 20   # "Sync now" answers within this, whatever the network does
 
 TYPE_NAMES = {"reading": "Readings", "payment": "Payments", "void": "Voids",
               "shift_open": "Shift opened", "shift_close": "Shift closed"}
@@ -24,10 +26,14 @@ class SyncScreen(AppScreen):
     pending_lines = ListProperty()
     attention_lines = ListProperty()
     last_result = StringProperty("")
+    outcome = StringProperty("")          # how the last "Sync now" ended
+    outcome_level = StringProperty("")
+    _asked = None                         # "Sync now" waiting: {"before": attempt, "deadline": event}
 
     def on_kv_post(self, base_widget):
         self.app.services.bind(sync_status=lambda *_: self.render(),
                                pending_by_type=lambda *_: self.render())
+        self.app.services.bind(sync_status=lambda _s, status: self._attempt_status(status))
         self.app.bind(lang=lambda *_: self.render())
 
     def on_pre_enter(self, *_):
@@ -71,8 +77,50 @@ class SyncScreen(AppScreen):
         self.last_result = "\n".join(lines)
 
     def sync_now(self) -> None:
+        """One bounded attempt: it ends, within SYNC_NOW_DEADLINE_S, in "synced" or in "no
+        connection — n captures are safe on this device" (issue 12)."""
+        self._finish_attempt(None)
+        before = (self.app.services.sync_status or {}).get("last_attempt_at")
+        self._asked = {"before": before,
+                       "deadline": Clock.schedule_once(lambda *_: self._finish_attempt(False),
+                                                       SYNC_NOW_DEADLINE_S)}
+        self.outcome, self.outcome_level = self.app.tr("Syncing…"), "info"
         self.app.services.sync_now()
-        self.notify(self.app.tr("Syncing…"), "info", 2)
+
+    def _attempt_status(self, status) -> None:
+        asked = self._asked
+        if asked is None:
+            return
+        status = status or {}
+        # the status may skip "syncing" (only the latest reaches the screen): an attempt
+        # made after the tap and over is one with a new last_attempt_at and another state
+        if status.get("last_attempt_at") != asked["before"] and status.get("state") != "syncing":
+            self._finish_attempt(status.get("state") == "idle")
+
+    def _finish_attempt(self, ok) -> None:
+        """End the waiting "Sync now": ok True (synced), False (no answer), None (quietly)."""
+        asked, self._asked = self._asked, None
+        if asked is None:
+            return
+        asked["deadline"].cancel()
+        if ok is None:
+            return
+        tr = self.app.tr
+        services = self.app.services
+        if ok:
+            self.outcome, self.outcome_level = tr("Synced: everything is with the office."), "ok"
+            if services.pending:
+                self.outcome = tr("Synced; {n} captures still waiting.").format(n=services.pending)
+        else:
+            err = services.sync_error or {}
+            reason = err.get(self.app.lang) or err.get("en") or ""
+            self.outcome = tr(
+                "No connection — {n} captures are safe on this device and will be sent when the connection is back."
+            ).format(n=services.pending)
+            if reason:
+                self.outcome += "\n" + reason
+            self.outcome_level = "warning"
+        self.notify(self.outcome, self.outcome_level, 8)
 
 
 SCREEN = SyncScreen
