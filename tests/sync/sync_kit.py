@@ -26,6 +26,20 @@ def device(tmp_path: Path, url: str, name: str = "dev", **client_kw) -> tuple[St
     return store, client
 
 
+def collector_on_route(tmp_path: Path, url: str, name: str, route_id: str,
+                       float_fen: int = 0) -> tuple[Store, SyncClient, list[dict]]:
+    """An enrolled device with its reference data and receipt numbers, `route_id` assigned
+    and downloaded, and a collector's shift open: (store, client, the route's accounts)."""
+    from terminal import shifts
+    store, client = device(tmp_path, url, name)
+    client.refresh_reference()
+    client.ensure_receipt_numbers()
+    assign(url, route_id, store.get_meta("device_id"))
+    client.download_route(route_id)
+    shifts.open_shift(store, READER, float_fen)
+    return store, client, local_accounts(store, route_id)
+
+
 def supervisor(url: str) -> requests.Session:
     s = requests.Session()
     r = s.post(url + "/v1/supervisor/login",

@@ -17,8 +17,8 @@ from sqlalchemy import MetaData, create_engine, select
 
 from devices.printer.layout import layout
 from sync import protocol
-from sync_kit import READER, assign, device, local_accounts
-from terminal import outbox, payments, shifts
+from sync_kit import READER, collector_on_route
+from terminal import outbox, payments
 
 PANS = ["4111111111111111", "5555555555554444", "6228480402564890018", "378282246310005"]
 FORMS = {"plain": lambda p: p,
@@ -99,13 +99,7 @@ def file_bytes(path) -> bytes:
 
 @pytest.fixture(scope="module")
 def collector(gw, tmp_path_factory):
-    store, client = device(tmp_path_factory.mktemp("pan"), gw.url, "pan")
-    client.refresh_reference()
-    client.ensure_receipt_numbers()
-    assign(gw.url, "R001", store.get_meta("device_id"))
-    client.download_route("R001")
-    shifts.open_shift(store, READER, 0)
-    return store, client, local_accounts(store, "R001")
+    return collector_on_route(tmp_path_factory.mktemp("pan"), gw.url, "pan", "R001", 0)
 
 
 def assert_nowhere(pan: str, form: str, store, gw):

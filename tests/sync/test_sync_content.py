@@ -15,7 +15,8 @@ from sqlalchemy import create_engine, text
 import fieldrules
 from sync import protocol
 from sync.gateway.ingest.batch import CONTENT_REASONS
-from sync_kit import READER, SUPERVISOR, assign, device, local_accounts
+from sync_kit import (READER, SUPERVISOR, assign, collector_on_route, device,
+                      local_accounts)
 from terminal import outbox, payments, readings, shifts, voids
 from terminal.ledger_errors import LedgerError
 
@@ -41,13 +42,7 @@ def test_every_reason_has_an_example_and_means_the_same_on_both_sides():
 
 @pytest.fixture(scope="module")
 def collector(gw, tmp_path_factory):
-    store, client = device(tmp_path_factory.mktemp("content"), gw.url, "content")
-    client.refresh_reference()
-    client.ensure_receipt_numbers()
-    assign(gw.url, "R002", store.get_meta("device_id"))
-    client.download_route("R002")
-    shifts.open_shift(store, READER, 10000)
-    return store, client, local_accounts(store, "R002")
+    return collector_on_route(tmp_path_factory.mktemp("content"), gw.url, "content", "R002", 10000)
 
 
 def _written(store) -> tuple:
