@@ -128,6 +128,18 @@ def drain(client: SyncClient, *, sleep: float = 0.001, deadline: float = 120.0) 
 
 
 @contextlib.contextmanager
+def gateway_engine(gw):
+    """A SQLAlchemy engine on the gateway's database (its URL when the fixture names one,
+    else its SQLite file)."""
+    from sqlalchemy import create_engine
+    engine = create_engine(getattr(gw, "db_url", None) or f"sqlite:///{gw.db}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
 def gateway_db(path):
     """The gateway's SQLite file, opened read-only."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)

@@ -13,11 +13,11 @@ import re
 import types
 
 import pytest
-from sqlalchemy import MetaData, create_engine, select
+from sqlalchemy import MetaData, select
 
 from devices.printer.layout import layout
 from sync import protocol
-from sync_kit import READER, collector_on_route
+from sync_kit import READER, collector_on_route, gateway_engine
 from terminal import outbox, payments
 
 PANS = ["4111111111111111", "5555555555554444", "6228480402564890018", "378282246310005"]
@@ -66,17 +66,14 @@ def compact(text: str) -> str:
     return re.sub(r"[\s\-]", "", text)
 
 
-def gateway_text(db_path) -> str:
+def gateway_text(gw) -> str:
     """Every value of every gateway table, read through SQLAlchemy."""
-    engine = create_engine(f"sqlite:///{db_path}")
-    try:
+    with gateway_engine(gw) as engine:
         meta = MetaData()
         meta.reflect(engine)
         with engine.connect() as conn:
             return "\n".join(str(v) for t in meta.sorted_tables
                              for row in conn.execute(select(t)) for v in row)
-    finally:
-        engine.dispose()
 
 
 def device_text(store) -> str:
@@ -104,9 +101,9 @@ def collector(gw, tmp_path_factory):
 
 def assert_nowhere(pan: str, form: str, store, gw):
     for where, text in (("device tables", device_text(store)),
-                        ("gateway tables", gateway_text(gw.db))):
+                        ("gateway tables", gateway_text(gw))):
         assert pan not in compact(text), where
-    for path in (store.path, gw.db):
+    for path in (store.path, gw.db):          # the files themselves (SQLite)
         raw = file_bytes(path)
         assert pan.encode() not in raw and form.encode() not in raw, path
 
@@ -133,7 +130,7 @@ def test_card_number_in_any_terminal_field_is_masked_end_to_end(collector, gw, f
         assert payload["card"]["card_type"] == "VISA " + keep_last4(form)
     report = client.upload()
     assert report.attention == 0 and not outbox.pending_counts(store)
-    engine_rows = gateway_text(gw.db)
+    engine_rows = gateway_text(gw)
     assert r.op_id in engine_rows
     assert_nowhere(pan, form, store, gw)
 
@@ -160,11 +157,10 @@ def test_gateway_masks_a_card_number_that_reaches_it_and_flags_the_device(collec
                          protocol.canonical_json(payload)).hexdigest(), r.op_id))
     report = client.upload()
     assert report.attention == 0                  # money already collected is never refused
-    engine = create_engine(f"sqlite:///{gw.db}")
-    meta = MetaData()
-    meta.reflect(engine)
-    t = meta.tables
-    try:
+    with gateway_engine(gw) as engine:
+        meta = MetaData()
+        meta.reflect(engine)
+        t = meta.tables
         with engine.connect() as conn:
             booked = conn.execute(select(t["payments"].c.amount_fen, t["payments"].c.suspense)
                                   .where(t["payments"].c.op_id == r.op_id)).all()
@@ -172,11 +168,9 @@ def test_gateway_masks_a_card_number_that_reaches_it_and_flags_the_device(collec
                 select(t["exceptions"].c.code).where(t["exceptions"].c.op_id == r.op_id))]
             stored = conn.execute(select(t["receipts"].c.content)
                                   .where(t["receipts"].c.op_id == r.op_id)).scalar_one()
-    finally:
-        engine.dispose()
     assert booked == [(777, False)]
     assert "card_number_masked" in codes and "receipt_invalid" not in codes
     assert json.loads(stored)["card"]["card_type"] == "VISA " + keep_last4(form)
-    assert pan not in compact(gateway_text(gw.db))
+    assert pan not in compact(gateway_text(gw))
     raw = file_bytes(gw.db)
     assert pan.encode() not in raw and form.encode() not in raw

@@ -10,12 +10,12 @@ import json
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import fieldrules
 from sync import protocol
 from sync.gateway.ingest.batch import CONTENT_REASONS
-from sync_kit import (READER, SUPERVISOR, assign, collector_on_route, device,
+from sync_kit import (READER, SUPERVISOR, assign, collector_on_route, device, gateway_engine,
                       local_accounts)
 from terminal import outbox, payments, readings, shifts, voids
 from terminal.ledger_errors import LedgerError
@@ -111,12 +111,8 @@ def _force(store, op_type: str, payload: dict) -> outbox.Op:
 
 
 def _gateway_rows(gw, sql: str, **params) -> list[tuple]:
-    engine = create_engine(f"sqlite:///{gw.db}")
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql), params)]
-    finally:
-        engine.dispose()
+    with gateway_engine(gw) as engine, engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
 
 
 def test_forced_bad_ops_are_rejected_yet_hold_their_seq_and_closeout_completes(gw, tmp_path):
