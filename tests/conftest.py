@@ -34,6 +34,7 @@ def pytest_configure(config):
     if seed is None:
         seed = int(os.environ.get("CHAOSHOU_HYPOTHESIS_SEED") or secrets.randbelow(2 ** 32))
         core.global_force_seed = seed
+        config.option.hypothesis_seed = str(seed)   # handed on to pytest-xdist workers
     config.stash[SEED] = seed
 
 
