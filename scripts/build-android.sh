@@ -19,6 +19,9 @@ if [ "${CHAOSHOU_APK_RARE_FONTS:-1}" = 1 ]; then
   copy_font /usr/share/fonts/truetype/hanazono/HanaMinA.ttf
   copy_font /usr/share/fonts/truetype/hanazono/HanaMinB.ttf
 fi
+for font in fonts/*.tt[cf] fonts/*.otf; do   # character maps, so the device never reads them
+  [ -f "$font" ] && "$PY" -c 'import sys; from devices.printer.fonts import save_coverage; save_coverage(sys.argv[1])' "$font"
+done
 command -v buildozer >/dev/null || "$PY" -m pip install -q "buildozer>=1.5"
 [ $# -gt 0 ] || set -- android debug
 exec "${BUILDOZER:-buildozer}" "$@"

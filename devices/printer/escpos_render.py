@@ -19,7 +19,7 @@ from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 from PIL import Image, ImageDraw
 
-from devices.printer.fonts import cjk_font
+from devices.printer.fonts import chained_font
 from devices.printer.layout import (COLUMNS, DOTS, Cut, Feed, Line, Qr, char_width, layout,
                                     printable, text_width)
 
@@ -45,7 +45,7 @@ def glyph(ch: str, bold: bool = False) -> Image.Image:
     size, baseline = _ASCII_FONT if w == 1 else _CJK_FONT
     cell = Image.new("L", (CELL * w, 24), 255)
     ImageDraw.Draw(cell).text((0, baseline), ch, fill=0, anchor="ls",
-                              font=cjk_font(size, "bold" if bold else "regular"))
+                              font=chained_font(ch, size, "bold" if bold else "regular"))
     return cell
 
 

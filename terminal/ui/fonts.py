@@ -6,6 +6,13 @@ as `DEFAULT_FONT` — the whole font, never a subset, because customer names hol
 characters (𠮷 𬌗, outside the BMP) that Kivy's SDL2 text renderer draws correctly with it.
 `CHAOSHOU_CJK_FONT=/path/to/font.ttc` overrides the search. When nothing is found,
 `register()` returns None and `MISSING_MESSAGE` says what to install; the app shows it.
+
+Rare characters (生僻字): Noto holds about a third of the CJK ideographs, and Kivy draws a
+label with one font. `markup(text)` cuts the text into runs by the first font of the chain
+(Noto, then BabelStone Han, HanaMin A/B: devices/printer/fonts.py, the same chain the
+printer uses) that holds each character, and gives each run not drawn by Noto a
+``[font=…]`` tag; a label showing customer text sets ``markup: True`` and shows
+``fonts.markup(text)`` (the text is escaped, so ``[`` in a name stays a ``[``).
 """
 from __future__ import annotations
 
@@ -14,6 +21,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+
+from kivy.utils import escape_markup
+
+from devices.printer.fonts import font_chain, runs
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +83,22 @@ def register() -> str | None:
     LabelBase.register("CJK", regular, fn_bold=bold)
     registered = regular
     return regular
+
+
+def chain() -> tuple[str, ...]:
+    """The screen's font chain: the registered CJK font, then the rare-character fonts."""
+    primary = registered or find("regular")
+    return font_chain(primary=primary) if primary else ()
+
+
+def markup(text: str) -> str:
+    """`text` as Kivy markup drawing each character with the first font of the chain holding
+    it: runs the default font holds stay untagged, the others get ``[font=path]``."""
+    fonts = chain()
+    if not text or not fonts:
+        return escape_markup(text or "")
+    out = []
+    for path, piece in runs(text, fonts):
+        piece = escape_markup(piece)
+        out.append(piece if path == fonts[0] else f"[font={path}]{piece}[/font]")
+    return "".join(out)

@@ -18,6 +18,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.core.text import Label as CoreLabel
+from kivy.core.text.markup import MarkupLabel
 from kivy.graphics import (Color, Rectangle, ScissorPop, ScissorPush, StencilPop, StencilPush,
                            StencilUnUse, StencilUse)
 from kivy.metrics import dp, sp
@@ -29,6 +30,7 @@ from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from kivy.uix.widget import Widget
 
 from terminal import route_walk, search
+from terminal.ui import fonts
 from terminal.ui.widgets import AppScreen
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 
@@ -134,10 +136,12 @@ class TextTextures:
                 label = self._cache.pop(same)
             elif spare:
                 del self._cache[spare[0]]
-        if label is None:
-            label = CoreLabel(font_size=font_size, text_size=(max(1, width), None),
-                              shorten=True, shorten_from="right", halign=halign)
-        label.text = text
+        marked = fonts.markup(text)          # rare characters: runs in the fallback fonts
+        cls = CoreLabel if "[font=" not in marked else MarkupLabel
+        if label is None or label.__class__ is not cls:
+            label = cls(font_size=font_size, text_size=(max(1, width), None),
+                        shorten=True, shorten_from="right", halign=halign)
+        label.text = text if cls is CoreLabel else marked
         label.refresh()
         self._cache[key] = label
         return label
