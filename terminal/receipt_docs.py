@@ -84,11 +84,15 @@ def card_text(card: dict | None) -> str:
 
 def balance_after(content: dict) -> int:
     """What the account still owes after this one-account payment (0 when paid in full,
-    in advance, or for an agent): the due printed on the receipt less the amount paid."""
-    due = content.get("due_before_fen")
-    if content.get("agent_id") or due is None:
+    in advance, or for an agent): the core's due figure once the payment was taken
+    (`due_after_fen`, docs/ledger.md "The due figure"); receipts issued before it was
+    recorded fall back to the due printed less the amount paid."""
+    if content.get("agent_id"):
         return 0
-    return max(0, due - content["amount_fen"])
+    if content.get("due_after_fen") is not None:
+        return content["due_after_fen"]
+    due = content.get("due_before_fen")
+    return 0 if due is None else max(0, due - content["amount_fen"])
 
 
 def _collection_blocks(store: Store, row: dict) -> list[dict]:
