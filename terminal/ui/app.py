@@ -38,7 +38,7 @@ from terminal.ui.widgets import MessageBanner, StatusBar  # noqa: E402
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-BANNER_LEFT = dp(116)   # the title bar's Back button (110 dp) and its spacing stay tappable
+BANNER_LEFT = dp(124)   # the top-left corner (Back, or Log out on home) stays tappable
 
 DEFAULTS = {
     "gateway": {"url": "http://127.0.0.1:8700", "ca_bundle": "", "device_name": "handheld"},

@@ -54,7 +54,8 @@ class Services(EventDispatcher):
     terminal_state = StringProperty("none")
     terminal_detail = StringProperty("")
     operator = ObjectProperty(None, allownone=True)   # {"operator_id","name","roles"}
-    shift_id = StringProperty("")
+    shift_id = StringProperty("")            # the device's open shift (any operator's)
+    shift_operator = StringProperty("")      # whose it is: the status bar shows one's own
     device_id = StringProperty("")
     sync_status = DictProperty()             # the worker's last full status snapshot
 
@@ -194,13 +195,15 @@ class Services(EventDispatcher):
 
         def counts():
             store = self.store
-            shift = store.conn.execute("SELECT shift_id FROM shifts WHERE closed_at IS NULL "
+            shift = store.conn.execute("SELECT shift_id, operator_id FROM shifts WHERE closed_at IS NULL "
                                        "ORDER BY opened_at DESC LIMIT 1").fetchone()
-            return outbox.pending_counts(store), len(outbox.attention(store)), shift[0] if shift else ""
+            return (outbox.pending_counts(store), len(outbox.attention(store)),
+                    tuple(shift) if shift else ("", ""))
 
         def apply(result):
-            by_type, attention, shift_id = result
+            by_type, attention, (shift_id, shift_operator) = result
             self.shift_id = shift_id
+            self.shift_operator = shift_operator
             self.pending_by_type = by_type
             self.pending = sum(by_type.values())
             self.attention = attention
@@ -211,7 +214,9 @@ class Services(EventDispatcher):
 
     # --- operator and shift ---------------------------------------------------------------
     def set_operator(self, operator: dict | None) -> None:
+        """Log an operator in or out (None): everything tied to the previous one goes."""
         self.operator = operator
+        self.refresh_counts()
         if operator is None:
             self.shift_id = ""
 

@@ -105,6 +105,12 @@ class AccountScreen(AppScreen):
         self.readings_text = "\n".join(lines) if lines else tr("No reading this cycle yet.")
         self.loaded = True
 
+    @staticmethod
+    def allowed(role: str, operator) -> bool:
+        """Whether the logged-in operator has `role` (Read for readers, Collect for
+        collectors): no entry that leads to a dead end (issue 12)."""
+        return role in ((operator or {}).get("roles") or ())
+
     def read(self):
         App.get_running_app().go("reading", account_no=self.account_no, route_id=self.route_id)
 

@@ -14,18 +14,22 @@ Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 NAME = "routes"
 
 
-def local_routes(store) -> list[dict]:
-    """Worker: the routes on the device with their progress counts."""
+def local_routes(store) -> tuple[list[dict], dict]:
+    """Worker: the routes on the device with their progress counts, and the operators'
+    names by id (to say whose a route is)."""
     from terminal import route_walk
-    return route_walk.list_routes(store)
+    names = {r[0]: r[1] for r in store.conn.execute("SELECT operator_id, name FROM operators")}
+    return route_walk.list_routes(store), names
 
 
-def merge(assigned: list[dict], local: list[dict]) -> list[dict]:
-    """One row per route: assignment (server) + progress (device)."""
+def merge(assigned: list[dict], local: list[dict], me: str = "") -> list[dict]:
+    """One row per route: assignment (server) + progress (device); the operator's own
+    routes first (issue 12), then the others, each by route id."""
     rows: dict[str, dict] = {}
     for a in assigned or ():
         rows[a["route_id"]] = {"route_id": a["route_id"], "name": a.get("name") or a["route_id"],
                                "assigned": True, "on_device": False,
+                               "operator_id": a.get("operator_id") or "",
                                "download_requested": bool(a.get("download_requested")),
                                "server_version": a.get("server_version"), "progress": {}}
     for r in local or ():
@@ -33,7 +37,7 @@ def merge(assigned: list[dict], local: list[dict]) -> list[dict]:
                                               "download_requested": False, "progress": {}})
         row.update(name=r.get("name") or r["route_id"], on_device=True, cycle=r.get("cycle"),
                    local_version=r.get("server_version"), progress=r.get("progress") or {})
-    return sorted(rows.values(), key=lambda r: r["route_id"])
+    return sorted(rows.values(), key=lambda r: (r.get("operator_id", me) != me, r["route_id"]))
 
 
 class RouteRow(BoxLayout):
@@ -48,6 +52,7 @@ class RouteRow(BoxLayout):
     downloading = BooleanProperty(False)
     dl_done = NumericProperty(0)
     dl_total = NumericProperty(0)
+    assignee = StringProperty("")       # another reader's name when the route is theirs
 
 
 class RoutesScreen(AppScreen):
@@ -74,10 +79,12 @@ class RoutesScreen(AppScreen):
         self.loading = False
         self.notify(self.app.error_text(exc), "error")
 
-    def _show(self, local: list[dict]) -> None:
+    def _show(self, res) -> None:
+        local, names = res
         self.loading = False
         assigned = (self.app.services.sync_status or {}).get("assignments") or []
-        self.rows = merge(assigned, local)
+        me = (self.app.services.operator or {}).get("operator_id") or ""
+        self.rows = merge(assigned, local, me)
         box = self.ids.rows
         existing = list(reversed(box.children))
         same = [w.route_id for w in existing] == [r["route_id"] for r in self.rows]
@@ -89,7 +96,8 @@ class RoutesScreen(AppScreen):
                           local=r.get("on_device", False), assigned=r.get("assigned", False),
                           requested=r.get("download_requested", False),
                           total=p.get("total", 0), done=p.get("read", 0) + p.get("skipped", 0),
-                          counts=p)
+                          counts=p, assignee="" if r.get("operator_id", me) in ("", me) else
+                          names.get(r["operator_id"], r["operator_id"]))
             if same:
                 row = existing[i]
                 for key, value in values.items():

@@ -91,6 +91,7 @@ class ShiftScreen(AppScreen):
             self.stage = "open"
             return
         self.app.services.shift_id = shift["shift_id"]
+        self.app.services.shift_operator = shift["operator_id"]
         self.figures = fig
         self.other_operator = shift["operator_id"] if shift["operator_id"] != me else ""
         if self.other_operator:
@@ -119,6 +120,7 @@ class ShiftScreen(AppScreen):
     def _opened(self, shift):
         self.busy = False
         self.app.services.shift_id = shift["shift_id"]
+        self.app.services.shift_operator = shift["operator_id"]
         self.message = tr("Shift open with a float of {a}.").format(a=fmt_fen(shift["float_fen"]))
         self.level = "ok"
         self.app.services.refresh_counts()

@@ -54,10 +54,20 @@ def load_walk(store, route_id, filter_, query):
         return None, None, []
     rid = route["route_id"]
     if query.strip():
-        rows = _with_status(store, search.search(store, query, limit=300))
+        # the filter applies to search results too (欠费 with a name fragment, issue 12)
+        rows = [r for r in _with_status(store, search.search(store, query, limit=300))
+                if _keep(r, filter_)]
     else:
         rows = route_walk.walk(store, rid, filter=None if filter_ == "all" else filter_)
     return route, route_walk.progress(store, rid), [_row(r) for r in rows]
+
+
+def _keep(r, filter_) -> bool:
+    """Whether a search row passes the walk filter (route_walk.walk's rules)."""
+    status = r.get("status") or "unread"
+    return (filter_ in (None, "all") or (filter_ in ("unread", "skipped") and status == filter_)
+            or (filter_ == "problems" and bool(r.get("trouble_code")))
+            or (filter_ == "arrears" and int(r.get("arrears_fen") or 0) > 0))
 
 
 def _with_status(store, rows):
@@ -327,6 +337,15 @@ class WalkScreen(AppScreen):
         app = App.get_running_app()
         if app is not None:
             app.fbind("lang", self._show_progress)   # texts set from Python follow a language switch
+            app.services.fbind("operator", self._operator_changed)
+
+    def _operator_changed(self, *_):
+        """Log-out or another operator: their search text, filter and move go (issue 12)."""
+        self.query = ""
+        self.filter = "all"
+        if "search" in self.ids:
+            self.ids.search.text = ""
+        self.cancel_move()
 
     # -- lifecycle -----------------------------------------------------------
     def on_pre_enter(self, *_):
