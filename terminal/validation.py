@@ -19,12 +19,16 @@
    | expected kWh | warning high / low | error high / low |
    |--------------|--------------------|------------------|
    | 0 – 99       | +70 % / −40 %      | +200 % / −80 %   |
-   | 100 – 999    | +60 % / −30 %      | +65 % / −35 %    |
-   | ≥ 1,000      | +40 % / −15 %      | +50 % / −20 %    |
+   | 100 – 999    | +40 % / −25 %      | +100 % / −60 %   |
+   | ≥ 1,000      | +30 % / −15 %      | +60 % / −40 %    |
 
-   SAP IS-U's example (validation class 0001) gives the 0–99 warnings, the 100–999 row and
-   the ≥1,000 errors; the 0–99 error bounds and ≥1,000 warning bounds are ours. A deviation
-   of less than 5 kWh from the expected consumption is never flagged (small users).
+   As in SAP IS-U's plausibility checks (validation classes with a warning and an error
+   tolerance per consumption band), a warning comes well before an error: the reader
+   confirms a reading 25–60 % off, and only one far off (a likely mis-keyed digit) asks for
+   a blind re-entry. The warning bounds narrow as use grows (big users' use is steadier);
+   the error bounds stay at least 20 points beyond them. The 0–99 row is SAP's example
+   (small users swing widely). A deviation of less than 5 kWh from the expected
+   consumption is never flagged (small users). See docs/field-walkthrough.md.
    Errors win over warnings. No expectation (no previous reading, no average) → no check.
 
 Levels: `ok`, `warning` (the reader confirms), `error` (the reader keys the same value again
@@ -45,8 +49,8 @@ MIN_FLAG_DEVIATION_E3 = 5_000  # 5 kWh
 
 # (lower bound of expected kWh, warn_high %, warn_low %, error_high %, error_low %)
 BANDS = (
-    (1000, 40, 15, 50, 20),
-    (100, 60, 30, 65, 35),
+    (1000, 30, 15, 60, 40),
+    (100, 40, 25, 100, 60),
     (0, 70, 40, 200, 80),
 )
 

@@ -114,7 +114,7 @@ def test_confirm_method_and_changed_value_is_checked_afresh(store):
 def test_error_needs_blind_reentry_and_keeps_both_entries_and_time(store):
     clock = Clock()
     e = entry(store, clock=clock)
-    out = e.submit("1300")  # 300 kWh vs 150: error
+    out = e.submit("1400")  # 400 kWh vs 150: error
     assert out.need == "reenter" and [r.code for r in out.results] == ["high_error"]
     assert e.awaiting == "reenter"
     assert outbox.pending_counts(store) == {}
@@ -123,32 +123,32 @@ def test_error_needs_blind_reentry_and_keeps_both_entries_and_time(store):
 def test_reentry_match_saves_with_ms(store):
     clock = Clock()
     e = entry(store, clock=clock)
-    assert e.submit("1300").need == "reenter"
+    assert e.submit("1400").need == "reenter"
     clock.t += 4.321
-    out = e.submit("１３００")
+    out = e.submit("１４００")
     assert out.saved
     _, p = op_payload(store, out.saved_op_id)
-    assert p["entries"] == [1300, 1300] and p["reentry_ms"] == 4321 and p["warnings"] == ["high_error"]
+    assert p["entries"] == [1400, 1400] and p["reentry_ms"] == 4321 and p["warnings"] == ["high_error"]
 
 
 def test_reentry_mismatch_starts_over_and_every_entry_is_kept(store):
     clock = Clock()
     e = entry(store, clock=clock)
-    assert e.submit("1300").need == "reenter"
-    out = e.submit("1310")
+    assert e.submit("1400").need == "reenter"
+    out = e.submit("1410")
     assert not out.saved and out.need is None and out.results[0].code == "reentry_mismatch"
     assert e.awaiting is None
-    assert e.submit("1310").need == "reenter"
+    assert e.submit("1410").need == "reenter"
     clock.t += 2
-    out = e.submit("1310")
+    out = e.submit("1410")
     assert out.saved
     _, p = op_payload(store, out.saved_op_id)
-    assert p["entries"] == [1300, 1310, 1310, 1310] and p["reentry_ms"] == 2000
+    assert p["entries"] == [1400, 1410, 1410, 1410] and p["reentry_ms"] == 2000
 
 
 def test_confirm_true_does_not_skip_reentry(store):
     e = entry(store)
-    assert e.submit("1300", confirm=True).need == "reenter"
+    assert e.submit("1400", confirm=True).need == "reenter"
     assert outbox.pending_counts(store) == {}
 
 
@@ -223,8 +223,8 @@ def test_correction_is_a_new_record_and_supersedes(store):
     assert "reading_corrected" in events
     # the interactive flow can correct as well
     e = entry(store, corrects=new_id)
-    assert e.submit("1300").need == "reenter"
-    third = e.submit("1300").saved_op_id
+    assert e.submit("1400").need == "reenter"
+    third = e.submit("1400").saved_op_id
     assert readings.reading_of(store, new_id)["superseded_by"] == third
 
 

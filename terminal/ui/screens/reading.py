@@ -164,11 +164,24 @@ class ReadingScreen(AppScreen):
     def _label(self, c) -> str:
         return f"{c['code']} {c['zh'] if lang() == 'zh' else c['en']}"
 
+    @staticmethod
+    def _needs(c) -> str:
+        """What a skip code asks for besides itself, marked in the list (issue 12)."""
+        needs = [tr("note")] if c.get("note_required") else []
+        if c.get("photo_required"):
+            needs.append(tr("photo"))
+        if c.get("reading") == "required":
+            needs.append(tr("reading"))
+        return ("  · " + tr("needs {what}").format(what=" + ".join(needs))) if needs else ""
+
     def pick_skip(self):
-        choices = [("", tr("No skip code"))] + [(c["code"], self._label(c)) for c in self.skip_codes]
+        choices = [("", tr("No skip code"))] + [(c["code"], self._label(c) + self._needs(c))
+                                                for c in self.skip_codes]
         ChoicePopup(title=tr("Skip code"), choices=choices, choose_callback=self._set_skip).open()
 
     def _set_skip(self, code):
+        if code != self.skip_code and "note" in self.ids:
+            self.ids.note.text = ""        # a note belongs to the reason it was typed for
         self.skip_code = code
         c = next((c for c in self.skip_codes if c["code"] == code), None)
         self.skip_label = self._label(c) if c else ""
@@ -242,9 +255,12 @@ class ReadingScreen(AppScreen):
             self.level = "warning"
             self.message = text + "\n" + tr("Check the meter. If the value is right, tap Confirm.")
         elif out.need == "reenter":
+            # blind: nothing derived from the first entry (no kWh, no direction) is shown
+            # until the second one matches (issue 12)
             self.awaiting = "reenter"
             self.level = "error"
-            self.message = text + "\n" + tr("Read the meter again and key the value once more.")
+            self.message = tr("This value needs checking.") + "\n" + tr(
+                "Read the meter again and key the value once more.")
             self._clear_keyed()
         else:
             reentry_failed = self.awaiting == "reenter"

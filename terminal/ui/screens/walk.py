@@ -36,7 +36,8 @@ from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 
 FILTERS = ("all", "unread", "skipped", "problems", "arrears")
 STATUS_COLORS = {"read": (0.2, 0.65, 0.3, 1), "skipped": (0.9, 0.6, 0.1, 1),
-                 "unread": (0.55, 0.55, 0.6, 1), "problem": (0.85, 0.2, 0.2, 1)}
+                 "unread": (0.55, 0.55, 0.6, 1), "problem": (0.85, 0.2, 0.2, 1),
+                 "outlier": (0.72, 0.55, 1.0, 1)}
 
 
 def load_walk(store, route_id, filter_, query):
@@ -59,7 +60,21 @@ def load_walk(store, route_id, filter_, query):
                 if _keep(r, filter_)]
     else:
         rows = route_walk.walk(store, rid, filter=None if filter_ == "all" else filter_)
-    return route, route_walk.progress(store, rid), [_row(r) for r in rows]
+    outliers = _confirmed_outliers(store, [r["account_no"] for r in rows])
+    return route, route_walk.progress(store, rid), [_row(r, r["account_no"] in outliers) for r in rows]
+
+
+def _confirmed_outliers(store, account_nos) -> set:
+    """Accounts whose current reading this cycle was saved past a warning or an error (the
+    reader confirmed it, or keyed it twice): flagged in the list (issue 12)."""
+    if not account_nos:
+        return set()
+    return {r[0] for r in store.conn.execute(
+        "SELECT r.account_no FROM readings r JOIN accounts a ON a.account_no = r.account_no "
+        "LEFT JOIN routes rt ON rt.route_id = a.route_id "
+        "WHERE r.status = 'read' AND r.superseded_by IS NULL AND r.warnings NOT IN ('', '[]') "
+        "AND (rt.cycle IS NULL OR r.cycle = rt.cycle) "
+        "AND r.account_no IN (SELECT value FROM json_each(?))", (json.dumps(account_nos),))}
 
 
 def _keep(r, filter_) -> bool:
@@ -90,10 +105,12 @@ def _with_status(store, rows):
     return out
 
 
-def _row(r) -> dict:
+def _row(r, outlier: bool = False) -> dict:
     status = r.get("status") or "unread"
     if r.get("trouble_code") and status == "read":
         status = "problem"
+    elif outlier and status == "read":
+        status = "outlier"
     return {"account_no": r["account_no"], "seq_text": str(r.get("seq", "")),
             "name": r.get("name", ""), "address": r.get("address", ""),
             "meter_no": r.get("meter_no") or "",
@@ -249,7 +266,7 @@ class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
 
     def status_label(self, status, _lang=None):
         return {"read": tr("Read"), "skipped": tr("Skipped"), "unread": tr("Unread"),
-                "problem": tr("Problem")}.get(status, status)
+                "problem": tr("Problem"), "outlier": tr("Read · outlier")}.get(status, status)
 
     def arrears_label(self, fen, _lang=None):
         return (tr("Arrears") + " " + fmt_fen(fen)) if fen > 0 else ""
