@@ -116,8 +116,12 @@ def _finish(store: Store, job_id: int, state: str, reason: str | None, copy: boo
             audit(conn, "print_held", job_id=job_id, reason=reason)
 
 
-def pump(store: Store, printer) -> list[PrintResult]:
-    """Print the waiting jobs in order; stops at the first one the printer cannot take."""
+def pump(store: Store, printer, reprint_unknown: bool = False) -> list[PrintResult]:
+    """Print the waiting jobs in order; stops at the first one the printer cannot take.
+
+    A job held as `unknown` may already be on paper: only the collector can tell, so it is
+    reported (state `held`, reason `unknown`) and left alone — the later jobs still print —
+    unless the collector asked for its reprint (`reprint_unknown=True`)."""
     results: list[PrintResult] = []
     ids = [r[0] for r in store.conn.execute(
         "SELECT job_id FROM print_jobs WHERE state != 'done' ORDER BY job_id")]
@@ -126,6 +130,10 @@ def pump(store: Store, printer) -> list[PrintResult]:
             row = conn.execute("SELECT * FROM print_jobs WHERE job_id=? AND state != 'done'",
                                (job_id,)).fetchone()
             if row is None:
+                continue
+            if row["state"] == "held" and row["reason"] == UNKNOWN and not reprint_unknown:
+                results.append(PrintResult(job_id, json.loads(row["doc"]).get("receipt_no"),
+                                           "held", True, UNKNOWN))
                 continue
             # tried before (held, or a crash left it 'printing'): it may be on paper already
             as_copy_now = bool(row["copy"] or row["attempts"] > 0 or row["state"] == "printing")

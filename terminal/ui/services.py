@@ -89,13 +89,15 @@ class Services(EventDispatcher):
 
     def start(self) -> None:
         self.open_store()
-        recovery.recover(self.store)   # before the sync worker starts (terminal/recovery.py)
+        report = recovery.recover(self.store)   # before the sync worker (terminal/recovery.py)
         if self.app.start_worker and self.enrolled():
             self.start_worker()
         self._poll_ev = Clock.schedule_interval(lambda *_: self.refresh_counts(), 2.0)
         self.refresh_counts()
         self.check_devices()
         self.recover_card_payments()
+        if report.get("print_jobs_resolved"):
+            self.ask_about_unknown_prints()
 
     def recover_card_payments(self) -> None:
         """After a crash (`recovery.recover` has run): a card payment whose result never
@@ -111,6 +113,14 @@ class Services(EventDispatcher):
                                   on_done=self._card_settled, on_error=self._card_unsettled)
 
         self.run(unknown_ids, on_done=settle)
+
+    def ask_about_unknown_prints(self) -> None:
+        """A receipt was being printed when the app stopped: the collector looks at the paper
+        and says whether it came out whole (no reprint) or asks for a COPY."""
+        from terminal.ui.widgets import field_print
+        self.app.notify(tr("A receipt was printing when the app stopped: check the paper."),
+                        "warning", 15)
+        field_print.pump()
 
     def _card_settled(self, result) -> None:
         amount = f"{result.amount_fen // 100}.{result.amount_fen % 100:02d}"

@@ -64,7 +64,7 @@ def test_sigkill_between_send_and_status_then_start_up_holds_it_unknown(tmp_path
     # the collector looks at the paper: whole, so no reprint
     print_queue.confirm_printed(store, job_id)
     assert print_queue.pending(store) == []
-    # or, had it been missing, a reprint is a COPY
+    # or, had it been missing, the collector's reprint is a COPY
     job2 = print_queue.enqueue(store, doc)
     store.conn.execute("UPDATE print_jobs SET state='printing' WHERE job_id=?", (job2,))
     store.conn.commit()
@@ -72,7 +72,11 @@ def test_sigkill_between_send_and_status_then_start_up_holds_it_unknown(tmp_path
     sim.power_on()
     printer = EscPosPrinter(path, timeout=1.0)
     try:
-        [result] = print_queue.pump(store, printer)
+        # not on its own: it may be on paper already
+        [waiting] = print_queue.pump(store, printer)
+        assert (waiting.state, waiting.reason) == ("held", "unknown")
+        # the collector found it missing and asked for the reprint
+        [result] = print_queue.pump(store, printer, reprint_unknown=True)
     finally:
         printer.close()
         sim.close()

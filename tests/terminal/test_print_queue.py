@@ -11,7 +11,8 @@ from PIL import Image
 from devices.printer import EscPosPrinter
 from devices.sim.printer import PrinterSim
 from terminal import print_queue
-from terminal.print_queue import COPY_BANNER, as_copy, enqueue, pending, pump, reprint
+from terminal.print_queue import (COPY_BANNER, as_copy, enqueue, pending, pump,
+                                   recover_printing, reprint)
 from terminal.store import Store
 
 FIXTURE = Path(__file__).parents[1] / "devices" / "fixtures" / "receipt_collection.json"
@@ -111,6 +112,28 @@ def test_crash_while_printing_reprints_as_copy(rig):
     [r] = pump(store, printer)
     assert (r.state, r.copy) == ("done", True)
     assert sim.wait_for_jobs(1)[0].lines[0] == "副本 COPY"
+
+
+def test_a_job_of_unknown_outcome_waits_for_the_collector(rig):
+    """Held as `unknown` (the printer did not answer after it, or a crash cut it off): it may
+    already be on paper, so only the collector's word reprints it; later jobs still print."""
+    store, sim, printer = rig
+    first = enqueue(store, receipt("901"))
+    with store.transaction() as conn:
+        conn.execute("UPDATE print_jobs SET state='printing' WHERE job_id=?", (first,))
+    assert recover_printing(store) == {"print_jobs_resolved": 1}
+    enqueue(store, receipt("902"))
+    results = pump(store, printer)
+    assert [(r.receipt_no, r.state, r.reason) for r in results] == [
+        ("901", "held", "unknown"), ("902", "done", None)]
+    [job] = sim.wait_for_jobs(1)
+    assert "901" not in " ".join(job.lines)          # nothing reprinted on its own
+    assert [str(j["receipt_no"]) for j in pending(store)] == ["901"]
+    # the collector asks for the reprint: it comes out as a COPY, once
+    [r] = pump(store, printer, reprint_unknown=True)
+    assert (r.receipt_no, r.state, r.copy) == ("901", "done", True)
+    assert sim.wait_for_jobs(2)[1].lines[0] == "副本 COPY"
+    assert pending(store) == []
 
 
 def test_reprint_and_copy_banner_once(rig, reference):

@@ -27,9 +27,18 @@ Builder.load_string("""
             halign: "center"
             valign: "middle"
         BoxLayout:
+            id: actions
             size_hint_y: None
             height: dp(64)
             spacing: dp(8)
+            FieldButton:
+                id: confirm
+                text: root.confirm_text
+                height: dp(64)
+                disabled: not root.confirm_text
+                opacity: 1 if root.confirm_text else 0
+                size_hint_x: 1 if root.confirm_text else 0.001
+                on_release: root.do_confirm()
             FieldButton:
                 id: reprint
                 text: root.reprint_text
@@ -47,6 +56,8 @@ REASONS = {
     "paper_out": "The printer is out of paper. Load a new roll, close the cover, then tap Reprint.",
     "cover_open": "The printer cover is open. Close it, then tap Reprint.",
     "offline": "The printer does not answer. Switch it on and check the cable, then tap Reprint.",
+    "unknown": "The printer did not say whether the receipt printed. Look at the paper: if the "
+               "receipt came out whole, tap Printed whole; if not, tap Reprint.",
 }
 
 
@@ -62,13 +73,22 @@ class PrinterProblemPopup(Popup):
     title_text = StringProperty("")
     reprint_text = StringProperty("")
     later_text = StringProperty("")
+    confirm_text = StringProperty("")
     reprint_callback = ObjectProperty(None)
+    confirm_callback = ObjectProperty(None)
 
     def __init__(self, **kw):
         self.title_text = tr("Printer needs attention")
         self.reprint_text = tr("Reprint (COPY)")
         self.later_text = tr("Later")
+        if kw.get("confirm_callback"):
+            self.confirm_text = tr("Printed whole")
         super().__init__(**kw)
+
+    def do_confirm(self):
+        self.dismiss()
+        if self.confirm_callback:
+            self.confirm_callback()
 
     def do_reprint(self):
         self.dismiss()
@@ -79,8 +99,9 @@ class PrinterProblemPopup(Popup):
 _open_popup = None
 
 
-def pump(on_message=None, on_printed=None):
-    """Print every queued job; report to `on_message(text)`; on a held job, ask the person."""
+def pump(on_message=None, on_printed=None, reprint_unknown=False):
+    """Print every queued job; report to `on_message(text)`; on a held job, ask the person.
+    A job whose outcome is unknown is reprinted only when the person asked for it."""
     app = App.get_running_app()
     store = app.services.store
 
@@ -103,8 +124,9 @@ def pump(on_message=None, on_printed=None):
             return
         _diagnose(getattr(exc, "reason", None) or "offline", on_message, on_printed)
 
-    app.services.run_printer(lambda printer: print_queue.pump(store, printer),
-                             on_done=alive(done), on_error=alive(failed))
+    app.services.run_printer(
+        lambda printer: print_queue.pump(store, printer, reprint_unknown=reprint_unknown),
+        on_done=alive(done), on_error=alive(failed))
 
 
 def _diagnose(reason, on_message, on_printed):
@@ -140,9 +162,28 @@ def _problem(reason, on_message, on_printed):
         on_message(text)
     if _open_popup is not None:
         _open_popup.dismiss()
-    _open_popup = PrinterProblemPopup(message=text,
-                                      reprint_callback=lambda: pump(on_message, on_printed))
+    confirm = None
+    if reason == print_queue.UNKNOWN:
+        confirm = lambda: confirm_unknown(on_message)  # noqa: E731
+    _open_popup = PrinterProblemPopup(
+        message=text, confirm_callback=confirm,
+        reprint_callback=lambda: pump(on_message, on_printed, reprint_unknown=True))
     _open_popup.open()
+
+
+def confirm_unknown(on_message=None):
+    """The collector saw the receipts whose outcome was unknown whole on paper: no reprint."""
+    store = App.get_running_app().services.store
+
+    def confirm(store):
+        jobs = [j for j in print_queue.pending(store)
+                if j["state"] == "held" and j["reason"] == print_queue.UNKNOWN]
+        for job in jobs:
+            print_queue.confirm_printed(store, job["job_id"])
+        return len(jobs)
+
+    run(confirm, store, on_done=lambda _n: on_message and on_message(tr("Printed.")),
+        on_error=lambda exc: on_message and on_message(error_text(exc)))
 
 
 def queue_and_print(make_doc, *args, on_message=None, on_printed=None):
