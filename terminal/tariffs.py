@@ -148,11 +148,27 @@ class Bill:
     paid_here_fen: int
     total_due_fen: int
     credit_left_fen: int
+    # what the rule needs to figure the due after a further payment (`due_if_paid`)
+    open_arrears_fen: int = 0      # arrears once the payments not yet booked are applied
+    open_credit_fen: int = 0
+    late_fee_ppm_per_day: int = 0
+    as_of: str | None = None       # the day the late fee was figured for (ISO date)
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["lines"] = [line.as_dict() for line in self.lines]
         return d
+
+
+def due_if_paid(bill: "Bill | dict", amount_fen: int) -> int:
+    """The due this bill leaves once `amount_fen` more is paid — exactly what `bill_for`
+    figures after the payment is taken (a pure function: a screen previews "left due" with
+    it, no second rule). Takes a Bill or its `as_dict()`."""
+    b = bill.as_dict() if isinstance(bill, Bill) else bill
+    arrears, credit = open_balance(b["open_arrears_fen"], b["open_credit_fen"], [amount_fen])
+    today = dt.date.fromisoformat(b["as_of"]) if b.get("as_of") else dt.date.today()
+    fee = late_fee_fen(arrears, b["late_fee_ppm_per_day"], b["arrears_due_date"], today)
+    return max(0, b["current_fen"] + arrears + fee - credit)
 
 
 def _account(conn: sqlite3.Connection, account_no: str):
@@ -276,7 +292,7 @@ def bill_for(store, account_no: str, kwh_e3: int | None = None,
     credit = max(0, acct["credit_fen"])
     moves = unbooked_moves(conn, account_no)
     paid = sum(moves)
-    open_arrears = open_balance(arrears, credit, moves)[0]
+    open_arrears, open_credit = open_balance(arrears, credit, moves)
     due = acct["arrears_due_date"]
     days = max(0, (today - dt.date.fromisoformat(due)).days) if due and open_arrears else 0
     fee = late_fee_fen(open_arrears, ppm, due, today)
@@ -284,4 +300,5 @@ def bill_for(store, account_no: str, kwh_e3: int | None = None,
     gross = current + arrears + fee
     net = gross - credit - paid
     return Bill(account_no, acct["tariff_id"], kwh_e3, tuple(lines), current, arrears, due,
-                days, fee, credit, paid, max(0, net), max(0, -net))
+                days, fee, credit, paid, max(0, net), max(0, -net), open_arrears, open_credit,
+                ppm, today.isoformat())

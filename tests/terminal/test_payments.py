@@ -241,3 +241,17 @@ def test_a_print_queue_failure_never_undoes_the_payment(store, monkeypatch):
     events = [row[0] for row in store.conn.execute("SELECT event FROM audit_log")]
     assert "print_queue_failed" in events
     assert receipts.verify_store(store) == []
+
+
+@given(amount=st.integers(1, 30000))
+@settings(max_examples=40, deadline=None)
+def test_left_due_previewed_is_the_due_after_the_payment(tmp_path_factory, amount):
+    """Issue 12: the payment screen's "left due" preview and the due once paid are one figure."""
+    s = make_store(tmp_path_factory.mktemp("p") / "t.db")
+    shifts.open_shift(s, "2001", 5000)
+    bill = tariffs.bill_for(s, "3100000001", today=TODAY)
+    preview = tariffs.due_if_paid(bill.as_dict(), amount)
+    r = payments.cash_payment(s, "3100000001", amount, "2001", today=TODAY,
+                              advance=amount > bill.total_due_fen)
+    assert preview == r.due_after_fen == tariffs.bill_for(s, "3100000001", today=TODAY).total_due_fen
+    s.close()

@@ -69,6 +69,7 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
     busy = BooleanProperty(False)
     loaded = BooleanProperty(False)
     shift_open = BooleanProperty(False)
+    _bill = None                           # the core's bill (as_dict) the screen shows
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -94,8 +95,9 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
             return tr("Key the amount to pay")
         if amount == due:
             return tr("Full payment")
-        if amount < due:
-            return tr("Partial payment, {left} left due").format(left=fmt_fen(due - amount))
+        if amount < due:   # the core's figure after this payment (docs/ledger.md)
+            left = tariffs.due_if_paid(self._bill, amount) if self._bill else due - amount
+            return tr("Partial payment, {left} left due").format(left=fmt_fen(left))
         return tr("Advance payment, {extra} credit").format(extra=fmt_fen(amount - due))
 
     def change_text(self, tendered, amount, _lang=None) -> str:
@@ -135,6 +137,7 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
         acct = detail["account"]
         self.title_text = f"{acct['name']}  {self.account_no}"
         self.route_id = acct.get("route_id") or self.route_id
+        self._bill = bill
         self.due_fen = bill["total_due_fen"]
         self.amount_keyed = str(self.due_fen) if self.due_fen else ""
         self.lines_text = bill_lines(bill)
