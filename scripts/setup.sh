@@ -19,6 +19,13 @@ if [ "$need_apt" = 1 ]; then
     echo "Missing system packages (fonts-noto-cjk, fonts-babelstone-han, fonts-hanazono, Mesa GL, libmtdev1); install them as root." >&2
   fi
 fi
+# Browser tests (tests/browser): the distribution's chromium, driven by Playwright with that
+# executable (no browser download). Root only; without it those tests are skipped.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+    || echo "Could not install chromium: the browser tests will be skipped." >&2
+fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"

@@ -16,7 +16,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from sqlalchemy import select
 
-from sync.gateway import (access, db, ingest, migrate, money, observe, routedata, seed,
+from sync.gateway import (access, console, db, ingest, migrate, money, observe, routedata, seed,
                           supervisor)
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
@@ -522,5 +522,6 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     def sv_close(account_no: Id, op: Supervisor):
         return supervisor.close_account(ctx, account_no)
 
+    console.mount(app, ctx)   # the office console at /console (sync/gateway/console)
     return app
 

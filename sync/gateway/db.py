@@ -240,6 +240,44 @@ closeouts = Table("closeouts", metadata,
                   Column("report", Text, nullable=False),
                   Column("at", String(200), nullable=False))
 
+# -- the office console (sync/gateway/console; revision 0002)
+office_users = Table("office_users", metadata,
+                     Column("username", String(200), primary_key=True),
+                     Column("name", Text, nullable=False),
+                     Column("role", String(200), nullable=False),  # supervisor|cashier|auditor
+                     Column("password_hash", Text, nullable=False),
+                     Column("failed", Integer, nullable=False, default=0),
+                     Column("locked_until", Big),
+                     Column("created_at", String(200), nullable=False))
+
+office_sessions = Table("office_sessions", metadata,
+                        Column("token_hash", String(200), primary_key=True),
+                        Column("username", String(200), nullable=False),
+                        Column("csrf", String(200), nullable=False),
+                        Column("expires_at", Big, nullable=False))
+
+supervisor_audit = Table("supervisor_audit", metadata,  # every supervisor write, who/when/what
+                         Column("id", Integer, primary_key=True, autoincrement=True),
+                         Column("at", String(200), nullable=False),
+                         Column("operator_id", String(200), nullable=False),
+                         Column("action", String(200), nullable=False),
+                         Column("account_no", String(200), index=True),
+                         Column("detail", Text, nullable=False))
+
+void_reviews = Table("void_reviews", metadata,  # the office's decision on a handheld's void
+                     Column("void_op_id", String(100), primary_key=True),
+                     Column("decision", String(200), nullable=False),  # approved | refused
+                     Column("reason", Text),
+                     Column("by_user", String(200), nullable=False),
+                     Column("at", String(200), nullable=False))
+
+shift_reviews = Table("shift_reviews", metadata,  # a shift's variance marked explained
+                      Column("device_id", String(200), primary_key=True),
+                      Column("shift_id", String(200), primary_key=True),
+                      Column("note", Text, nullable=False),
+                      Column("by_user", String(200), nullable=False),
+                      Column("at", String(200), nullable=False))
+
 
 def dumps(obj) -> str:
     """Canonical JSON text for storage; any card number in it is masked (fieldrules.pan)."""

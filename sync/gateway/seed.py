@@ -4,10 +4,15 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from sync.gateway import db
+from sync.gateway.console import auth
 from sync.gateway.context import Context, now_iso
 from sync.gateway.demo_data import CYCLE, READ_DATE, demo_utility, fake_accounts
 
 DEMO_ENROL_CODE = "DEMO-ENROL"
+DEMO_OFFICE_USERS = (  # the console's demo sign-ins (README "Demo operators")
+    ("zhuguan", "王主管", "supervisor", "demo-supervisor"),
+    ("shoufei", "李收费", "cashier", "demo-cashier"),
+    ("jihe", "赵稽核", "auditor", "demo-auditor"))
 
 
 def seed_demo(ctx: Context, accounts: int = 1200, pin_iterations: int | None = None) -> bool:
@@ -31,6 +36,8 @@ def seed_demo(ctx: Context, accounts: int = 1200, pin_iterations: int | None = N
             _insert_route(conn, route, utility["route_accounts"][route["route_id"]])
         conn.execute(db.enrol_codes.insert().values(code=DEMO_ENROL_CODE, reusable=True,
                                                      created_by="seed", created_at=now_iso()))
+        for username, name, role, password in DEMO_OFFICE_USERS:
+            auth.add_user(conn, username, name, role, password)
         ctx.kv_set(conn, "seeded", "demo")
     return True
 

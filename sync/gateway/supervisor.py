@@ -58,27 +58,33 @@ def progress(ctx: Context) -> list[dict]:
 def assign(ctx: Context, by: str, route_id: str, operator_id: str, device_id: str | None,
            reason: str) -> dict:
     with ctx.write() as conn:
-        if conn.execute(select(db.routes.c.route_id).where(
-                db.routes.c.route_id == route_id)).first() is None:
-            raise ApiError(404, "unknown_route", f"no route {route_id!r}")
-        op = conn.execute(select(db.operators.c.roles).where(
-            db.operators.c.operator_id == operator_id)).first()
-        if op is None:
-            raise ApiError(404, "unknown_operator", f"no operator {operator_id!r}")
-        if not {"reader", "collector"} & set(json.loads(op[0])):
-            raise ApiError(400, "operator_role", "the operator is not a reader or collector")
-        if device_id is not None:
-            dev = conn.execute(select(db.devices.c.revoked_at).where(
-                db.devices.c.device_id == device_id)).first()
-            if dev is None:
-                raise ApiError(404, "unknown_device", f"no device {device_id!r}")
-            if dev[0]:
-                raise ApiError(400, "device_revoked", "the device is revoked")
-        conn.execute(db.routes.update().where(db.routes.c.route_id == route_id).values(
-            operator_id=operator_id, device_id=device_id, download_requested=True))
-        conn.execute(db.route_assignments.insert().values(
-            route_id=route_id, operator_id=operator_id, device_id=device_id, reason=reason,
-            by_operator=by, at=now_iso()))
+        return assign_in(conn, by, route_id, operator_id, device_id, reason)
+
+
+def assign_in(conn, by: str, route_id: str, operator_id: str, device_id: str | None,
+              reason: str) -> dict:
+    """`assign` inside the caller's write transaction (the console audits in the same one)."""
+    if conn.execute(select(db.routes.c.route_id).where(
+            db.routes.c.route_id == route_id)).first() is None:
+        raise ApiError(404, "unknown_route", f"no route {route_id!r}")
+    op = conn.execute(select(db.operators.c.roles).where(
+        db.operators.c.operator_id == operator_id)).first()
+    if op is None:
+        raise ApiError(404, "unknown_operator", f"no operator {operator_id!r}")
+    if not {"reader", "collector"} & set(json.loads(op[0])):
+        raise ApiError(400, "operator_role", "the operator is not a reader or collector")
+    if device_id is not None:
+        dev = conn.execute(select(db.devices.c.revoked_at).where(
+            db.devices.c.device_id == device_id)).first()
+        if dev is None:
+            raise ApiError(404, "unknown_device", f"no device {device_id!r}")
+        if dev[0]:
+            raise ApiError(400, "device_revoked", "the device is revoked")
+    conn.execute(db.routes.update().where(db.routes.c.route_id == route_id).values(
+        operator_id=operator_id, device_id=device_id, download_requested=True))
+    conn.execute(db.route_assignments.insert().values(
+        route_id=route_id, operator_id=operator_id, device_id=device_id, reason=reason,
+        by_operator=by, at=now_iso()))
     return {"route_id": route_id, "operator_id": operator_id, "device_id": device_id,
             "download_requested": True}
 

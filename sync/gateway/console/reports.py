@@ -1,0 +1,142 @@
+"""Reports with a CSV export each: daily collection by channel, readings completed per
+reader, arrears ageing, agents (billed to their accounts vs remitted). Money in fen in
+the CSV (integers), yuan on the page."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from sync.gateway import db
+from sync.gateway.console import today as today_q
+from sync.gateway.console.web import Console, Denied, render
+from sync.gateway.context import Context
+
+DAYS = 31
+AGE_BUCKETS = ((0, "0-30"), (31, "31-60"), (61, "61-90"), (91, "90+"))
+
+
+def daily_collection(conn) -> list[dict]:
+    p, t = db.payments, db.thirdparty
+    since = today_q.day_start(DAYS - 1)
+    day_p = func.substr(p.c.received_at, 1, 10)
+    rows = []
+    for day, method, agent, n, fen in conn.execute(
+            select(day_p, p.c.method, p.c.agent_id.is_not(None), func.count(),
+                   func.coalesce(func.sum(p.c.amount_fen), 0))
+            .where(p.c.received_at >= since, p.c.voided_by.is_(None))
+            .group_by(day_p, p.c.method, p.c.agent_id.is_not(None))):
+        rows.append({"day": day, "channel": "agent" if agent else method, "count": n,
+                     "amount_fen": fen})
+    day_t = func.substr(t.c.received_at, 1, 10)
+    for day, platform, n, fen in conn.execute(
+            select(day_t, t.c.platform, func.count(), func.coalesce(func.sum(t.c.amount_fen), 0))
+            .where(t.c.received_at >= since).group_by(day_t, t.c.platform)):
+        rows.append({"day": day, "channel": f"platform:{platform}", "count": n,
+                     "amount_fen": fen})
+    merged: dict[tuple, dict] = {}
+    for row in rows:   # cash with and without agent both map to one channel name
+        key = (row["day"], row["channel"])
+        if key in merged:
+            merged[key]["count"] += row["count"]
+            merged[key]["amount_fen"] += row["amount_fen"]
+        else:
+            merged[key] = row
+    return sorted(merged.values(), key=lambda r: (r["day"], r["channel"]), reverse=True)
+
+
+def readings_per_reader(conn) -> list[dict]:
+    r = db.readings
+    since = today_q.day_start(DAYS - 1)
+    day = func.substr(r.c.received_at, 1, 10)
+    return [{"day": d, "operator_id": op or "", "status": st, "count": n} for d, op, st, n in
+            conn.execute(select(day, r.c.operator_id, r.c.status, func.count())
+                         .where(r.c.received_at >= since, r.c.state == "current",
+                                r.c.superseded_by.is_(None))
+                         .group_by(day, r.c.operator_id, r.c.status)
+                         .order_by(day.desc(), r.c.operator_id, r.c.status))]
+
+
+def arrears_ageing(conn) -> list[dict]:
+    """Accounts owing, by days past the due date of their arrears (as of today)."""
+    today = date.fromisoformat(today_q.day_start())
+    out = {label: {"bucket": label, "accounts": 0, "amount_fen": 0} for _d, label in AGE_BUCKETS}
+    rows = conn.execute(select(db.accounts.c.doc).where(db.accounts.c.active.is_(True),
+                                                        db.accounts.c.bill_fen > 0))
+    for (doc,) in rows:
+        d = json.loads(doc)
+        owed = d.get("arrears_fen") or 0
+        if owed <= 0:
+            continue
+        due = d.get("arrears_due_date")
+        age = (today - date.fromisoformat(due)).days if due else 0
+        label = [lbl for lo, lbl in AGE_BUCKETS if age >= lo][-1] if age >= 0 else "0-30"
+        out[label]["accounts"] += 1
+        out[label]["amount_fen"] += owed
+    return list(out.values())
+
+
+def agents(conn) -> list[dict]:
+    a, p, g = db.accounts, db.payments, db.agents
+    billed = dict(conn.execute(select(a.c.agent_id, func.sum(a.c.bill_fen))
+                               .where(a.c.agent_id.is_not(None), a.c.active.is_(True))
+                               .group_by(a.c.agent_id)).all())
+    remitted = dict(conn.execute(select(p.c.agent_id, func.sum(p.c.amount_fen))
+                                 .where(p.c.agent_id.is_not(None), p.c.voided_by.is_(None),
+                                        p.c.suspense.is_(False))
+                                 .group_by(p.c.agent_id)).all())
+    return [{"agent_id": agent_id, "name": name, "billed_fen": billed.get(agent_id) or 0,
+             "remitted_fen": remitted.get(agent_id) or 0}
+            for agent_id, name in conn.execute(select(g.c.agent_id, g.c.name)
+                                               .order_by(g.c.agent_id))]
+
+
+REPORTS = {"daily": daily_collection, "readers": readings_per_reader,
+           "ageing": arrears_ageing, "agents": agents}
+
+
+def run(ctx: Context, name: str) -> list[dict]:
+    with ctx.read() as conn:
+        return REPORTS[name](conn)
+
+
+def to_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()
+
+
+def router(console: Console) -> APIRouter:
+    r = APIRouter()
+    ctx = console.ctx
+
+    @r.get("/console/reports")
+    async def reports_page(request: Request):
+        await console.user(request)
+
+        def all_reports():
+            with ctx.read() as conn:
+                return {name: fn(conn) for name, fn in REPORTS.items()}
+        data = await run_in_threadpool(all_reports)
+        return render(request, "reports.html", page="reports", **data)
+
+    @r.get("/console/reports/{name}.csv")
+    async def report_csv(request: Request, name: str):
+        await console.user(request)
+        if name not in REPORTS:
+            raise Denied(404, "not_found")
+        rows = await run_in_threadpool(run, ctx, name)
+        return Response("\ufeff" + to_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="chaoshou-{name}.csv"'})
+
+    return r

@@ -1,0 +1,180 @@
+"""The office console in a real headless Chromium against a real gateway process
+(README "Office console"): sign-in and lockout, dispatch reaching a handheld, a void
+decided, a double collection resolved, a report's sums against the database, roles and
+CSRF refused. Every page is saved as a screenshot in artifacts/browser/."""
+from __future__ import annotations
+
+import csv
+import io
+
+import requests
+
+from sync.gateway.seed import DEMO_OFFICE_USERS
+from sync.gateway.testing import OpFactory, enrol_device, post_ops, thirdparty_payment
+from tests.sync.sync_kit import device, local_accounts
+
+USERS = {role: (username, password) for username, _n, role, password in DEMO_OFFICE_USERS}
+
+
+def as_role(sign_in, page, gw, role):
+    sign_in(page, gw.base_url, *USERS[role])
+    assert page.url.endswith("/console/"), page.content()[:500]
+
+
+def csrf_of(page) -> str:
+    return page.get_attribute("input[name=csrf]", "value")
+
+
+def test_sign_in_and_lockout_after_five_wrong_passwords(page, gateway, sign_in, shot):
+    username, password = USERS["supervisor"]
+    sign_in(page, gateway.base_url, username, "wrong")
+    assert page.inner_text("#error") == "用户名或密码错误"
+    shot(page, "console-sign-in-refused")
+    for _ in range(4):
+        sign_in(page, gateway.base_url, username, "still wrong")
+    assert "锁定" in page.inner_text("#error")
+    sign_in(page, gateway.base_url, username, password)        # right password, still locked
+    assert "锁定" in page.inner_text("#error") and page.url.endswith("/console/login")
+    [(failed, locked_until)] = gateway.query(
+        "SELECT failed, locked_until FROM office_users WHERE username = :u", u=username)
+    assert locked_until is not None
+    fails = gateway.query("SELECT detail FROM supervisor_audit WHERE action = 'sign_in_failed' "
+                          "AND operator_id = :u", u=username)
+    assert len(fails) == 5
+    as_role(sign_in, page, gateway, "cashier")                 # others are not locked out
+    assert page.is_visible("#progress") and page.is_visible("#channels")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "chaoshou_office")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    shot(page, "console-today")
+
+
+def test_assign_a_route_and_the_handheld_receives_it(page, gateway, sign_in, shot, tmp_path):
+    store, client = device(tmp_path, gateway.base_url, "handheld")
+    client.refresh_reference()
+    device_id = store.get_meta("device_id")
+    assert all(a["route_id"] != "R002" for a in client.assignments())
+    as_role(sign_in, page, gateway, "supervisor")
+    page.goto(gateway.base_url + "/console/routes/R002")
+    page.select_option("select[name=operator_id]", "1001")
+    page.select_option("select[name=device_id]", device_id)
+    page.fill("#assign-form input[name=reason]", "张师傅病假，改派")
+    with page.expect_navigation():
+        page.click("#assign-form button")
+    assert page.inner_text("#current-device") == device_id
+    shot(page, "console-route")
+    mine = [a for a in client.assignments() if a["route_id"] == "R002"]
+    assert mine, client.assignments()
+    client.download_route("R002")
+    [(n,)] = gateway.query("SELECT count(*) FROM accounts WHERE route_id = 'R002' AND active")
+    assert len(local_accounts(store, "R002")) == n
+    [(detail,)] = gateway.query("SELECT detail FROM supervisor_audit WHERE action = "
+                                "'assign_route' AND operator_id = :u", u=USERS["supervisor"][0])
+    assert device_id in detail and "张师傅病假" in detail and '"before"' in detail
+
+
+def test_approve_a_void_requested_by_a_handheld(page, gateway, sign_in, shot):
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev)
+    [(account_no,)] = gateway.query("SELECT account_no FROM accounts WHERE route_id = 'R001' "
+                                    "AND bill_fen > 0 ORDER BY account_no LIMIT 1")
+    pay = f.payment(account_no, 1500)
+    void = f.void(pay, reason="收错户")
+    assert post_ops(gateway.base_url, dev["token"], [f.shift_open(), pay, void]).ok
+    as_role(sign_in, page, gateway, "supervisor")
+    page.goto(gateway.base_url + "/console/voids")
+    row = page.locator(f"#void-{void['op_id']}")
+    assert "收错户" in row.inner_text()
+    shot(page, "console-voids")
+    with page.expect_navigation():
+        row.locator("button.approve").click()
+    assert page.locator(f"#void-{void['op_id']} .decision").inner_text() == "已批准"
+    assert gateway.query("SELECT decision, by_user FROM void_reviews WHERE void_op_id = :v",
+                         v=void["op_id"]) == [("approved", USERS["supervisor"][0])]
+    assert gateway.query("SELECT count(*) FROM supervisor_audit WHERE action = 'void_approved'"
+                         " AND account_no = :a", a=account_no) == [(1,)]
+
+
+def test_resolve_a_double_collection(page, gateway, sign_in, shot):
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev)
+    [(account_no, bill)] = gateway.query(
+        "SELECT account_no, bill_fen FROM accounts WHERE route_id = 'R001' AND bill_fen > 0 "
+        "ORDER BY account_no LIMIT 1")
+    assert post_ops(gateway.base_url, dev["token"], [f.shift_open(), f.payment(account_no,
+                                                                               bill)]).ok
+    thirdparty_payment(gateway.base_url, account_no, bill, "TXN-DOUBLE-1")
+    [(exc_id,)] = gateway.query("SELECT id FROM exceptions WHERE kind = 'double_collection' "
+                                "AND account_no = :a AND resolved_at IS NULL", a=account_no)
+    as_role(sign_in, page, gateway, "cashier")
+    page.goto(gateway.base_url + "/console/exceptions")
+    row = page.locator(f"#exception-{exc_id}")
+    row.locator("select[name=action]").select_option("refund")
+    row.locator("input[name=reason]").fill("用户要求退回现金")
+    shot(page, "console-exceptions")
+    with page.expect_navigation():
+        row.locator("button").click()
+    assert gateway.query("SELECT resolved_by, resolution_note FROM exceptions WHERE id = :i",
+                         i=exc_id) == [(f"office:{USERS['cashier'][0]}",
+                                        "refund: 用户要求退回现金")]
+    assert "用户要求退回现金" in page.inner_text("body") or \
+        page.locator(f"#exception-{exc_id}").count() == 0
+
+
+def test_exported_report_sums_match_the_database(page, gateway, sign_in, shot):
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev)
+    accounts = [a for (a,) in gateway.query("SELECT account_no FROM accounts WHERE route_id = "
+                                            "'R001' ORDER BY account_no LIMIT 4")]
+    ops = [f.shift_open(), f.payment(accounts[0], 1234), f.payment(accounts[1], 5678, "card"),
+           f.payment(accounts[2], 990)]
+    ops.append(f.void(ops[3]))
+    assert post_ops(gateway.base_url, dev["token"], ops).ok
+    thirdparty_payment(gateway.base_url, accounts[3], 4321, "TXN-REPORT-1")
+    as_role(sign_in, page, gateway, "auditor")
+    page.goto(gateway.base_url + "/console/reports")
+    shot(page, "console-reports")
+    with page.expect_download() as dl:
+        page.click("#csv-daily")
+    text = open(dl.value.path(), encoding="utf-8-sig").read()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    got = {}
+    for r in rows:
+        got[r["channel"]] = got.get(r["channel"], 0) + int(r["amount_fen"])
+    want = dict(gateway.query(
+        "SELECT CASE WHEN agent_id IS NOT NULL THEN 'agent' ELSE method END, sum(amount_fen) "
+        "FROM payments WHERE voided_by IS NULL GROUP BY 1"))
+    want.update({f"platform:{p}": s for p, s in gateway.query(
+        "SELECT platform, sum(amount_fen) FROM thirdparty_payments GROUP BY platform")})
+    assert got == want and sum(got.values()) > 0
+
+
+def test_auditor_is_refused_a_supervisor_page_and_a_write(page, gateway, sign_in, shot):
+    as_role(sign_in, page, gateway, "auditor")
+    response = page.goto(gateway.base_url + "/console/devices")
+    assert response.status == 403 and page.inner_text("#error") == "您的角色无权执行此操作"
+    shot(page, "console-forbidden")
+    page.goto(gateway.base_url + "/console/routes/R001")
+    assert page.locator("#assign-form").count() == 0          # no form offered …
+    refused = page.request.post(gateway.base_url + "/console/routes/R001/assign", form={
+        "csrf": csrf_of(page), "operator_id": "1001", "reason": "x"}, max_redirects=0)
+    assert refused.status == 403                               # … and none taken
+    assert gateway.query("SELECT count(*) FROM route_assignments") == [(0,)]
+
+
+def test_a_form_without_its_csrf_token_is_refused(page, gateway, sign_in):
+    as_role(sign_in, page, gateway, "supervisor")
+    page.goto(gateway.base_url + "/console/routes/R001")
+    url = gateway.base_url + "/console/routes/R001/assign"
+    fields = {"operator_id": "1001", "reason": "forged"}
+    for token in (None, "forged-token"):
+        form = dict(fields, **({"csrf": token} if token else {}))
+        answer = page.request.post(url, form=form, max_redirects=0)
+        assert answer.status == 400 and "表单已过期" in answer.text()
+    assert gateway.query("SELECT count(*) FROM route_assignments") == [(0,)]
+    # a cross-site request carries no cookie at all (SameSite=Strict) and is sent to sign-in
+    bare = requests.post(url, data=dict(fields, csrf=csrf_of(page)), allow_redirects=False,
+                         timeout=10)
+    assert bare.status_code == 303 and bare.headers["location"].endswith("/console/login")
+    ok = page.request.post(url, form=dict(fields, csrf=csrf_of(page)), max_redirects=0)
+    assert ok.status == 303
+    assert gateway.query("SELECT count(*) FROM route_assignments") == [(1,)]
