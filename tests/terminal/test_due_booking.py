@@ -6,14 +6,13 @@ on loopback (docs/ledger.md, "The due figure")."""
 import dataclasses
 import datetime as dt
 import itertools
-import types
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ledger_fixtures import FakeTerminal
 from sync.client import SyncClient
-from sync.gateway.testing import run_gateway, thirdparty_payment
+from sync.gateway.testing import thirdparty_payment
 from terminal import agents, outbox, payments, receipts, shifts, tariffs, voids
 from terminal.ledger_errors import LedgerError
 from terminal.store import Store
@@ -25,13 +24,6 @@ ROUTE = "R001"
 NO_FEE_DAY = dt.date(2000, 1, 1)
 _txn = itertools.count()
 _dev = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gateway") / "gateway.db"
-    with run_gateway(path, seed_demo=True) as url:
-        yield types.SimpleNamespace(url=url, db=path)
 
 
 def new_device(gw, base):

@@ -2,24 +2,13 @@
 cash, agent and card payments, cash and card voids approved with the supervisor's PIN, shift open and
 close — is accepted, its receipt verifies on the server, and the closeout reconciles."""
 import sqlite3
-import types
-
-import pytest
 
 from ledger_fixtures import FakeTerminal
 from sync.client import SyncClient
-from sync.gateway.testing import run_gateway
 from terminal import agents, outbox, payments, receipts, shifts, voids
 from terminal.store import Store
 
 COLLECTOR = "2001"
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gateway") / "gateway.db"
-    with run_gateway(path, seed_demo=True) as url:
-        yield types.SimpleNamespace(url=url, db=path)
 
 
 def test_every_money_op_is_accepted_and_reconciled(gw, tmp_path):
