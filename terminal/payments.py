@@ -34,6 +34,7 @@ import re
 from terminal import outbox, receipt_docs, receipts, shifts, tariffs
 from terminal.card_data import card_result, status_sink
 from terminal.ledger_errors import LedgerError, fen_text, require_int
+from terminal.paid_elsewhere import paid_elsewhere
 from terminal.store import Store, audit, now_iso
 
 CARD_LIMIT_DEFAULTS = {"min_fen": 1, "max_fen": 500_000, "max_total_fen": 2_000_000,
@@ -231,9 +232,10 @@ def _account_content(store: Store, account_no: str, amount: int, today,
     acct = _account(store, account_no)
     due = due_after(store, account_no, today)   # e.g. its tariff is missing: None, still taken
     if due is not None and amount > due and not advance:
+        zh, en = paid_elsewhere(acct)
         raise LedgerError("over_due",
-                          f"金额超过应缴 {fen_text(due)} 元；如为预存请确认",
-                          f"The amount is more than the {fen_text(due)} yuan due; "
+                          f"{zh}金额超过应缴 {fen_text(due)} 元；如为预存请确认",
+                          f"{en}The amount is more than the {fen_text(due)} yuan due; "
                           "confirm it as an advance payment")
     content = {"name": acct["name"], "address": acct["address"], "due_before_fen": due,
                "advance_fen": None if due is None else max(0, amount - due)}

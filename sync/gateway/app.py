@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from sync.gateway import (access, console, db, ingest, migrate, money, observe, routedata, seed,
                           supervisor)
+from sync.gateway.channels import routes as channel_routes
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
 
@@ -523,5 +524,8 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
         return supervisor.close_account(ctx, account_no)
 
     console.mount(app, ctx)   # the office console at /console (sync/gateway/console)
+    # -- other payment channels (docs/channels.md)
+    app.include_router(channel_routes.platform_router(ctx))
+    app.include_router(channel_routes.office_router(ctx, Supervisor))
     return app
 

@@ -343,3 +343,86 @@ def insert_many(conn, table: Table, rows: list[dict]) -> None:
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
            f"VALUES ({', '.join([ph] * len(cols))})")
     conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+
+# ---------------------------------------------------------------- other payment channels
+# (sync/gateway/channels, docs/channels.md; Alembic revision c14a)
+
+platforms = Table("platforms", metadata,  # payment platforms and their credentials
+                  Column("platform", String(32), primary_key=True),
+                  Column("name_zh", Text, nullable=False),
+                  Column("name_en", Text, nullable=False),
+                  Column("scheme", String(16), nullable=False),   # rsa | hmac
+                  Column("secret", Text),        # hmac: shared key (hex)
+                  Column("public_key", Text),    # rsa: the platform's public key (PEM)
+                  Column("active", Boolean, nullable=False, default=True),
+                  Column("created_at", String(200), nullable=False))
+
+platform_nonces = Table("platform_nonces", metadata,  # replay guard across processes
+                        Column("platform", String(32), primary_key=True),
+                        Column("nonce", String(64), primary_key=True),
+                        Column("ts", Big, nullable=False),
+                        Index("ix_platform_nonces_ts", "ts"))
+
+channel_payments = Table("channel_payments", metadata,
+                         Column("platform", String(32), primary_key=True),
+                         Column("trade_no", String(64), primary_key=True),
+                         Column("account_no", String(200), nullable=False),
+                         Column("bill_id", String(200)),
+                         Column("amount_fen", Big, nullable=False),
+                         Column("paid_at", String(40), nullable=False),
+                         Column("day", String(10), nullable=False),   # paid_at's date (UTC+8)
+                         Column("body_sha256", String(64), nullable=False),
+                         Column("status", String(20), nullable=False),  # booked|suspense|held
+                         Column("source", String(20), nullable=False),  # notify|statement
+                         Column("applied", Text),         # [to_arrears, to_credit, due]
+                         Column("double_fen", Big, nullable=False, default=0),
+                         Column("refunded_fen", Big, nullable=False, default=0),
+                         Column("reversed_fen", Big, nullable=False, default=0),
+                         Column("result", Text, nullable=False),
+                         Column("received_at", String(200), nullable=False),
+                         Index("ix_channel_payments_day", "platform", "day"),
+                         Index("ix_channel_payments_account", "account_no"))
+
+channel_reversals = Table("channel_reversals", metadata,
+                          Column("platform", String(32), primary_key=True),
+                          Column("refund_no", String(64), primary_key=True),
+                          Column("trade_no", String(64), nullable=False),
+                          Column("amount_fen", Big, nullable=False),
+                          Column("reversed_at", String(40), nullable=False),
+                          Column("body_sha256", String(64), nullable=False),
+                          Column("result", Text, nullable=False),
+                          Column("received_at", String(200), nullable=False))
+
+channel_fees = Table("channel_fees", metadata,  # fee schedule per channel
+                     Column("channel", String(32), primary_key=True),
+                     Column("rule", Text, nullable=False))
+
+recon_runs = Table("recon_runs", metadata,  # daily statement imports (对账)
+                   Column("id", Integer, primary_key=True, autoincrement=True),
+                   Column("platform", String(32), nullable=False),
+                   Column("day", String(10), nullable=False),
+                   Column("file_sha256", String(64), nullable=False),
+                   Column("report", Text, nullable=False),
+                   Column("created_at", String(200), nullable=False),
+                   Index("ix_recon_runs_day", "platform", "day", "file_sha256", unique=True))
+
+agent_agreements = Table("agent_agreements", metadata,  # 区域代管 agreements
+                         Column("agent_id", String(200), primary_key=True),
+                         Column("deposit_fen", Big, nullable=False, default=0),
+                         Column("credit_limit_fen", Big, nullable=False, default=0),
+                         Column("remit_days", Integer, nullable=False),
+                         Column("blocked", Boolean, nullable=False, default=False),
+                         Column("block_reason", String(40)),
+                         Column("blocked_at", String(200)),
+                         Column("lifted_until", String(200)),
+                         Column("updated_at", String(200), nullable=False))
+
+agent_remittances = Table("agent_remittances", metadata,
+                          Column("id", Integer, primary_key=True, autoincrement=True),
+                          Column("agent_id", String(200), nullable=False),
+                          Column("amount_fen", Big, nullable=False),
+                          Column("reference", String(200), nullable=False),
+                          Column("remitted_at", String(200), nullable=False),
+                          Column("recorded_by", String(200)),
+                          Index("ix_agent_remittances", "agent_id", "remitted_at"))

@@ -1,0 +1,89 @@
+"""HTTP routes of the channels (docs/channels.md): signed platform endpoints and the
+office's endpoints (supervisor token). Mounted by sync/gateway/app.py."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ValidationError
+
+from sync.gateway.channels import auth, biller, models
+from sync.gateway.context import ApiError, Context
+
+Platform = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+TradeNo = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+
+
+def _body_schema(model: type[BaseModel]) -> dict:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema()}}}}
+
+
+def _parse(model: type[BaseModel], body: bytes) -> BaseModel:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise ApiError(400, "invalid_request", f"{where}: {first['msg']}"[:300]) from None
+
+
+async def signed(ctx: Context, request: Request, model: type[BaseModel] | None = None):
+    """(platform row, parsed body) of a signed platform request."""
+    body = await request.body()
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    row = await run_in_threadpool(auth.authenticate, ctx, request.headers, request.method,
+                                  path, body)
+    if model is None:
+        return row, None
+    msg = _parse(model, body)
+    if msg.platform != row["platform"]:
+        raise ApiError(403, "platform_mismatch", "the message names another platform")
+    return row, msg
+
+
+def platform_router(ctx: Context) -> APIRouter:
+    r = APIRouter(prefix="/v1/channels", tags=["platform"])
+
+    @r.get("/bills", response_model=models.BillOut)
+    async def bill_query(request: Request,
+                         account_no: Annotated[str, Query(min_length=1, max_length=32)]):
+        """Bill query by account number (signed; the signed path includes the query)."""
+        await signed(ctx, request)
+        return await run_in_threadpool(biller.bill, ctx, account_no)
+
+    @r.post("/payments", response_model=models.NoticeResult,
+            openapi_extra=_body_schema(models.PaymentNotice))
+    async def payment_notice(request: Request):
+        """Payment notification (signed); a repeat answers the first result."""
+        _row, msg = await signed(ctx, request, models.PaymentNotice)
+        return await run_in_threadpool(biller.notify, ctx, msg.model_dump())
+
+    @r.post("/reversals", response_model=models.ReversalResult,
+            openapi_extra=_body_schema(models.ReversalNotice))
+    async def reversal_notice(request: Request):
+        """Refund/reversal of (part of) an earlier payment (signed)."""
+        _row, msg = await signed(ctx, request, models.ReversalNotice)
+        return await run_in_threadpool(biller.reverse, ctx, msg.model_dump())
+
+    return r
+
+
+def office_router(ctx: Context, supervisor) -> APIRouter:
+    """`supervisor`: the app's dependency type that yields the signed-in operator id."""
+    r = APIRouter(prefix="/v1/supervisor", tags=["channels"])
+
+    @r.put("/platforms/{platform}")
+    def put_platform(platform: Platform, body: models.PlatformIn, op: supervisor):
+        return auth.register(ctx, platform, body.model_dump())
+
+    @r.get("/channels/payments")
+    def channel_payments(op: supervisor,
+                         account_no: Annotated[str, Query(min_length=1, max_length=32)]):
+        return biller.payments_of(ctx, account_no)
+
+    @r.post("/channels/payments/{platform}/{trade_no}/settle")
+    def settle(platform: Platform, trade_no: TradeNo, body: models.SettleIn, op: supervisor):
+        return biller.settle(ctx, op, platform, trade_no, body.action, body.note)
+
+    return r

@@ -1,0 +1,193 @@
+"""Biller interface end to end (docs/channels.md §Biller interface): the sandbox platform
+and hand-signed requests against a real gateway; the handheld is the real sync client and
+terminal core on a real store."""
+import json
+
+import pytest
+import requests
+
+from sync import platform_sign
+from sync.sandbox_platform.notifier import Signer
+from terminal import payments, route_walk
+from terminal.ledger_errors import LedgerError
+from tests.sync import sync_kit
+
+
+def _bill(signer: Signer, account_no: str) -> dict:
+    r = signer.request("GET", f"/v1/channels/bills?account_no={account_no}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _fresh_accounts(store, route_id: str) -> list[str]:
+    """Accounts of the route owing money, no agent, no platform payment yet."""
+    return [r[0] for r in store.conn.execute(
+        "SELECT account_no FROM accounts WHERE route_id=? AND arrears_fen>0 AND agent_id IS NULL"
+        " AND last_third_party IS NULL ORDER BY seq", (route_id,))]
+
+
+@pytest.fixture(scope="module")
+def handheld(gateway, tmp_path_factory):
+    store, client, _ = sync_kit.collector_on_route(tmp_path_factory.mktemp("hh"),
+                                                   gateway.base_url, "hh", "R001")
+    return store, client, _fresh_accounts(store, "R001")
+
+
+def test_platform_payment_reaches_the_handheld_which_refuses_to_collect_again(
+        gateway, sandbox, handheld):
+    store, client, fresh = handheld
+    account_no = fresh[0]
+    signer = sandbox.signer()
+    bill = _bill(signer, account_no)
+    assert bill["amount_due_fen"] > 0 and "*" in bill["masked_name"]
+    due_before = payments.due_after(store, account_no)
+    assert due_before >= bill["amount_due_fen"]
+
+    trade = sandbox.pay(account_no, bill["amount_due_fen"], bill_id=bill["bill_id"])
+    assert trade["delivery"]["status"] == "delivered", trade
+    assert trade["delivery"]["answer"]["status"] == "booked"
+
+    client.pull_changes("R001")                       # one pull
+    tp = route_walk.account_detail(store, account_no)["account"]["last_third_party"]
+    assert tp["platform"] == "sandpay" and tp["trade_no"] == trade["trade_no"]
+    assert tp["amount_fen"] == bill["amount_due_fen"]
+    # the whole office bill is paid; a late fee stops with the arrears (docs/ledger.md)
+    assert payments.due_after(store, account_no) == 0 < due_before
+    with pytest.raises(LedgerError) as refused:
+        payments.cash_payment(store, account_no, due_before, sync_kit.READER)
+    assert refused.value.code == "over_due"
+    assert "sandpay" in refused.value.zh and "sandpay" in refused.value.en
+    paid_at = trade["paid_at"][11:16]
+    assert paid_at in refused.value.zh and paid_at in refused.value.en
+    n = store.conn.execute("SELECT COUNT(*) FROM payments WHERE account_no=?",
+                           (account_no,)).fetchone()[0]
+    assert n == 0
+
+
+def test_the_same_notification_100_times_is_booked_once(gateway, sandbox, handheld, office):
+    account_no = handheld[2][1]
+    signer = sandbox.signer()
+    before = _bill(signer, account_no)
+    notice = {"platform": "sandpay", "trade_no": "REPLAY100", "account_no": account_no,
+              "amount_fen": 1234, "paid_at": "2026-12-04T10:32:00+08:00"}
+    answers = [signer.request("POST", "/v1/channels/payments", notice) for _ in range(100)]
+    assert {a.status_code for a in answers} == {200}
+    assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
+    after = _bill(signer, account_no)
+    assert before["breakdown"]["arrears_fen"] - after["breakdown"]["arrears_fen"] == \
+        min(1234, before["breakdown"]["arrears_fen"])
+    listed = office.get(gateway.base_url + "/v1/supervisor/channels/payments",
+                        params={"account_no": account_no}, timeout=30).json()
+    assert [p["trade_no"] for p in listed].count("REPLAY100") == 1
+
+
+def _raw(signer, body: dict, *, key=None, nonce=None, ts=None):
+    data = json.dumps(body).encode()
+    headers = platform_sign.signed_headers(signer.platform, signer.scheme, key or signer.key,
+                                           "POST", "/v1/channels/payments", data, ts=ts,
+                                           nonce=nonce)
+    return data, headers
+
+
+def _post(gateway, data, headers):
+    return requests.post(gateway.base_url + "/v1/channels/payments", data=data,
+                         headers=headers, timeout=30)
+
+
+def test_forged_signature_replayed_nonce_and_stale_time_are_refused(gateway, sandbox,
+                                                                   handheld):
+    signer = sandbox.signer()
+    notice = {"platform": "sandpay", "trade_no": "FORGED1", "account_no": handheld[2][2],
+              "amount_fen": 500, "paid_at": "2026-12-04T10:40:00+08:00"}
+    forged = _post(gateway, *_raw(signer, notice, key=platform_sign.new_rsa_key()))
+    assert forged.status_code == 401 and forged.json()["error"] == "bad_signature"
+    data, headers = _raw(signer, notice)
+    tampered = _post(gateway, data.replace(b"500", b"5000"), headers)
+    assert tampered.status_code == 401 and tampered.json()["error"] == "bad_signature"
+    first = _post(gateway, data, headers)           # the forged tries used up no nonce
+    assert first.status_code == 200, first.text
+    again = _post(gateway, data, headers)
+    assert again.status_code == 401 and again.json()["error"] == "nonce_replayed"
+    stale = _post(gateway, *_raw(signer, notice, ts=sync_kit_time() - 3600))
+    assert stale.status_code == 401 and stale.json()["error"] == "stale_timestamp"
+    unsigned = requests.post(gateway.base_url + "/v1/channels/payments", json=notice,
+                             timeout=30)
+    assert unsigned.status_code == 401 and unsigned.json()["error"] == "unsigned"
+
+
+def sync_kit_time() -> int:
+    import time
+    return int(time.time())
+
+
+def test_same_trade_number_with_another_amount_is_refused_and_queued(gateway, sandbox,
+                                                                    handheld, office):
+    signer = sandbox.signer()
+    notice = {"platform": "sandpay", "trade_no": "CLASH1", "account_no": handheld[2][3],
+              "amount_fen": 700, "paid_at": "2026-12-04T11:00:00+08:00"}
+    assert signer.request("POST", "/v1/channels/payments", notice).status_code == 200
+    clash = signer.request("POST", "/v1/channels/payments", {**notice, "amount_fen": 7000})
+    assert clash.status_code == 409 and clash.json()["error"] == "trade_mismatch"
+    queued = office.get(gateway.base_url + "/v1/supervisor/exceptions",
+                        params={"kind": "channel"}, timeout=30).json()
+    assert any(e["code"] == "trade_mismatch" and e["amount_fen"] == 7000 for e in queued)
+    assert signer.request("POST", "/v1/channels/payments", notice).json()["amount_fen"] == 700
+
+
+def test_partial_and_over_payment_and_a_refund(gateway, sandbox, handheld):
+    signer = sandbox.signer()
+    account_no = handheld[2][4]
+    owed = _bill(signer, account_no)["breakdown"]["arrears_fen"]
+    part = sandbox.pay(account_no, owed // 2)["delivery"]["answer"]
+    assert part["status"] == "booked" and part["to_arrears_fen"] == owed // 2
+    over = sandbox.pay(account_no, owed)["delivery"]["answer"]
+    assert over["status"] == "credited"
+    assert over["to_credit_fen"] == owed // 2 and over["to_arrears_fen"] == owed - owed // 2
+    bill = _bill(signer, account_no)
+    assert bill["amount_due_fen"] == 0 and bill["breakdown"]["credit_fen"] == owed // 2
+    r = requests.post(sandbox.base_url + "/refund?wait=1", timeout=150,
+                      json={"trade_no": over["trade_no"], "amount_fen": owed})
+    assert r.json()["delivery"]["answer"]["status"] == "reversed"
+    back = _bill(signer, account_no)["breakdown"]
+    assert back == {"arrears_fen": owed - owed // 2, "credit_fen": 0}
+
+
+def test_platform_payment_after_cash_on_site_is_flagged_as_double_and_credited(
+        gateway, sandbox, handheld, office):
+    store, client, fresh = handheld
+    account_no = fresh[5]
+    signer = sandbox.signer()
+    owed = _bill(signer, account_no)["amount_due_fen"]
+    payments.cash_payment(store, account_no, payments.due_after(store, account_no),
+                          sync_kit.READER)
+    sync_kit.drain(client)                        # the office has the cash payment
+    assert _bill(signer, account_no)["amount_due_fen"] == 0
+
+    # the customer pays the same bill from the printed notice on a phone
+    answer = sandbox.pay(account_no, owed)["delivery"]["answer"]
+    assert answer["status"] == "double_collection"
+    assert answer["double_collection_fen"] == owed
+    assert _bill(signer, account_no)["breakdown"]["credit_fen"] >= owed
+    queued = office.get(gateway.base_url + "/v1/supervisor/exceptions",
+                        params={"kind": "double_collection"}, timeout=30).json()
+    mine = [e for e in queued if e["account_no"] == account_no]
+    assert len(mine) == 1 and mine[0]["credit_fen"] == owed
+
+    client.pull_changes("R001")                   # the device sees the credit
+    acct = route_walk.account_detail(store, account_no)["account"]
+    assert acct["last_third_party"]["double_collection_fen"] == owed
+    credit_on_device = acct["credit_fen"]
+    assert credit_on_device >= owed
+
+    settled = office.post(f"{gateway.base_url}/v1/supervisor/channels/payments/sandpay/"
+                          f"{answer['trade_no']}/settle", timeout=30,
+                          json={"action": "refund", "note": "customer asked for it back"})
+    assert settled.status_code == 200, settled.text
+    assert settled.json()["refunded_fen"] == owed
+    still_open = office.get(gateway.base_url + "/v1/supervisor/exceptions",
+                            params={"kind": "double_collection"}, timeout=30).json()
+    assert not [e for e in still_open if e["account_no"] == account_no]
+    client.pull_changes("R001")
+    acct = route_walk.account_detail(store, account_no)["account"]
+    assert acct["credit_fen"] == credit_on_device - owed
+    assert acct["last_third_party"]["refunded_fen"] == owed
