@@ -81,6 +81,7 @@ def sv_session(base_url: str) -> requests.Session:
     from sync.gateway.testing import supervisor_token
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {supervisor_token(base_url)}"
+    s.headers["Connection"] = "close"   # no idle keep-alive the server may close mid-send
     return s
 
 
