@@ -78,10 +78,12 @@ def book(doc: dict, op_id: str | None) -> None:
 
 
 def keep_booked(old_doc: dict | None, new_doc: dict) -> dict:
-    """An office edit replaces the account document; what its balance booked stays named."""
-    if old_doc and old_doc.get("booked") and "booked" not in new_doc:
-        return {**new_doc, "booked": old_doc["booked"]}
-    return new_doc
+    """An office edit replaces the account document; what its balance booked stays named
+    (only the gateway writes `booked`: an office document's own is ignored)."""
+    doc = {k: v for k, v in new_doc.items() if k != "booked"}
+    if old_doc and old_doc.get("booked"):
+        doc["booked"] = old_doc["booked"]
+    return doc
 
 
 def apply_payment(doc: dict, amount_fen: int, op_id: str | None = None) -> list:

@@ -241,3 +241,39 @@ def test_partial_payment_due_does_not_move_when_the_office_books_it(gw, tmp_path
     assert after.paid_here_fen == 0 and after.arrears_fen == before.arrears_fen - part
     assert after.total_due_fen == screen.total_due_fen
     store.close()
+
+
+def test_an_office_edit_keeps_the_payments_its_balance_booked(gw, tmp_path):
+    """The office re-states an account after booking a payment from this device: the device
+    must not count that payment against the new balance again."""
+    import requests
+    from sync.gateway.testing import supervisor_token
+
+    store, client = new_device(gw, tmp_path)
+    account_no = store.conn.execute("SELECT account_no FROM accounts WHERE route_id=? AND "
+                                    "arrears_fen > 3000 AND agent_id IS NULL ORDER BY seq DESC "
+                                    "LIMIT 1", (ROUTE,)).fetchone()[0]
+    r = payments.cash_payment(store, account_no, 1000, COLLECTOR, today=NO_FEE_DAY)
+    client.upload()
+    token = supervisor_token(gw.url)
+    row = store.conn.execute("SELECT * FROM accounts WHERE account_no=?", (account_no,)).fetchone()
+    meter = dict(store.conn.execute("SELECT * FROM meters WHERE account_no=?",
+                                    (account_no,)).fetchone())
+    office = {"account_no": account_no, "seq": row["seq"], "name": row["name"],
+              "address": row["address"], "phone": row["phone"], "tariff_id": row["tariff_id"],
+              "arrears_fen": row["arrears_fen"] - 1000 + 77, "credit_fen": 0,
+              "arrears_due_date": row["arrears_due_date"], "agent_id": None, "hazard": None,
+              "last_third_party": None, "booked": ["an-op-the-office-made-up"],
+              "meter": {k: meter[k] for k in ("meter_no", "dials", "decimals", "multiplier",
+                                              "prev_value", "prev_date", "avg_daily_wh",
+                                              "limit_low", "limit_high")}}
+    put = requests.put(f"{gw.url}/v1/supervisor/accounts/{account_no}",
+                       json={"route_id": ROUTE, "account": office},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert put.status_code == 200, put.text
+    client.download_route(ROUTE, fresh=True)     # the office's new document, as a snapshot
+    bill = tariffs.bill_for(store, account_no, today=NO_FEE_DAY)
+    assert bill.arrears_fen == office["arrears_fen"] and bill.paid_here_fen == 0
+    assert bill.total_due_fen == office["arrears_fen"]
+    assert store.conn.execute("SELECT op_id FROM booked_ops").fetchall()[0][0] == r.op_id
+    store.close()
