@@ -220,5 +220,6 @@ def payments_of(ctx: Context, account_no: str) -> list[dict]:
         rows = conn.execute(select(db.channel_payments).where(p.account_no == account_no)
                             .order_by(p.received_at.desc())).all()
     return [{"platform": r.platform, "trade_no": r.trade_no, "amount_fen": r.amount_fen,
-             "paid_at": r.paid_at, "status": r.status, "double_collection_fen": r.double_fen,
+             "paid_at": r.paid_at, "status": r.status, "source": r.source,
+             "double_collection_fen": r.double_fen,
              "refunded_fen": r.refunded_fen, "reversed_fen": r.reversed_fen} for r in rows]

@@ -7,11 +7,23 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
-from sync.gateway.channels import auth, biller, models
+from sync.gateway.channels import auth, biller, models, recon
 from sync.gateway.context import ApiError, Context
 
 Platform = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 TradeNo = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+Channel = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+Day = Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+CSV_BODY = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "description": "daily statement file, "
+                                                            "docs/channels.md"}}}}}
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_statement", "the statement file must be UTF-8") from None
 
 
 def _body_schema(model: type[BaseModel]) -> dict:
@@ -66,6 +78,13 @@ def platform_router(ctx: Context) -> APIRouter:
         _row, msg = await signed(ctx, request, models.ReversalNotice)
         return await run_in_threadpool(biller.reverse, ctx, msg.model_dump())
 
+    @r.post("/statements", openapi_extra=CSV_BODY)
+    async def statement_push(request: Request):
+        """The platform sends its daily statement file (signed); answers the report."""
+        row, _ = await signed(ctx, request)
+        text = _text(await request.body())
+        return await run_in_threadpool(recon.import_statement, ctx, row["platform"], text)
+
     return r
 
 
@@ -85,5 +104,25 @@ def office_router(ctx: Context, supervisor) -> APIRouter:
     @r.post("/channels/payments/{platform}/{trade_no}/settle")
     def settle(platform: Platform, trade_no: TradeNo, body: models.SettleIn, op: supervisor):
         return biller.settle(ctx, op, platform, trade_no, body.action, body.note)
+
+    @r.post("/channels/statements/{platform}", openapi_extra=CSV_BODY)
+    async def statement_upload(platform: Platform, request: Request, op: supervisor):
+        """The office imports a statement file it downloaded from the platform."""
+        text = _text(await request.body())
+        return await run_in_threadpool(recon.import_statement, ctx, platform, text)
+
+    @r.get("/channels/statements/{platform}/{day}")
+    def statement_report(platform: Platform, op: supervisor,
+                         day: Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$")]):
+        return recon.report_of(ctx, platform, day)
+
+    @r.put("/channels/fees/{channel}")
+    def put_fee(channel: Channel, body: models.FeeRule, op: supervisor):
+        return recon.set_fee(ctx, channel, body.model_dump())
+
+    @r.get("/channels/daily")
+    def daily(op: supervisor, day_from: Day, day_to: Day):
+        """Gross, fees and net per channel and day."""
+        return recon.daily(ctx, day_from, day_to)
 
     return r
