@@ -64,7 +64,8 @@ accounts = Table("accounts", metadata,
                  Column("agent_id", String(200)),
                  Column("doc", Text, nullable=False),
                  Index("ix_accounts_route", "route_id", "seq"),
-                 Index("ix_accounts_agent", "agent_id"))
+                 Index("ix_accounts_agent", "agent_id"),
+                 Index("ix_accounts_route_active", "route_id", "active"))  # counts per route
 
 route_changes = Table("route_changes", metadata,
                       Column("version", Integer, primary_key=True, autoincrement=True),

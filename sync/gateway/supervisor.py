@@ -17,18 +17,24 @@ def progress(ctx: Context) -> list[dict]:
         routes = conn.execute(select(db.routes).order_by(db.routes.c.route_id)).mappings().all()
         totals = dict(conn.execute(select(a.c.route_id, func.count()).where(
             a.c.active.is_(True)).group_by(a.c.route_id)).all())
+        # Driven by the readings and payments, not by 100,000 accounts: a current reading
+        # names the route it was read on (else its account's route is looked up).
+        account_route = select(a.c.route_id).where(a.c.account_no == r.c.account_no) \
+            .scalar_subquery()
+        on_route = func.coalesce(r.c.route_id, account_route)
         reads = conn.execute(
-            select(a.c.route_id, r.c.operator_id, r.c.status, func.count(distinct(r.c.account_no)))
-            .select_from(r.join(a, a.c.account_no == r.c.account_no)
-                         .join(db.routes, db.routes.c.route_id == a.c.route_id))
-            .where(r.c.state == "current", r.c.superseded_by.is_(None),
-                   r.c.cycle == db.routes.c.cycle, a.c.active.is_(True))
-            .group_by(a.c.route_id, r.c.operator_id, r.c.status)).all()
+            select(db.routes.c.route_id, r.c.operator_id, r.c.status,
+                   func.count(distinct(r.c.account_no)))
+            .select_from(r.join(db.routes, (db.routes.c.route_id == on_route)
+                                & (db.routes.c.cycle == r.c.cycle)))
+            .where(r.c.state == "current", r.c.superseded_by.is_(None))
+            .group_by(db.routes.c.route_id, r.c.operator_id, r.c.status)).all()
+        paid_route = select(a.c.route_id).where(a.c.account_no == p.c.account_no) \
+            .scalar_subquery().label("route_id")
         collected = {row[0]: (row[1], row[2]) for row in conn.execute(
-            select(a.c.route_id, func.count(), func.coalesce(func.sum(p.c.amount_fen), 0))
-            .select_from(p.join(a, a.c.account_no == p.c.account_no))
+            select(paid_route, func.count(), func.coalesce(func.sum(p.c.amount_fen), 0))
             .where(p.c.voided_by.is_(None), p.c.suspense.is_(False))
-            .group_by(a.c.route_id)).all()}
+            .group_by(paid_route)).all()}
     out = []
     for route in routes:
         rid = route["route_id"]

@@ -178,3 +178,53 @@ def test_a_form_without_its_csrf_token_is_refused(page, gateway, sign_in):
     ok = page.request.post(url, form=dict(fields, csrf=csrf_of(page)), max_redirects=0)
     assert ok.status == 303
     assert gateway.query("SELECT count(*) FROM route_assignments") == [(1,)]
+
+
+PAGES = (("today", "/console/", "#channels"), ("routes", "/console/routes", "#routes"),
+         ("route", "/console/routes/R001", "#map"), ("accounts", "/console/accounts?q=王",
+                                                    "#results a"),
+         ("exceptions", "/console/exceptions", "#exceptions"), ("voids", "/console/voids",
+                                                                 "#voids"),
+         ("devices", "/console/devices", "#devices"), ("shifts", "/console/shifts", "#shifts"),
+         ("reports", "/console/reports?report=ageing", "#ageing"))
+
+
+def test_every_page_on_a_laptop_and_a_tablet_in_both_languages(page, tablet_page, gateway,
+                                                               sign_in, shot):
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev)
+    accounts = [a for (a,) in gateway.query("SELECT account_no FROM accounts WHERE route_id = "
+                                            "'R001' ORDER BY account_no LIMIT 3")]
+    gps = {"lat": 30.27, "lon": 120.15, "accuracy_m": 5.0}
+    ops = [f.shift_open(), f.reading(accounts[0], 1234, route_id="R001", gps=gps),
+           f.reading(accounts[1], None, status="skipped", route_id="R001",
+                     gps={**gps, "lat": 30.272}),
+           f.payment(accounts[0], 2500), f.payment(accounts[1], 3300, "card")]
+    ops.append(f.void(ops[-1], reason="刷错卡"))
+    assert post_ops(gateway.base_url, dev["token"], ops).ok
+    as_role(sign_in, page, gateway, "supervisor")
+    for name, url, ready in PAGES:
+        answer = page.goto(gateway.base_url + url)
+        assert answer.status == 200 and page.locator(ready).count() > 0, name
+        shot(page, f"console-{name}")
+    page.goto(gateway.base_url + "/console/accounts?q=" + accounts[0])
+    with page.expect_navigation():
+        page.click("#results a >> nth=0")
+    assert page.locator("#receipts").is_visible()
+    shot(page, "console-account")
+    page.goto(gateway.base_url + "/console/devices")
+    with page.expect_navigation():
+        page.click("#new-code")
+    code = page.inner_text("#code")
+    assert page.locator("#qr svg").count() == 1 and code
+    assert gateway.query("SELECT count(*) FROM enrol_codes WHERE code = :c", c=code) == [(1,)]
+    shot(page, "console-devices-qr")
+    page.goto(gateway.base_url + "/console/?lang=en")
+    assert "Collections today by channel" in page.inner_text("#channels")
+    shot(page, "console-today-en")
+    sign_in(tablet_page, gateway.base_url, *USERS["cashier"])
+    for name, url, ready in PAGES[:2] + PAGES[4:6]:
+        tablet_page.goto(gateway.base_url + url)
+        width = tablet_page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1024, (name, width)       # no sideways scrolling on a tablet
+        shot(tablet_page, f"console-tablet-{name}")

@@ -17,9 +17,12 @@ from sync.gateway.context import ApiError, Context, now_iso
 ACTIONS = ("credit", "refund", "reassign", "write_off")
 
 
-def exception_rows(ctx: Context, status: str, limit: int = 300) -> list[dict]:
+def exception_rows(ctx: Context, status: str, kind: str = "", limit: int = 100) -> list[dict]:
+    """The newest exceptions, open or resolved, optionally of one kind."""
     e = db.exceptions
     q = select(e).order_by(e.c.id.desc()).limit(limit)
+    if kind:
+        q = q.where(e.c.kind == kind)
     q = q.where(e.c.resolved_at.is_(None)) if status == "open" else \
         q.where(e.c.resolved_at.is_not(None))
     with ctx.read() as conn:
@@ -48,7 +51,7 @@ def resolve(ctx: Context, user: dict, exception_id: int, action: str, reason: st
                    amount_fen=row["amount_fen"], credit_fen=row["credit_fen"])
 
 
-def void_rows(ctx: Context, limit: int = 300) -> list[dict]:
+def void_rows(ctx: Context, limit: int = 200) -> list[dict]:
     v, p, rv, o = db.voids, db.payments, db.void_reviews, db.sync_ops
     with ctx.read() as conn:
         return [dict(r) for r in conn.execute(
@@ -157,9 +160,9 @@ def router(console: Console) -> APIRouter:
             raise Denied(exc.status, exc.code) from None
 
     @r.get("/console/exceptions")
-    async def exceptions_page(request: Request, status: str = "open"):
+    async def exceptions_page(request: Request, status: str = "open", kind: str = ""):
         await console.user(request)
-        rows = await run_in_threadpool(exception_rows, ctx, status)
+        rows = await run_in_threadpool(exception_rows, ctx, status, kind[:32])
         return render(request, "exceptions.html", page="exceptions", rows=rows,
                       status=status, actions=ACTIONS)
 

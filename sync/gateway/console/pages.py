@@ -89,17 +89,27 @@ def _receipt_status(r) -> dict:
             "amount_fen": r["amount_fen"], "verified": ok}
 
 
-def device_rows(ctx: Context, limit: int = 2000) -> list[dict]:
+DEVICES_SHOWN = 200
+
+
+def device_rows(ctx: Context, q: str = "", limit: int = DEVICES_SHOWN) -> tuple[list[dict], int]:
+    """Devices longest unseen first (those need a look), optionally by id or name prefix;
+    and how many there are in all."""
     d, c = db.devices, db.closeouts
     last_close = (select(c.c.device_id, func.max(c.c.at).label("last_closeout"))
                   .group_by(c.c.device_id).subquery())
+    query = (select(d.c.device_id, d.c.name, d.c.enrolled_at, d.c.revoked_at, d.c.last_seen,
+                    (d.c.max_seq - d.c.contiguous_seq).label("missing"),
+                    last_close.c.last_closeout)
+             .select_from(d.outerjoin(last_close, last_close.c.device_id == d.c.device_id))
+             .order_by(d.c.revoked_at.is_not(None), d.c.last_seen, d.c.device_id).limit(limit))
+    count = select(func.count()).select_from(d)
+    if q:
+        match = d.c.device_id.startswith(q, autoescape=True) | d.c.name.contains(
+            q, autoescape=True)
+        query, count = query.where(match), count.where(match)
     with ctx.read() as conn:
-        return [dict(x) for x in conn.execute(
-            select(d.c.device_id, d.c.name, d.c.enrolled_at, d.c.revoked_at, d.c.last_seen,
-                   (d.c.max_seq - d.c.contiguous_seq).label("missing"),
-                   last_close.c.last_closeout)
-            .select_from(d.outerjoin(last_close, last_close.c.device_id == d.c.device_id))
-            .order_by(d.c.device_id).limit(limit)).mappings()]
+        return [dict(x) for x in conn.execute(query).mappings()], conn.execute(count).scalar()
 
 
 def qr_svg(text: str) -> str:
@@ -135,12 +145,13 @@ def router(console: Console) -> APIRouter:
         return render(request, "account.html", page="accounts", **detail)
 
     @r.get("/console/devices")
-    async def devices_page(request: Request, code: str | None = None):
+    async def devices_page(request: Request, code: str | None = None, q: str = ""):
         await console.user(request, "devices")
-        rows = await run_in_threadpool(device_rows, ctx)
+        rows, total = await run_in_threadpool(device_rows, ctx, q.strip()[:64])
         qr = qr_svg(json.dumps({"gateway": str(request.base_url).rstrip("/"),
                                 "code": code[:32]}, separators=(",", ":"))) if code else None
-        return render(request, "devices.html", page="devices", rows=rows, code=code, qr=qr)
+        return render(request, "devices.html", page="devices", rows=rows, total=total, q=q,
+                      code=code, qr=qr)
 
     @r.post("/console/devices/enrol-code")
     async def enrol_code(request: Request):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import JSON, BigInteger, cast, func, select
 from starlette.concurrency import run_in_threadpool
 
 from sync.gateway import db
@@ -63,22 +62,29 @@ def readings_per_reader(conn) -> list[dict]:
                          .order_by(day.desc(), r.c.operator_id, r.c.status))]
 
 
+def _doc_field(conn, key: str):
+    """One top-level field of the account document, read by the database (JSON text)."""
+    doc = db.accounts.c.doc
+    if conn.dialect.name == "postgresql":
+        return func.json_extract_path_text(cast(doc, JSON), key)
+    return func.json_extract(doc, f"$.{key}")
+
+
 def arrears_ageing(conn) -> list[dict]:
-    """Accounts owing, by days past the due date of their arrears (as of today)."""
+    """Accounts owing, by days past the due date of their arrears (as of today); the
+    database groups by due date, so no account document is parsed here."""
     today = date.fromisoformat(today_q.day_start())
+    a = db.accounts
+    due, owed = _doc_field(conn, "arrears_due_date"), _doc_field(conn, "arrears_fen")
+    owed_fen = cast(owed, BigInteger)
     out = {label: {"bucket": label, "accounts": 0, "amount_fen": 0} for _d, label in AGE_BUCKETS}
-    rows = conn.execute(select(db.accounts.c.doc).where(db.accounts.c.active.is_(True),
-                                                        db.accounts.c.bill_fen > 0))
-    for (doc,) in rows:
-        d = json.loads(doc)
-        owed = d.get("arrears_fen") or 0
-        if owed <= 0:
-            continue
-        due = d.get("arrears_due_date")
-        age = (today - date.fromisoformat(due)).days if due else 0
+    for due_date, n, fen in conn.execute(
+            select(due, func.count(), func.sum(owed_fen))
+            .where(a.c.active.is_(True), a.c.bill_fen > 0, owed_fen > 0).group_by(due)):
+        age = (today - date.fromisoformat(due_date)).days if due_date else 0
         label = [lbl for lo, lbl in AGE_BUCKETS if age >= lo][-1] if age >= 0 else "0-30"
-        out[label]["accounts"] += 1
-        out[label]["amount_fen"] += owed
+        out[label]["accounts"] += n
+        out[label]["amount_fen"] += int(fen)
     return list(out.values())
 
 
@@ -99,6 +105,8 @@ def agents(conn) -> list[dict]:
 
 REPORTS = {"daily": daily_collection, "readers": readings_per_reader,
            "ageing": arrears_ageing, "agents": agents}
+REPORT_TITLES = {"daily": "daily_collection", "readers": "readings_per_reader",
+                 "ageing": "arrears_ageing", "agents": "agents_remitted"}
 
 
 def run(ctx: Context, name: str) -> list[dict]:
@@ -120,14 +128,13 @@ def router(console: Console) -> APIRouter:
     ctx = console.ctx
 
     @r.get("/console/reports")
-    async def reports_page(request: Request):
+    async def reports_page(request: Request, report: str = "daily"):
         await console.user(request)
-
-        def all_reports():
-            with ctx.read() as conn:
-                return {name: fn(conn) for name, fn in REPORTS.items()}
-        data = await run_in_threadpool(all_reports)
-        return render(request, "reports.html", page="reports", **data)
+        if report not in REPORTS:
+            raise Denied(404, "not_found")
+        rows = await run_in_threadpool(run, ctx, report)
+        return render(request, "reports.html", page="reports", report=report,
+                      names=REPORT_TITLES, rows=rows)
 
     @r.get("/console/reports/{name}.csv")
     async def report_csv(request: Request, name: str):

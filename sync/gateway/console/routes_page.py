@@ -15,7 +15,12 @@ from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context
 
 
+READINGS_SHOWN = 200
+
+
 def route_detail(ctx: Context, route_id: str, limit: int = 500) -> dict | None:
+    """The route, its newest readings (`limit` plotted, READINGS_SHOWN listed), who may
+    be assigned, and its assignment history."""
     r, rd = db.routes, db.readings
     with ctx.read() as conn:
         route = conn.execute(select(r).where(r.c.route_id == route_id)).mappings().first()
@@ -53,7 +58,7 @@ def route_detail(ctx: Context, route_id: str, limit: int = 500) -> dict | None:
         if isinstance(gps, dict) and all(isinstance(gps.get(k), (int, float))
                                          for k in ("lat", "lon")):
             points.append((gps["lon"], gps["lat"], x["account_no"]))
-    return {"route": route, "readings": readings, "plot": plot(points), "readers": readers,
+    return {"route": route, "readings": readings[:READINGS_SHOWN], "plot": plot(points), "readers": readers,
             "devices": devices, "history": history}
 
 

@@ -1,5 +1,6 @@
 """Revision 2: the office console — office users (slow password hash, lockout), sessions
-with their CSRF token, the audit log of supervisor writes, void and shift reviews.
+with their CSRF token, the audit log of supervisor writes, void and shift reviews; an
+index of accounts by route and active flag (route progress counts without the documents).
 
 Revision ID: 0002
 Revises: 0001
@@ -18,6 +19,8 @@ Big = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('accounts') as batch_op:
+        batch_op.create_index('ix_accounts_route_active', ['route_id', 'active'])
     op.create_table('office_users',
                     sa.Column('username', sa.String(200), primary_key=True),
                     sa.Column('name', sa.Text(), nullable=False),
@@ -62,3 +65,5 @@ def downgrade() -> None:
     op.drop_table('supervisor_audit')
     op.drop_table('office_sessions')
     op.drop_table('office_users')
+    with op.batch_alter_table('accounts') as batch_op:
+        batch_op.drop_index('ix_accounts_route_active')
