@@ -42,7 +42,8 @@ def dues(store, agent_id: str, today: dt.date | None = None) -> list[dict]:
     out = []
     for pos, m in enumerate(members(store, agent_id)):
         bill = tariffs.bill_for(store, m["account_no"], today=today)
-        old = bill.arrears_fen + bill.late_fee_fen - bill.credit_fen - bill.paid_here_fen
+        old = (bill.arrears_fen + bill.late_fee_fen - bill.credit_fen - bill.paid_here_fen
+               + bill.voided_here_fen)
         old = min(bill.total_due_fen, max(0, old))
         out.append({"account_no": m["account_no"], "name": m["name"], "walk": pos,
                     "due_date": bill.arrears_due_date or "9999-12-31", "overdue_fen": old,

@@ -13,12 +13,12 @@ rounded once, half up, to the fen. No float is used anywhere.
 Tiered bands are monthly and cumulative: `{"upto_kwh": 230}` covers 0–230 kWh, the next
 `{"upto_kwh": 400}` covers 230–400 kWh, `{"upto_kwh": null}` everything above.
 
-The total due: `current + arrears + late fee − credit − paid here`, never below 0 (any
-credit left over is reported as `credit_left_fen`). `arrears` and `credit` are the office's
-balance as this device last received it; "paid here" is what this device collected for the
-account (payments and agent allocations) that this balance does not include yet, less the
-voids of payments it does include that it does not yet reflect (docs/ledger.md, "The due
-figure"). A payment counts against the bill until the device holds an office balance that
+The total due: `current + arrears + late fee − credit − paid here + voided here`, never
+below 0 (any credit left over is reported as `credit_left_fen`). `arrears` and `credit` are
+the office's balance as this device last received it; "paid here" is what this device
+collected for the account (payments and agent allocations) that this balance does not
+include yet; "voided here" the voids of payments it does include that it does not reflect
+yet (docs/ledger.md, "The due figure"). A payment counts against the bill until the device holds an office balance that
 names it as booked (`booked_ops`, filled by terminal.routes from the snapshot and the
 change feed) — never both, never neither. The late fee is charged on the arrears still
 open once those payments are applied by the office's own rule (arrears first, the rest
@@ -145,9 +145,10 @@ class Bill:
     overdue_days: int
     late_fee_fen: int
     credit_fen: int
-    paid_here_fen: int
+    paid_here_fen: int             # taken here, not yet booked by the office (≥ 0)
     total_due_fen: int
     credit_left_fen: int
+    voided_here_fen: int = 0       # given back here by voids the office has not booked (≥ 0)
     # what the rule needs to figure the due after a further payment (`due_if_paid`)
     open_arrears_fen: int = 0      # arrears once the payments not yet booked are applied
     open_credit_fen: int = 0
@@ -253,7 +254,8 @@ def unbooked_moves(conn: sqlite3.Connection, account_no: str) -> list[int]:
 
 
 def paid_here_fen(conn: sqlite3.Connection, account_no: str) -> int:
-    """Net of `unbooked_moves`: what the office balance held here does not reflect yet."""
+    """Net of `unbooked_moves`: what the office balance held here does not reflect yet
+    (payments less voids; `Bill` shows the two apart)."""
     return sum(unbooked_moves(conn, account_no))
 
 
@@ -291,14 +293,15 @@ def bill_for(store, account_no: str, kwh_e3: int | None = None,
     arrears = max(0, acct["arrears_fen"])
     credit = max(0, acct["credit_fen"])
     moves = unbooked_moves(conn, account_no)
-    paid = sum(moves)
+    paid = sum(m for m in moves if m > 0)
+    voided = -sum(m for m in moves if m < 0)
     open_arrears, open_credit = open_balance(arrears, credit, moves)
     due = acct["arrears_due_date"]
     days = max(0, (today - dt.date.fromisoformat(due)).days) if due and open_arrears else 0
     fee = late_fee_fen(open_arrears, ppm, due, today)
     current = sum(line.amount_fen for line in lines)
     gross = current + arrears + fee
-    net = gross - credit - paid
+    net = gross - credit - paid + voided
     return Bill(account_no, acct["tariff_id"], kwh_e3, tuple(lines), current, arrears, due,
-                days, fee, credit, paid, max(0, net), max(0, -net), open_arrears, open_credit,
-                ppm, today.isoformat())
+                days, fee, credit, paid, max(0, net), max(0, -net), voided, open_arrears,
+                open_credit, ppm, today.isoformat())
