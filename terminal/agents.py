@@ -14,6 +14,7 @@ One payment row, one allocation row per account, one receipt listing them, one o
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from terminal import payments, receipt_docs, tariffs
 from terminal.ledger_errors import LedgerError, fen_text, require_int
@@ -25,6 +26,23 @@ def _agent(store, agent_id: str):
         raise LedgerError("unknown_agent", f"代管单位 {agent_id} 不存在",
                           f"Agent {agent_id} is not on this device")
     return row
+
+
+def check_not_blocked(store, agent_id: str) -> None:
+    """Refuse a new lump payment of an agent the office has blocked (over its limit or
+    overdue; reference data `settings.blocked_agents`, docs/channels.md) until it lifts it."""
+    try:
+        blocked = json.loads(store.get_meta("blocked_agents") or "{}")
+    except ValueError:
+        blocked = {}
+    block = blocked.get(agent_id) if isinstance(blocked, dict) else None
+    if block:
+        name = _agent(store, agent_id)["name"]
+        raise LedgerError("agent_blocked",
+                          f"代管单位 {name} 已暂停代收：{block.get('zh', '')}。"
+                          "请其先上缴款项，营业所解除后方可收款",
+                          f"Agent {name} is blocked: {block.get('en', '')}. No new lump "
+                          "payments until the office lifts the block")
 
 
 def members(store, agent_id: str) -> list[dict]:
@@ -105,6 +123,7 @@ def prepare(store, agent_id: str, amount_fen: int, allocations: list[dict] | Non
             today: dt.date | None = None) -> tuple[dict, list[dict]]:
     """(receipt content, allocations) of an agent payment, checked."""
     agent = _agent(store, agent_id)
+    check_not_blocked(store, agent_id)
     require_int(amount_fen, "金额", "Amount")
     if allocations is None:
         allocations = allocate(store, agent_id, amount_fen, today)

@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import delete, func, select
 
 from sync.gateway import db
+from sync.gateway.channels import agents as channel_agents
 from sync.gateway.context import ApiError, Context, now_iso, now_s
 
 ROUTE_KEYS = ("route_id", "name", "cycle", "read_date", "hide_previous")
@@ -16,7 +17,7 @@ MAX_PAGE = 5000
 MAX_CHANGES = 5000
 
 
-def reference(ctx: Context) -> dict:
+def _reference(ctx: Context) -> dict:
     with ctx.read() as conn:
         operators = [{"operator_id": r.operator_id, "name": r.name,
                       "roles": json.loads(r.roles), "pin_hash": r.pin_hash}
@@ -34,6 +35,13 @@ def reference(ctx: Context) -> dict:
         return {"operators": operators, "codes": _kv_json(ctx, conn, "codes", {}),
                 "tariffs": _kv_json(ctx, conn, "tariffs", []), "agents": agents,
                 "settings": _kv_json(ctx, conn, "settings", {})}
+
+
+def reference(ctx: Context) -> dict:
+    """Reference data with the agents blocked now (docs/channels.md §Regional agents)."""
+    ref = _reference(ctx)
+    ref["settings"]["blocked_agents"] = channel_agents.blocked(ctx)
+    return ref
 
 
 def _kv_json(ctx, conn, key, default):

@@ -7,11 +7,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
-from sync.gateway.channels import auth, biller, models, recon
+from sync.gateway.channels import agents, auth, biller, models, recon
 from sync.gateway.context import ApiError, Context
 
 Platform = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 TradeNo = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+AgentId = Annotated[str, Path(min_length=1, max_length=64)]
 Channel = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 Day = Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 CSV_BODY = {"requestBody": {"required": True, "content": {
@@ -124,5 +125,26 @@ def office_router(ctx: Context, supervisor) -> APIRouter:
     def daily(op: supervisor, day_from: Day, day_to: Day):
         """Gross, fees and net per channel and day."""
         return recon.daily(ctx, day_from, day_to)
+
+    @r.put("/agents/{agent_id}/agreement")
+    def put_agreement(agent_id: AgentId, body: models.AgreementIn, op: supervisor):
+        return agents.set_agreement(ctx, agent_id, body.model_dump())
+
+    @r.get("/agents/{agent_id}/agreement")
+    def get_agreement(agent_id: AgentId, op: supervisor):
+        """Collected vs remitted, limit, remit-by date, blocked or not."""
+        return agents.position(ctx, agent_id)
+
+    @r.post("/agents/{agent_id}/remittances")
+    def post_remittance(agent_id: AgentId, body: models.RemittanceIn, op: supervisor):
+        return agents.remit(ctx, agent_id, body.model_dump(), op)
+
+    @r.post("/agents/{agent_id}/lift")
+    def lift_block(agent_id: AgentId, body: models.LiftIn, op: supervisor):
+        return agents.lift(ctx, agent_id, body.days, body.note, op)
+
+    @r.get("/agents/{agent_id}/statement")
+    def agent_statement(agent_id: AgentId, op: supervisor, day_from: Day, day_to: Day):
+        return agents.statement(ctx, agent_id, day_from, day_to)
 
     return r
