@@ -219,8 +219,11 @@ class ReadingEntry:
             self.note = v.clean_note(note)
         return problems
 
-    def set_gps(self, lat: float, lon: float, accuracy_m: float = 0.0) -> list:
-        gps, problems = v.check_gps({"lat": lat, "lon": lon, "accuracy_m": accuracy_m})
+    def set_gps(self, lat: float, lon: float, accuracy_m: float = 0.0, *,
+                age_s: int | None = None, state: str | None = None) -> list:
+        """The fix to record with the reading (terminal/location.py: its age and state)."""
+        gps, problems = v.check_gps({"lat": lat, "lon": lon, "accuracy_m": accuracy_m,
+                                     "age_s": age_s, "state": state})
         if not problems:
             self.gps = gps
         return problems

@@ -40,6 +40,7 @@ import dataclasses
 import datetime as dt
 
 import fieldrules
+from terminal import location
 
 NOTE_FIELD = fieldrules.field("reading", "note")
 NOTE_MAX = NOTE_FIELD.max_chars
@@ -323,14 +324,23 @@ def check_skip(rule: dict | None, *, has_value: bool, note: str | None, photo) -
 
 
 def check_gps(gps) -> tuple[dict | None, list[Result]]:
-    """Normalise a GPS fix {lat, lon, accuracy_m} (None = no fix, which is allowed)."""
+    """Normalise a GPS fix {lat, lon, accuracy_m[, age_s, state]} (None = no fix, which is
+    allowed); the fix's age and state (terminal/location.py) are kept when given."""
     if gps is None:
         return None, []
     try:
         lat, lon = float(gps["lat"]), float(gps["lon"])
         acc = float(gps.get("accuracy_m") or 0.0)
+        age = None if gps.get("age_s") is None else int(gps["age_s"])
     except (KeyError, TypeError, ValueError):
         return None, [_err("gps_invalid", "定位数据无效", "Invalid GPS position", True)]
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= acc < 1e6):
+    state = gps.get("state")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= acc < 1e6) \
+            or (age is not None and age < 0) or state not in (None, *location.STATES):
         return None, [_err("gps_invalid", "定位数据超出范围", "GPS position out of range", True)]
-    return {"lat": lat, "lon": lon, "accuracy_m": acc}, []
+    fix = {"lat": lat, "lon": lon, "accuracy_m": acc}
+    if age is not None:
+        fix["age_s"] = age
+    if state is not None:
+        fix["state"] = state
+    return fix, []

@@ -25,7 +25,9 @@ from terminal.ui import fonts, i18n
 FONT_PATH = fonts.register()  # before any widget exists
 
 from kivy.app import App  # noqa: E402
+from terminal.ui.location import DEFAULTS as LOCATION_DEFAULTS  # noqa: E402
 from kivy.clock import Clock  # noqa: E402
+from kivy.config import ConfigParser  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.metrics import dp  # noqa: E402
 from kivy.properties import ListProperty, ObjectProperty, StringProperty  # noqa: E402
@@ -47,6 +49,9 @@ DEFAULTS = {
                 # ZVT transport: auto = bare APDUs for socket://, serial framing otherwise
                 "terminal_transport": "auto"},
     "app": {"language": "zh"},
+    # where the position recorded with a capture comes from (terminal/ui/location.py):
+    # "" none, "android", or an NMEA receiver's port URL; fixes older or worse are flagged
+    "location": dict(LOCATION_DEFAULTS),
     # offline card limits (terminal.payments: meta `card_limits`); empty = the office's value
     "cardlimits": {"max_fen": "", "max_total_fen": "", "max_count": "", "max_age_hours": ""},
 }
@@ -64,6 +69,10 @@ SETTINGS_PANEL = [
      "options": ["9600", "19200", "38400", "57600", "115200"]},
     {"type": "options", "title": "Card terminal transport (ZVT)", "section": "devices",
      "key": "terminal_transport", "options": ["auto", "serial", "tcp"]},
+    {"type": "title", "title": "Location"},
+    {"type": "string", "title": "GPS receiver (port URL, android, or empty)", "section": "location", "key": "url"},
+    {"type": "numeric", "title": "Fix older than (s) is stale", "section": "location", "key": "max_age_s"},
+    {"type": "numeric", "title": "Fix worse than (m) is inaccurate", "section": "location", "key": "max_accuracy_m"},
     {"type": "title", "title": "Language"},
     {"type": "options", "title": "Language", "section": "app", "key": "language", "options": ["zh", "en"]},
     {"type": "title", "title": "Offline card limits"},
@@ -146,6 +155,13 @@ class ChaoshouApp(App):
             config.setdefaults(section, dict(values))
 
     def load_config(self):
+        # Kivy reuses one process-wide ConfigParser named "app": an app started after
+        # another in the same process (the UI tests) would inherit its settings, e.g. a
+        # device port URL the operating system has since given to another device.
+        stale = ConfigParser.get_configparser("app")
+        if stale is not None:
+            for section in stale.sections():
+                stale.remove_section(section)
         config = super().load_config()
         for section, values in self.config_overrides.items():
             for key, value in values.items():

@@ -30,6 +30,7 @@ from kivy.properties import (BooleanProperty, DictProperty, ListProperty, Numeri
 from terminal import outbox, payments, recovery
 from terminal.store import Store
 from terminal.ui.i18n import error_text, tr
+from terminal.ui.location import Location
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Services(EventDispatcher):
         self.app = app
         self.store: Store | None = None
         self.worker = None
+        self.location = Location(app)        # the GPS source and its fix state
         self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="ui-work")
         self._devices = {kind: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"dev-{kind}")
                          for kind in ("printer", "terminal")}
@@ -88,6 +90,7 @@ class Services(EventDispatcher):
         return self.store
 
     def start(self) -> None:
+        self.location.start()
         self.open_store()
         report = recovery.recover(self.store)   # before the sync worker (terminal/recovery.py)
         if self.app.start_worker and self.enrolled():
@@ -148,6 +151,7 @@ class Services(EventDispatcher):
         if self._poll_ev is not None:
             self._poll_ev.cancel()
         self.stop_worker()
+        self.location.stop()
         for kind, pool in self._devices.items():
             driver = self._drivers.pop(kind, None)
             if driver is not None:
@@ -414,7 +418,9 @@ class Services(EventDispatcher):
             self._set_device("printer", "ok", "")
 
     def on_config_change(self, section: str, key: str, value) -> None:
-        if section == "devices":
+        if section == "location":
+            self.location.start()
+        elif section == "devices":
             self.reset_device("printer" if key.startswith("printer") else "terminal")
         elif (section, key) == ("gateway", "url") and self.store is not None:
             self.run(self.store.set_meta, "gateway_url", value)

@@ -31,8 +31,11 @@ def open_entry(store, account_no, operator_id):
     return (entry, codes.list_codes(store, "skip"), codes.list_codes(store, "trouble"))
 
 
-def submit(entry, keyed, skip_code, note, confirm):
-    """Worker: one press of Save (or Confirm)."""
+def submit(entry, keyed, skip_code, note, confirm, gps=None):
+    """Worker: one press of Save (or Confirm). `gps`: the fix as of this press
+    (terminal/location.py), recorded with the reading whatever its state."""
+    if gps is not None:
+        entry.set_gps(**gps)
     problems = entry.set_note(note)
     if problems:
         return readings.Outcome(None, problems)
@@ -235,6 +238,7 @@ class ReadingScreen(AppScreen):
             return
         self.busy = True
         run(submit, self.entry, self.keyed, self.skip_code or None, note or None, confirm,
+            self.app.services.location.current(),
             on_done=self._outcome, on_error=self._failed)
 
     def confirm(self):
