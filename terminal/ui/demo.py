@@ -28,6 +28,7 @@ class Demo:
     terminal_url: str = ""
     device_id: str = ""
     _gateway: object = None
+    _sandbox: object = None
     _printer: object = None
     _terminal: object = None
     _closers: list = field(default_factory=list)
@@ -60,6 +61,11 @@ class Demo:
         self.gateway_url = self._gateway.start(timeout=60)
         self._closers.append(self._gateway.stop)
         log.info("demo gateway at %s", self.gateway_url)
+        from sync.sandbox_platform.process import SandboxProcess   # pays as 支付宝 (sandbox)
+        self._sandbox = SandboxProcess(self.gateway_url, platform="alipay", retry_base=1.0)
+        self._sandbox.start()
+        self._closers.append(self._sandbox.stop)
+        log.info("demo payment platform at %s", self._sandbox.base_url)
 
     def _start_devices(self) -> None:
         from devices.sim.printer import PrinterSim
@@ -108,7 +114,9 @@ class Demo:
         return (f"演示模式：收据图片保存在 {self.receipts_dir.resolve()}\n"
                 f"Demo: printed receipts are saved as PNG in {self.receipts_dir.resolve()}\n"
                 "操作员 Operators: 1001 / 1002 抄表 reader, 2001 收费 collector, "
-                "3001 抄表+收费, PIN 1234; 9001 主管 supervisor, PIN 9999")
+                "3001 抄表+收费, PIN 1234; 9001 主管 supervisor, PIN 9999\n"
+                f"客户缴费页 Customer pages: {self.gateway_url}/pay · "
+                f"支付宝沙箱 sandbox platform: {self._sandbox.base_url}/trades")
 
     def close(self) -> None:
         while self._closers:

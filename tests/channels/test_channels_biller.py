@@ -2,6 +2,7 @@
 and hand-signed requests against a real gateway; the handheld is the real sync client and
 terminal core on a real store."""
 import json
+import time
 
 import pytest
 import requests
@@ -108,16 +109,11 @@ def test_forged_signature_replayed_nonce_and_stale_time_are_refused(gateway, san
     assert first.status_code == 200, first.text
     again = _post(gateway, data, headers)
     assert again.status_code == 401 and again.json()["error"] == "nonce_replayed"
-    stale = _post(gateway, *_raw(signer, notice, ts=sync_kit_time() - 3600))
+    stale = _post(gateway, *_raw(signer, notice, ts=int(time.time()) - 3600))
     assert stale.status_code == 401 and stale.json()["error"] == "stale_timestamp"
     unsigned = requests.post(gateway.base_url + "/v1/channels/payments", json=notice,
                              timeout=30)
     assert unsigned.status_code == 401 and unsigned.json()["error"] == "unsigned"
-
-
-def sync_kit_time() -> int:
-    import time
-    return int(time.time())
 
 
 def test_same_trade_number_with_another_amount_is_refused_and_queued(gateway, sandbox,
