@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sync.gateway import (access, console, db, ingest, migrate, money, observe, routedata, seed,
                           supervisor)
 from sync.gateway.channels import routes as channel_routes
+from sync.gateway.customer import pages as customer_pages
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
 
@@ -527,5 +528,6 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     # -- other payment channels (docs/channels.md)
     app.include_router(channel_routes.platform_router(ctx))
     app.include_router(channel_routes.office_router(ctx, Supervisor))
+    app.include_router(customer_pages.router(ctx))   # the customer's phone: /pay, /verify
     return app
 

@@ -15,14 +15,20 @@ from sync import platform_sign
 from sync.sandbox_platform.app import create_app
 from sync.sandbox_platform.notifier import Notifier, Signer
 
+NAMES = {"alipay": ("支付宝", "Alipay"), "wechat": ("微信支付", "WeChat Pay"),
+         "sandpay": ("沙箱支付", "Sandpay")}
 
-def register(gateway: str, supervisor: str, platform: str, scheme: str, key) -> None:
+
+def register(gateway: str, supervisor: str, platform: str, scheme: str, key,
+             checkout_url: str) -> None:
     """Register this platform's credentials with the gateway (office sign-in)."""
     operator_id, pin = supervisor.split(":", 1)
     token = requests.post(gateway + "/v1/supervisor/login",
                           json={"operator_id": operator_id, "pin": pin}, timeout=30)
     token.raise_for_status()
-    body = {"name_zh": f"{platform}沙箱", "name_en": f"{platform} sandbox", "scheme": scheme}
+    zh, en = NAMES.get(platform, (platform, platform))
+    body = {"name_zh": f"{zh}（沙箱）", "name_en": f"{en} (sandbox)", "scheme": scheme,
+            "checkout_url": checkout_url}
     if scheme == "rsa":
         body["public_key"] = platform_sign.public_pem(key)
     else:
@@ -49,13 +55,14 @@ def main(argv=None) -> int:
     opts = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(message)s")
     key = _key(opts.scheme, opts.key_file)
-    if opts.supervisor:
-        register(opts.gateway, opts.supervisor, opts.platform, opts.scheme, key)
-    notifier = Notifier(Signer(opts.gateway.rstrip("/"), opts.platform, opts.scheme, key),
-                        retry_base_s=opts.retry_base)
     sock = socket.socket()
     sock.bind((opts.host, opts.port))
     port = sock.getsockname()[1]
+    if opts.supervisor:
+        register(opts.gateway, opts.supervisor, opts.platform, opts.scheme, key,
+                 f"http://{opts.host}:{port}/checkout")
+    notifier = Notifier(Signer(opts.gateway.rstrip("/"), opts.platform, opts.scheme, key),
+                        retry_base_s=opts.retry_base)
     if opts.port_file:
         opts.port_file.write_text(str(port), encoding="ascii")
     print(f"sandbox platform {opts.platform} on http://{opts.host}:{port}", flush=True)

@@ -80,6 +80,8 @@ def register(ctx: Context, platform: str, body: dict) -> dict:
         else:
             conn.execute(db.platforms.insert().values(platform=platform, created_at=now_iso(),
                                                       **values))
+        if body.get("checkout_url"):
+            ctx.kv_set(conn, f"checkout_url:{platform}", body["checkout_url"])
     return {"platform": platform, "scheme": body["scheme"]}
 
 

@@ -35,6 +35,8 @@ class PlatformIn(Message):
     scheme: Literal["rsa", "hmac"]
     public_key: Annotated[str, Field(max_length=4000)] | None = None
     secret: Annotated[str, Field(pattern=r"^[0-9a-f]{32,128}$")] | None = None
+    checkout_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,300}$")] | None = Field(
+        None, description="the platform's checkout page for the customer pages")
 
 
 class BillOut(Message):
