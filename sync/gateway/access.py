@@ -110,10 +110,13 @@ def reissue_token(ctx: Context, device_id: str, ts: int, nonce: str, proof: str)
     return {"token": token}
 
 
-def revoke(ctx: Context, device_id: str) -> dict:
+def revoke(ctx: Context, device_id: str, audit=None) -> dict:
+    """Revoke a device; `audit(conn)` (the office console's) runs in the same transaction."""
     with ctx.write() as conn:
         found = conn.execute(db.devices.update().where(db.devices.c.device_id == device_id)
                              .values(revoked_at=now_iso())).rowcount
+        if found and audit:
+            audit(conn)
     if not found:
         raise ApiError(404, "unknown_device", f"no device {device_id!r}")
     for dev in ctx.token_cache.values():
@@ -122,12 +125,15 @@ def revoke(ctx: Context, device_id: str) -> dict:
     return {"device_id": device_id, "revoked": True}
 
 
-def new_enrol_code(ctx: Context, operator_id: str) -> dict:
+def new_enrol_code(ctx: Context, operator_id: str, audit=None) -> dict:
+    """A one-time enrolment code; `audit(conn, code)` runs in the same transaction."""
     code = "-".join(secrets.token_hex(2).upper() for _ in range(3))
     with ctx.write() as conn:
         conn.execute(db.enrol_codes.insert().values(code=code, reusable=False,
                                                      created_by=operator_id,
                                                      created_at=now_iso()))
+        if audit:
+            audit(conn, code)
     return {"code": code}
 
 

@@ -219,6 +219,18 @@ def test_every_page_on_a_laptop_and_a_tablet_in_both_languages(page, tablet_page
     assert page.locator("#qr svg").count() == 1 and code
     assert gateway.query("SELECT count(*) FROM enrol_codes WHERE code = :c", c=code) == [(1,)]
     shot(page, "console-devices-qr")
+    row = page.locator("#devices tr", has_text=dev["device_id"])
+    row.locator("input[name=reason]").fill("设备遗失")
+    page.once("dialog", lambda dialog: dialog.accept())      # "Revoke …?" asks first
+    with page.expect_navigation():
+        row.locator("button").click()
+    [(revoked_at,)] = gateway.query("SELECT revoked_at FROM devices WHERE device_id = :d",
+                                    d=dev["device_id"])
+    assert revoked_at and gateway.query(
+        "SELECT count(*) FROM supervisor_audit WHERE action = 'revoke_device' AND detail "
+        "LIKE :d", d=f"%{dev['device_id']}%设备遗失%") == [(1,)]
+    assert requests.get(gateway.base_url + "/v1/reference", timeout=10, headers={
+        "Authorization": f"Bearer {dev['token']}"}).status_code == 403
     page.goto(gateway.base_url + "/console/?lang=en")
     assert "Collections today by channel" in page.inner_text("#channels")
     shot(page, "console-today-en")

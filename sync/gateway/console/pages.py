@@ -157,27 +157,23 @@ def router(console: Console) -> APIRouter:
     async def enrol_code(request: Request):
         user, _form = await console.form(request, "enrol_code")
 
-        def run():
-            made = access.new_enrol_code(ctx, f"office:{user['username']}")
-            with ctx.write() as conn:
-                auth.audit(conn, user["username"], "enrol_code", None, after=made)
-            return made
-        made = await run_in_threadpool(run)
+        made = await run_in_threadpool(
+            access.new_enrol_code, ctx, f"office:{user['username']}",
+            lambda conn, code: auth.audit(conn, user["username"], "enrol_code", None,
+                                          after={"code": code}))
         return back(f"/console/devices?code={made['code']}")
 
     @r.post("/console/devices/{device_id}/revoke")
     async def revoke(request: Request, device_id: str):
         user, form = await console.form(request, "revoke")
 
-        def run():
-            access.revoke(ctx, device_id)
-            with ctx.write() as conn:
-                auth.audit(conn, user["username"], "revoke_device", None,
-                           before={"device_id": device_id, "revoked": False},
-                           after={"device_id": device_id, "revoked": True},
-                           reason=str(form.get("reason", ""))[:200])
+        def audit(conn):
+            auth.audit(conn, user["username"], "revoke_device", None,
+                       before={"device_id": device_id, "revoked": False},
+                       after={"device_id": device_id, "revoked": True},
+                       reason=str(form.get("reason", ""))[:200])
         try:
-            await run_in_threadpool(run)
+            await run_in_threadpool(access.revoke, ctx, device_id[:64], audit)
         except ApiError:
             raise Denied(404, "not_found") from None
         return back("/console/devices")
