@@ -8,9 +8,11 @@ import pytest
 import requests
 
 from sync import platform_sign
+from sync.gateway.testing import GatewayProcess
 from sync.sandbox_platform.notifier import Signer
 from terminal import payments, route_walk
 from terminal.ledger_errors import LedgerError
+from tests.deadline import wait_until
 from tests.sync import sync_kit
 
 
@@ -187,3 +189,43 @@ def test_platform_payment_after_cash_on_site_is_flagged_as_double_and_credited(
     acct = route_walk.account_detail(store, account_no)["account"]
     assert acct["credit_fen"] == credit_on_device - owed
     assert acct["last_third_party"]["refunded_fen"] == owed
+
+
+def test_a_nonce_used_on_one_gateway_process_is_refused_by_another(gateway, sandbox,
+                                                                   handheld):
+    second = GatewayProcess(gateway.db_path, seed_demo=False, db_url=gateway.url)
+    second.start()
+    try:
+        signer = sandbox.signer()
+        notice = {"platform": "sandpay", "trade_no": "TWOPROC1", "account_no": handheld[2][6],
+                  "amount_fen": 300, "paid_at": "2026-12-04T12:00:00+08:00"}
+        data, headers = _raw(signer, notice)
+        assert _post(gateway, data, headers).status_code == 200
+        replay = requests.post(second.base_url + "/v1/channels/payments", data=data,
+                               headers=headers, timeout=30)
+        assert replay.status_code == 401 and replay.json()["error"] == "nonce_replayed"
+    finally:
+        second.stop()
+
+
+def test_the_platform_retries_with_back_off_until_the_gateway_answers(gateway, sandbox,
+                                                                     handheld):
+    signer = sandbox.signer()
+    account_no = handheld[2][7]
+    before = _bill(signer, account_no)["breakdown"]["arrears_fen"]
+    gateway.stop()
+    try:
+        trade = requests.post(sandbox.base_url + "/pay", timeout=30,
+                              json={"account_no": account_no, "amount_fen": 400}).json()
+
+        def attempts():
+            [t] = [x for x in requests.get(sandbox.base_url + "/trades", timeout=30).json()
+                   if x["trade_no"] == trade["trade_no"]]
+            return t["delivery"]
+        wait_until(lambda: attempts()["attempts"] >= 3, what="three failed attempts")
+    finally:
+        gateway.start()
+    done = wait_until(lambda: attempts()["status"] != "pending" and attempts(),
+                      what="delivery after the gateway is back")
+    assert done["status"] == "delivered" and done["attempts"] > 3
+    assert _bill(signer, account_no)["breakdown"]["arrears_fen"] == before - min(400, before)
