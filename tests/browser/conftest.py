@@ -7,7 +7,8 @@ the reason.
 
 Fixtures:
 - `browser` (session): the running Chromium.
-- `page`: a fresh context and page (laptop size, zh-CN); `tablet_page` at 1024×768 touch.
+- `page`: a fresh context and page (laptop size, zh-CN); `tablet_page` at 1024×768 touch;
+  `phone_page` at 390×844 touch.
 - `shot(page, name)`: saves a full-page screenshot as artifacts/browser/<name>.png.
 - `gateway`: a real gateway process on loopback with the demo data (sync.gateway.testing).
 - `sign_in(page, base_url, username, password)`: signs in on /console/login.
@@ -52,11 +53,25 @@ def page(browser):
     context.close()
 
 
-@pytest.fixture
-def tablet_page(browser):
-    context = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True,
+def _touch_page(browser, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height}, has_touch=True,
                                   is_mobile=True, locale="zh-CN")
     pg = context.new_page()
+    pg.set_default_timeout(30_000 * float(os.environ.get("CHAOSHOU_TEST_TIMEOUT_FACTOR", "1")))
+    return context, pg
+
+
+@pytest.fixture
+def tablet_page(browser):
+    context, pg = _touch_page(browser, 1024, 768)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser):
+    """A phone-sized touch page (390×844), for the customer pages."""
+    context, pg = _touch_page(browser, 390, 844)
     yield pg
     context.close()
 

@@ -16,15 +16,6 @@ from sync.sandbox_platform.process import SandboxProcess
 
 
 @pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                  has_touch=True, locale="zh-CN")
-    pg = context.new_page()
-    yield pg
-    context.close()
-
-
-@pytest.fixture
 def sandbox(gateway):
     sb = SandboxProcess(gateway.base_url, platform="alipay").start()
     yield sb
@@ -47,7 +38,9 @@ def _look_up(phone, base, account_no, meter4):
     phone.click("#lookup")
 
 
-def test_pay_through_the_platform_then_e_receipt_then_verify(phone, gateway, sandbox, shot):
+def test_pay_through_the_platform_then_e_receipt_then_verify(phone_page, gateway, sandbox,
+                                                             shot):
+    phone = phone_page
     base = gateway.base_url
     account_no, meter_no = _owing(gateway)
     _look_up(phone, base, account_no, meter_no[-4:])
@@ -84,7 +77,8 @@ def test_pay_through_the_platform_then_e_receipt_then_verify(phone, gateway, san
     assert phone.get_attribute("#status", "data-status") == "voided"
 
 
-def test_verify_a_handheld_receipt_valid_voided_and_forged(phone, gateway, shot):
+def test_verify_a_handheld_receipt_valid_voided_and_forged(phone_page, gateway, shot):
+    phone = phone_page
     base = gateway.base_url
     dev = enrol_device(base)
     ops = OpFactory(dev)
@@ -107,7 +101,8 @@ def test_verify_a_handheld_receipt_valid_voided_and_forged(phone, gateway, shot)
     assert check(kept, code="ffffffffffffffff") == "not_ours"
 
 
-def test_a_wrong_account_number_says_nothing_about_which_exist(phone, gateway, shot):
+def test_a_wrong_account_number_says_nothing_about_which_exist(phone_page, gateway, shot):
+    phone = phone_page
     base = gateway.base_url
     account_no, meter_no = _owing(gateway)
     _look_up(phone, base, "9999999999", "1234")

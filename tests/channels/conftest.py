@@ -2,16 +2,8 @@
 on loopback (docs/channels.md)."""
 import pytest
 
-from sync.gateway.testing import GatewayProcess
 from tests.channels.channel_kit import SandboxProcess, sv_session
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    gw = GatewayProcess(tmp_path_factory.mktemp("gw") / "gateway.db")
-    gw.start()
-    yield gw
-    gw.stop()
+from tests.gateway.conftest import gateway  # noqa: F401 — the gateway tests' module gateway
 
 
 @pytest.fixture(scope="module")
