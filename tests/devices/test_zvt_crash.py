@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from devices.sim.zvt import ZvtSimulator
 from devices.zvt import ZvtTerminal
 from test_zvt_records import PaymentBook, resolve_unknown
+from tests.deadline import seconds, wait_until
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -48,18 +48,16 @@ def test_sigkill_between_result_and_ack_then_recovery(tmp_path, mode, state_afte
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), sim.path, str(marker),
                               mode], cwd=REPO, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while not marker.exists():
-            assert child.poll() is None, "payment process ended before the result arrived"
-            assert time.monotonic() < deadline, "no result within 30 s"
-            time.sleep(0.02)
+        wait_until(lambda: marker.exists() or child.poll() is not None, 30,
+                   "the terminal's result in the payment process")
+        assert marker.exists(), "payment process ended before the result arrived"
         os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(10) == -signal.SIGKILL
+        assert child.wait(seconds(10)) == -signal.SIGKILL
         assert (0x04, 0x0F) not in sim.acked  # the app died before acknowledging
 
         book = PaymentBook(db)
         assert [r["state"] for r in book.rows()] == [state_after_kill]
-        assert sim.wait_idle(10)
+        assert sim.wait_idle(seconds(10))
 
         with ZvtTerminal(sim.path, password=123456, ack_timeout=0.2, reply_timeout=2.0,
                          overall_timeout=10.0) as fresh:

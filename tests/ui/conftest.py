@@ -237,7 +237,8 @@ class UI:
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         touch.touch_up()
-        self.wait_for(lambda: not touch.grab_list, 10, f"the tap at {(round(x), round(y))} delivered")
+        self.wait_for(lambda: not any(ref() is not None for ref in touch.grab_list), 10,
+                      f"the tap at {(round(x), round(y))} delivered")
         self.pump(pump)
         self.settle()
 
