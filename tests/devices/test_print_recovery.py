@@ -14,6 +14,7 @@ from devices.sim.printer import PrinterSim
 from terminal import print_queue
 from terminal.recovery import recover
 from terminal.store import Store
+from tests.deadline import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,11 +29,7 @@ print_queue.pump(store, EscPosPrinter(sys.argv[2], timeout=30.0))
 
 
 def _wait(predicate, what, limit=30.0):
-    import time
-    end = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < end, what
-        time.sleep(0.02)
+    wait_until(predicate, limit, what)      # the shared deadline (tests/deadline.py)
 
 
 def test_sigkill_between_send_and_status_then_start_up_holds_it_unknown(tmp_path):
