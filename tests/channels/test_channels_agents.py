@@ -35,7 +35,9 @@ def test_an_agent_past_its_limit_is_blocked_on_the_handheld_until_the_office_lif
     client.refresh_reference()
     _pay(store, 1_500)                 # 2 000 outstanding ≤ 3 000: still allowed
     sync_kit.drain(client)
-    position = office.get(base + URL + "/agreement", timeout=30).json()
+    answer = office.get(base + URL + "/agreement", timeout=30)
+    assert answer.status_code == 200, answer.text
+    position = answer.json()
     assert (position["collected_fen"], position["outstanding_fen"]) == (3_500, 3_500)
     assert position["blocked"] is True and position["block_reason"] == "over_limit"
 

@@ -12,6 +12,7 @@ from sync.gateway.testing import GatewayProcess
 from sync.sandbox_platform.notifier import Signer
 from terminal import payments, route_walk
 from terminal.ledger_errors import LedgerError
+from tests.channels.channel_kit import SandboxProcess
 from tests.deadline import wait_until
 from tests.sync import sync_kit
 
@@ -229,3 +230,16 @@ def test_the_platform_retries_with_back_off_until_the_gateway_answers(gateway, s
                       what="delivery after the gateway is back")
     assert done["status"] == "delivered" and done["attempts"] > 3
     assert _bill(signer, account_no)["breakdown"]["arrears_fen"] == before - min(400, before)
+
+
+def test_a_platform_signing_with_hmac_is_booked_and_a_wrong_secret_refused(gateway, handheld):
+    bank = SandboxProcess(gateway.base_url, platform="bankx", scheme="hmac").start()
+    try:
+        account_no = handheld[2][8]
+        answer = bank.pay(account_no, 200)["delivery"]
+        assert answer["status"] == "delivered" and answer["answer"]["platform"] == "bankx"
+        wrong = Signer(gateway.base_url, "bankx", "hmac", "00" * 32)
+        r = wrong.request("GET", f"/v1/channels/bills?account_no={account_no}")
+        assert r.status_code == 401 and r.json()["error"] == "bad_signature"
+    finally:
+        bank.stop()

@@ -63,7 +63,7 @@ def _remitted(conn, agent_id: str, until: str | None = None) -> int:
     q = select(func.coalesce(func.sum(r.amount_fen), 0)).where(r.agent_id == agent_id)
     if until is not None:
         q = q.where(r.remitted_at < until)
-    return conn.execute(q).scalar()
+    return int(conn.execute(q).scalar())   # PostgreSQL sums bigint as numeric
 
 
 def _state(conn, agreement) -> dict:

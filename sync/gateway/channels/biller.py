@@ -62,9 +62,9 @@ def exception(conn, kind: str, code: str, message: str, ref: str, account_no, am
 
 
 def _on_site_fen(conn, account_no: str) -> int:
-    return conn.execute(select(func.coalesce(func.sum(db.payments.c.amount_fen), 0)).where(
+    return int(conn.execute(select(func.coalesce(func.sum(db.payments.c.amount_fen), 0)).where(
         db.payments.c.account_no == account_no, db.payments.c.voided_by.is_(None),
-        db.payments.c.suspense.is_(False))).scalar()
+        db.payments.c.suspense.is_(False))).scalar())   # PostgreSQL: numeric
 
 
 def _prior(conn, table, platform: str, key_col, key: str):
