@@ -158,7 +158,8 @@ readings = Table("readings", metadata,
                  Column("state", String(200), nullable=False),  # current | conflict
                  Column("payload", Text, nullable=False),
                  Column("received_at", String(200), nullable=False),
-                 Index("ix_readings_account", "account_no", "cycle"))
+                 Index("ix_readings_account", "account_no", "cycle"),
+                 Index("ix_readings_route", "route_id", "cycle"))  # a route's readings
 
 payments = Table("payments", metadata,
                  Column("id", Integer, primary_key=True, autoincrement=True),

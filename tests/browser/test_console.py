@@ -180,6 +180,32 @@ def test_a_form_without_its_csrf_token_is_refused(page, gateway, sign_in):
     assert gateway.query("SELECT count(*) FROM route_assignments") == [(1,)]
 
 
+def test_cashier_marks_a_shift_variance_explained(page, gateway, sign_in, shot):
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev, operator_id="2001")
+    opened = f.shift_open("SH9", float_fen=20000)
+    [(account_no,)] = gateway.query("SELECT account_no FROM accounts WHERE route_id = 'R001' "
+                                    "ORDER BY account_no LIMIT 1")
+    pay = f.payment(account_no, 4500, shift_id="SH9")
+    close = f.envelope("shift_close", {
+        "shift_id": "SH9", "counted_fen": 24400, "expected_fen": 24500, "variance_fen": -100,
+        "z_no": 7, "summary": f.closeout_summary("SH9", opened["seq"], pay["seq"])})
+    assert post_ops(gateway.base_url, dev["token"], [opened, pay, close]).ok
+    as_role(sign_in, page, gateway, "cashier")
+    page.goto(gateway.base_url + "/console/shifts")
+    row = page.locator("#shifts tr", has_text="SH9")
+    assert "-1.00" in row.inner_text() and "245.00" in row.inner_text()
+    row.locator("input[name=note]").fill("找零少给一元，已补")
+    with page.expect_navigation():
+        row.locator("button").click()
+    shot(page, "console-shifts-explained")
+    assert "找零少给一元" in page.locator("#shifts tr", has_text="SH9").inner_text()
+    assert gateway.query("SELECT note, by_user FROM shift_reviews WHERE shift_id = 'SH9'") == [
+        ("找零少给一元，已补", USERS["cashier"][0])]
+    assert gateway.query("SELECT count(*) FROM supervisor_audit WHERE action = "
+                         "'shift_explained'") == [(1,)]
+
+
 PAGES = (("today", "/console/", "#channels"), ("routes", "/console/routes", "#routes"),
          ("route", "/console/routes/R001", "#map"), ("accounts", "/console/accounts?q=王",
                                                     "#results a"),
