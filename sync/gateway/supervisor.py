@@ -121,15 +121,21 @@ def list_exceptions(ctx: Context, status: str, kind: str | None, limit: int) -> 
 
 def resolve_exception(ctx: Context, by: str, exception_id: int, note: str) -> dict:
     with ctx.write() as conn:
-        row = conn.execute(select(db.exceptions.c.resolved_at).where(
-            db.exceptions.c.id == exception_id)).first()
-        if row is None:
-            raise ApiError(404, "unknown_exception", f"no exception {exception_id}")
-        if row[0]:
-            raise ApiError(409, "already_resolved", "this exception is already resolved")
-        conn.execute(db.exceptions.update().where(db.exceptions.c.id == exception_id).values(
-            resolved_at=now_iso(), resolved_by=by, resolution_note=note))
+        resolve_exception_in(conn, by, exception_id, note)
     return {"id": exception_id, "resolved": True}
+
+
+def resolve_exception_in(conn, by: str, exception_id: int, note: str) -> dict:
+    """Resolve inside the caller's write transaction; returns the exception as it was."""
+    e = db.exceptions
+    row = conn.execute(select(e).where(e.c.id == exception_id)).mappings().first()
+    if row is None:
+        raise ApiError(404, "unknown_exception", f"no exception {exception_id}")
+    if row["resolved_at"]:
+        raise ApiError(409, "already_resolved", "this exception is already resolved")
+    conn.execute(e.update().where(e.c.id == exception_id).values(
+        resolved_at=now_iso(), resolved_by=by, resolution_note=note))
+    return dict(row)
 
 
 def list_devices(ctx: Context) -> list[dict]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import and_, select
 from starlette.concurrency import run_in_threadpool
 
-from sync.gateway import db
+from sync.gateway import db, supervisor
 from sync.gateway.console import auth
 from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context, now_iso
@@ -34,17 +34,10 @@ def resolve(ctx: Context, user: dict, exception_id: int, action: str, reason: st
         raise ApiError(400, "unknown_action", f"action must be one of {ACTIONS}")
     if not reason:
         raise ApiError(400, "reason_required", "a reason is required")
-    e = db.exceptions
+    note = f"{action}: {reason}"
     with ctx.write() as conn:
-        row = conn.execute(select(e).where(e.c.id == exception_id)).mappings().first()
-        if row is None:
-            raise ApiError(404, "unknown_exception", f"no exception {exception_id}")
-        if row["resolved_at"]:
-            raise ApiError(409, "already_resolved", "this exception is already resolved")
-        note = f"{action}: {reason}"
-        conn.execute(e.update().where(e.c.id == exception_id).values(
-            resolved_at=now_iso(), resolved_by=f"office:{user['username']}",
-            resolution_note=note))
+        row = supervisor.resolve_exception_in(conn, f"office:{user['username']}",
+                                              exception_id, note)
         auth.audit(conn, user["username"], f"exception_{action}", row["account_no"],
                    before={"id": exception_id, "kind": row["kind"], "resolved": False},
                    after={"id": exception_id, "resolved": True, "note": note},
@@ -173,11 +166,7 @@ def router(console: Console) -> APIRouter:
                   str(form.get("reason", "")).strip()[:500])
         return back("/console/exceptions")
 
-    @r.get("/console/voids")
-    async def voids_page(request: Request):
-        await console.user(request)
-        rows = await run_in_threadpool(void_rows, ctx)
-        return render(request, "voids.html", page="voids", rows=rows)
+    console.listing(r, "voids", void_rows)
 
     @r.post("/console/voids/{void_op_id}/{decision}")
     async def void_post(request: Request, void_op_id: str, decision: str):
@@ -187,11 +176,7 @@ def router(console: Console) -> APIRouter:
                   str(form.get("reason", "")).strip()[:500])
         return back("/console/voids")
 
-    @r.get("/console/shifts")
-    async def shifts_page(request: Request):
-        await console.user(request)
-        rows = await run_in_threadpool(shift_rows, ctx)
-        return render(request, "shifts.html", page="shifts", rows=rows)
+    console.listing(r, "shifts", shift_rows)
 
     @r.post("/console/shifts/{device_id}/{shift_id}/explain")
     async def explain_post(request: Request, device_id: str, shift_id: str):

@@ -113,11 +113,7 @@ def router(console: Console) -> APIRouter:
     rt = APIRouter()
     ctx = console.ctx
 
-    @rt.get("/console/routes")
-    async def routes_page(request: Request):
-        await console.user(request)
-        rows = await run_in_threadpool(supervisor.progress, ctx)
-        return render(request, "routes.html", page="routes", rows=rows)
+    console.listing(rt, "routes", supervisor.progress)
 
     @rt.get("/console/routes/{route_id}")
     async def route_page(request: Request, route_id: str, error: str | None = None):

@@ -64,6 +64,14 @@ class Console:
             raise Denied(403, "forbidden")
         return user
 
+    def listing(self, router: APIRouter, page: str, rows_of) -> None:
+        """GET /console/<page>: `rows_of(ctx)` rendered by templates/<page>.html."""
+        async def view(request: Request):
+            await self.user(request, page)
+            rows = await run_in_threadpool(rows_of, self.ctx)
+            return render(request, f"{page}.html", page=page, rows=rows)
+        router.add_api_route(f"/console/{page}", view, methods=["GET"])
+
     async def form(self, request: Request, action: str) -> tuple[dict, dict]:
         """A posted form from a signed-in user: its CSRF token must be the session's and
         the role must allow `action`. Returns (user, form fields)."""
