@@ -57,6 +57,7 @@ def test_assign_a_route_and_the_handheld_receives_it(page, gateway, sign_in, sho
     page.goto(gateway.base_url + "/console/routes/R002")
     page.select_option("select[name=operator_id]", "1001")
     page.select_option("select[name=device_id]", device_id)
+    page.fill("#assign-form input[name=read_date]", "2026-11-30")
     page.fill("#assign-form input[name=reason]", "张师傅病假，改派")
     with page.expect_navigation():
         page.click("#assign-form button")
@@ -67,6 +68,14 @@ def test_assign_a_route_and_the_handheld_receives_it(page, gateway, sign_in, sho
     client.download_route("R002")
     [(n,)] = gateway.query("SELECT count(*) FROM accounts WHERE route_id = 'R002' AND active")
     assert len(local_accounts(store, "R002")) == n
+    assert gateway.query("SELECT read_date FROM routes WHERE route_id = 'R002'") == [
+        ("2026-11-30",)]
+    mine = next(a for a in client.assignments() if a["route_id"] == "R002")
+    assert not mine["download_requested"]                      # downloaded: nothing asked
+    with page.expect_navigation():
+        page.click("text=要求下载")
+    mine = next(a for a in client.assignments() if a["route_id"] == "R002")
+    assert mine["download_requested"]                          # the handheld is asked again
     [(detail,)] = gateway.query("SELECT detail FROM supervisor_audit WHERE action = "
                                 "'assign_route' AND operator_id = :u", u=USERS["supervisor"][0])
     assert device_id in detail and "张师傅病假" in detail and '"before"' in detail
