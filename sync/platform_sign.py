@@ -93,3 +93,16 @@ def verify_key_ok(pem: str) -> bool:
     except ValueError:
         return False
     return isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048
+
+
+def response_message(ts: int | str, nonce: str, body: bytes) -> bytes:
+    """The text of a signed answer (WeChat Pay v3): timestamp, nonce, body, each + "\\n"."""
+    return f"{ts}\n{nonce}\n".encode("ascii") + body + b"\n"
+
+
+def verify_response(scheme: str, key: str, headers, body: bytes) -> bool:
+    """Does the gateway's answer carry a valid signature (`key`: the biller's public key
+    PEM for rsa, the shared secret for hmac)?"""
+    ts, nonce, signature = (headers.get(h) for h in ("X-Timestamp", "X-Nonce", "X-Signature"))
+    return bool(ts and nonce and signature) and verify(
+        scheme, key, response_message(ts, nonce, body), signature)

@@ -20,8 +20,9 @@ NAMES = {"alipay": ("支付宝", "Alipay"), "wechat": ("微信支付", "WeChat P
 
 
 def register(gateway: str, supervisor: str, platform: str, scheme: str, key,
-             checkout_url: str) -> None:
-    """Register this platform's credentials with the gateway (office sign-in)."""
+             checkout_url: str) -> str:
+    """Register this platform's credentials with the gateway (office sign-in); returns the
+    key its answers are checked with (the biller's public key, or the shared secret)."""
     operator_id, pin = supervisor.split(":", 1)
     token = requests.post(gateway + "/v1/supervisor/login",
                           json={"operator_id": operator_id, "pin": pin}, timeout=30)
@@ -37,6 +38,12 @@ def register(gateway: str, supervisor: str, platform: str, scheme: str, key,
                      headers={"Authorization": f"Bearer {token.json()['token']}"})
     if not r.ok:
         raise SystemExit(f"registering {platform} failed: HTTP {r.status_code} {r.text}")
+    if scheme == "hmac":
+        return key
+    r = requests.get(f"{gateway}/v1/supervisor/biller-key", timeout=30,
+                     headers={"Authorization": f"Bearer {token.json()['token']}"})
+    r.raise_for_status()
+    return r.json()["public_key"]
 
 
 def main(argv=None) -> int:
@@ -47,6 +54,8 @@ def main(argv=None) -> int:
     p.add_argument("--key-file", type=Path, help="rsa: private key PEM (made if missing); "
                                                   "hmac: file holding the shared secret hex")
     p.add_argument("--supervisor", help="OPERATOR:PIN to register the key with the gateway")
+    p.add_argument("--biller-key", type=Path, help="the gateway's public key PEM, to check "
+                                                    "its signed answers (--supervisor fetches it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file", type=Path, help="write the bound port here")
@@ -58,11 +67,14 @@ def main(argv=None) -> int:
     sock = socket.socket()
     sock.bind((opts.host, opts.port))
     port = sock.getsockname()[1]
+    answer_key = opts.biller_key.read_text() if opts.biller_key else None
     if opts.supervisor:
-        register(opts.gateway, opts.supervisor, opts.platform, opts.scheme, key,
-                 f"http://{opts.host}:{port}/checkout")
-    notifier = Notifier(Signer(opts.gateway.rstrip("/"), opts.platform, opts.scheme, key),
-                        retry_base_s=opts.retry_base)
+        answer_key = register(opts.gateway, opts.supervisor, opts.platform, opts.scheme, key,
+                              f"http://{opts.host}:{port}/checkout")
+    if answer_key is None:
+        logging.warning("the gateway's answers are not checked (no --biller-key)")
+    notifier = Notifier(Signer(opts.gateway.rstrip("/"), opts.platform, opts.scheme, key,
+                               answer_key), retry_base_s=opts.retry_base)
     if opts.port_file:
         opts.port_file.write_text(str(port), encoding="ascii")
     print(f"sandbox platform {opts.platform} on http://{opts.host}:{port}", flush=True)

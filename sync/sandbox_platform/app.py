@@ -121,7 +121,8 @@ def create_app(notifier: Notifier, fee_bp: int = 60) -> FastAPI:
     def send_statement(day: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]):
         r = notifier.signer.request("POST", "/v1/channels/statements", statement(day),
                                     content_type="text/csv; charset=utf-8", timeout=60)
-        return {"status": r.status_code, "answer": r.json()}
+        return {"status": r.status_code, "answer": r.json(),
+                "answer_signed": notifier.signer.answer_ok(r)}
 
     @app.get("/checkout", response_class=HTMLResponse)
     def checkout(account_no: Annotated[str, Query(min_length=1, max_length=32)],

@@ -23,6 +23,12 @@ class Signer:
     platform: str
     scheme: str
     key: object          # RSA private key, or the shared secret (hex)
+    answer_key: str | None = None   # the biller's public key PEM (rsa) or the shared secret
+
+    def answer_ok(self, r) -> bool:
+        """Is the gateway's answer signed by the biller? (True when no key is known.)"""
+        return self.answer_key is None or platform_sign.verify_response(
+            self.scheme, self.answer_key, r.headers, r.content)
 
     def request(self, method: str, path: str, body: dict | str | None = None,
                 content_type: str = "application/json", timeout: float = 10.0):
@@ -67,10 +73,13 @@ class Notifier:
             except requests.RequestException as exc:
                 log.info("notify %s attempt %d: %s", d.path, d.attempts, exc)
             else:
-                if r.ok:
+                if r.ok and self.signer.answer_ok(r):
                     d.status, d.answer = "delivered", r.json()
                     break
-                if r.status_code < 500 and r.status_code not in (401, 408, 429):
+                if r.ok:
+                    log.warning("notify %s attempt %d: the answer is not signed by the biller",
+                                d.path, d.attempts)
+                elif r.status_code < 500 and r.status_code not in (401, 408, 429):
                     d.status, d.answer = "refused", r.json()   # permanent: stop retrying
                     break
                 log.info("notify %s attempt %d: HTTP %d", d.path, d.attempts, r.status_code)

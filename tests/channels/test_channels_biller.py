@@ -243,3 +243,14 @@ def test_a_platform_signing_with_hmac_is_booked_and_a_wrong_secret_refused(gatew
         assert r.status_code == 401 and r.json()["error"] == "bad_signature"
     finally:
         bank.stop()
+
+
+def test_the_gateway_signs_its_answers_with_its_own_key(gateway, sandbox, handheld, office):
+    signer = sandbox.signer()
+    r = signer.request("GET", f"/v1/channels/bills?account_no={handheld[2][9]}")
+    ours = office.get(gateway.base_url + "/v1/supervisor/biller-key", timeout=30).json()
+    assert platform_sign.verify_response("rsa", ours["public_key"], r.headers, r.content)
+    assert not platform_sign.verify_response("rsa", ours["public_key"], r.headers,
+                                             r.content.replace(b"arrears", b"arrearz"))
+    other = platform_sign.public_pem(platform_sign.new_rsa_key())
+    assert not platform_sign.verify_response("rsa", other, r.headers, r.content)

@@ -38,7 +38,7 @@ def test_statement_with_one_missing_one_extra_one_mismatch(gateway, sandbox, off
 
     sent = requests.post(f"{sandbox.base_url}/statement/send", params={"day": day},
                          timeout=120).json()
-    assert sent["status"] == 200, sent
+    assert sent["status"] == 200 and sent["answer_signed"] is True, sent
     report = sent["answer"]
     assert report["counts"] == {"matched": 2, "missing_ours": 1, "missing_theirs": 1,
                                 "amount_mismatch": 1}

@@ -4,6 +4,7 @@ so a replay is refused by every gateway process, not only the one that saw it fi
 from __future__ import annotations
 
 import re
+import secrets
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -89,3 +90,33 @@ def names(conn) -> dict[str, dict]:
     return {r.platform: {"zh": r.name_zh, "en": r.name_en}
             for r in conn.execute(select(db.platforms.c.platform, db.platforms.c.name_zh,
                                          db.platforms.c.name_en))}
+
+
+BILLER_KEY = "biller_signing_key"   # kv: the gateway's RSA private key (PEM), made once
+
+
+def biller_key(ctx: Context):
+    """The gateway's own signing key, made on first use and shared by every process. A
+    reference gateway keeps it in its database; a utility's loads it from its key store."""
+    with ctx.read() as conn:
+        pem = ctx.kv_get(conn, BILLER_KEY)
+    if pem is None:
+        try:
+            with ctx.write() as conn:
+                if ctx.kv_get(conn, BILLER_KEY) is None:
+                    ctx.kv_set(conn, BILLER_KEY,
+                               platform_sign.private_pem(platform_sign.new_rsa_key()))
+        except IntegrityError:        # another process made it first
+            pass
+        with ctx.read() as conn:
+            pem = ctx.kv_get(conn, BILLER_KEY)
+    return platform_sign.load_private(pem)
+
+
+def signed_answer_headers(ctx: Context, row: dict, body: bytes) -> dict:
+    """X-Timestamp, X-Nonce, X-Signature of an answer to platform `row`: RSA with our key for
+    an rsa platform (it checks with our public key), HMAC with the shared secret else."""
+    ts, nonce = str(int(now())), secrets.token_hex(16)
+    key = biller_key(ctx) if row["scheme"] == "rsa" else row["secret"]
+    return {"X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": platform_sign.sign(
+        row["scheme"], key, platform_sign.response_message(ts, nonce, body))}

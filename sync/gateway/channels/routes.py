@@ -1,12 +1,15 @@
 """HTTP routes of the channels (docs/channels.md): signed platform endpoints and the
 office's endpoints (supervisor token). Mounted by sync/gateway/app.py."""
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
+from sync import platform_sign
 from sync.gateway.channels import agents, auth, biller, models, recon
 from sync.gateway.context import ApiError, Context
 
@@ -55,6 +58,13 @@ async def signed(ctx: Context, request: Request, model: type[BaseModel] | None =
     return row, msg
 
 
+async def answer(ctx: Context, row: dict, fn, *args) -> Response:
+    """Run `fn(*args)` and send its result signed for the calling platform."""
+    body = json.dumps(await run_in_threadpool(fn, *args), ensure_ascii=False).encode()
+    headers = await run_in_threadpool(auth.signed_answer_headers, ctx, row, body)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 def platform_router(ctx: Context) -> APIRouter:
     r = APIRouter(prefix="/v1/channels", tags=["platform"])
 
@@ -62,29 +72,29 @@ def platform_router(ctx: Context) -> APIRouter:
     async def bill_query(request: Request,
                          account_no: Annotated[str, Query(min_length=1, max_length=32)]):
         """Bill query by account number (signed; the signed path includes the query)."""
-        await signed(ctx, request)
-        return await run_in_threadpool(biller.bill, ctx, account_no)
+        row, _ = await signed(ctx, request)
+        return await answer(ctx, row, biller.bill, ctx, account_no)
 
     @r.post("/payments", response_model=models.NoticeResult,
             openapi_extra=_body_schema(models.PaymentNotice))
     async def payment_notice(request: Request):
         """Payment notification (signed); a repeat answers the first result."""
-        _row, msg = await signed(ctx, request, models.PaymentNotice)
-        return await run_in_threadpool(biller.notify, ctx, msg.model_dump())
+        row, msg = await signed(ctx, request, models.PaymentNotice)
+        return await answer(ctx, row, biller.notify, ctx, msg.model_dump())
 
     @r.post("/reversals", response_model=models.ReversalResult,
             openapi_extra=_body_schema(models.ReversalNotice))
     async def reversal_notice(request: Request):
         """Refund/reversal of (part of) an earlier payment (signed)."""
-        _row, msg = await signed(ctx, request, models.ReversalNotice)
-        return await run_in_threadpool(biller.reverse, ctx, msg.model_dump())
+        row, msg = await signed(ctx, request, models.ReversalNotice)
+        return await answer(ctx, row, biller.reverse, ctx, msg.model_dump())
 
     @r.post("/statements", openapi_extra=CSV_BODY)
     async def statement_push(request: Request):
         """The platform sends its daily statement file (signed); answers the report."""
         row, _ = await signed(ctx, request)
         text = _text(await request.body())
-        return await run_in_threadpool(recon.import_statement, ctx, row["platform"], text)
+        return await answer(ctx, row, recon.import_statement, ctx, row["platform"], text)
 
     return r
 
@@ -92,6 +102,11 @@ def platform_router(ctx: Context) -> APIRouter:
 def office_router(ctx: Context, supervisor) -> APIRouter:
     """`supervisor`: the app's dependency type that yields the signed-in operator id."""
     r = APIRouter(prefix="/v1/supervisor", tags=["channels"])
+
+    @r.get("/biller-key")
+    def biller_key(op: supervisor):
+        """The gateway's public key: rsa platforms check its answers' signatures with it."""
+        return {"public_key": platform_sign.public_pem(auth.biller_key(ctx))}
 
     @r.put("/platforms/{platform}")
     def put_platform(platform: Platform, body: models.PlatformIn, op: supervisor):
