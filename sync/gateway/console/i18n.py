@@ -19,7 +19,7 @@ WORDS = {
     "role_auditor": ("稽核（只读）", "Auditor (read-only)"),
     "progress": ("抄表进度", "Reading progress"), "route": ("抄表段", "Route"),
     "reader": ("抄表员", "Reader"), "device": ("设备", "Device"), "read": ("已抄", "Read"),
-    "skipped": ("未抄原因", "Skipped"), "unread": ("未抄", "Unread"), "total": ("总数", "Total"),
+    "skipped": ("跳过", "Skipped"), "unread": ("未抄", "Unread"), "total": ("总数", "Total"),
     "collections_today": ("今日收费（按渠道）", "Collections today by channel"),
     "channel": ("渠道", "Channel"), "amount": ("金额", "Amount"), "count": ("笔数", "Count"),
     "open_exceptions": ("未处理异常", "Open exceptions"),
@@ -60,6 +60,8 @@ WORDS = {
     "day": ("日期", "Day"), "bucket": ("账龄", "Age"), "accounts_n": ("户数", "Accounts"),
     "collected": ("代收", "Collected"), "remitted": ("已解款", "Remitted"),
     "done": ("已完成", "Done"), "save": ("保存", "Save"), "audit": ("操作日志", "Audit log"),
+    "ch_cash": ("手持机现金", "Handheld cash"), "ch_card": ("手持机刷卡", "Handheld card"),
+    "ch_agent": ("代收点", "Agents"), "platform": ("平台", "Platform"),
     "hazard": ("安全提示", "Hazard"), "edit": ("修改", "Edit"),
 }
 
@@ -71,3 +73,9 @@ def translate(lang: str):
         pair = WORDS.get(key)
         return pair[i] if pair else key
     return t
+
+
+def channel_name(t, channel: str) -> str:
+    """`cash`, `card`, `agent` or `platform:<name>` as the page shows it."""
+    kind, _, name = channel.partition(":")
+    return f"{t('platform')} {name}" if name else t(f"ch_{kind}")

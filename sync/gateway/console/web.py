@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from sync.gateway.console import auth
-from sync.gateway.console.i18n import LANGS, translate
+from sync.gateway.console.i18n import LANGS, channel_name, translate
 from sync.gateway.context import Context
 
 HERE = Path(__file__).parent
@@ -37,8 +37,9 @@ def lang_of(request: Request) -> str:
 def render(request: Request, template: str, http_status: int = 200, **context) -> HTMLResponse:
     lang = lang_of(request)
     user = getattr(request.state, "office_user", None)
+    t = translate(lang)
     html = env.get_template(template).render(
-        t=translate(lang), lang=lang, user=user, nav=NAV, path=request.url.path,
+        t=t, channel=lambda name: channel_name(t, name), lang=lang, user=user, nav=NAV, path=request.url.path,
         csrf=user["csrf"] if user else getattr(request.state, "login_csrf", None),
         may=(lambda action: bool(user) and auth.may_write(user, action)), **context)
     response = HTMLResponse(html, status_code=http_status)
