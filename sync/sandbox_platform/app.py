@@ -45,6 +45,7 @@ class PayIn(BaseModel):
 class RefundIn(BaseModel):
     trade_no: str
     amount_fen: Annotated[int, Field(ge=1, le=10 ** 11)]
+    notify: bool = True
 
 
 def create_app(notifier: Notifier, fee_bp: int = 60) -> FastAPI:
@@ -95,10 +96,11 @@ def create_app(notifier: Notifier, fee_bp: int = 60) -> FastAPI:
              "fee_fen": 0, "in_statement": True, "statement_amount_fen": None}
         t["delivery"] = notifier.send("/v1/channels/reversals", {
             "platform": platform, "refund_no": t["refund_no"], "trade_no": body.trade_no,
-            "amount_fen": body.amount_fen, "reversed_at": now.isoformat()})
+            "amount_fen": body.amount_fen, "reversed_at": now.isoformat()}) if body.notify \
+            else None
         with lock:
             trades[t["refund_no"]] = t
-        if wait:
+        if wait and t["delivery"] is not None:
             t["delivery"].done.wait(120)
         return _answer(t)
 

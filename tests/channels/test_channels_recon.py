@@ -1,5 +1,6 @@
 """Daily reconciliation (对账) and channel fees (docs/channels.md): the sandbox platform
 sends its statement file to a real gateway."""
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -90,3 +91,33 @@ def test_a_bad_statement_file_is_refused_with_its_line(gateway, office):
     r = office.post(gateway.base_url + "/v1/supervisor/channels/statements/sandpay",
                     data=text.encode(), headers={"Content-Type": "text/csv"}, timeout=30)
     assert r.status_code == 400 and "line 6" in r.json()["message"]
+
+
+def test_refunds_on_the_statement_are_matched_or_booked(gateway, sandbox, office):
+    day = _today()
+    account_no = _accounts(gateway, 7)[6]
+    paid = sandbox.pay(account_no, 5_000)
+    owed_after_pay = _arrears(gateway, account_no)
+    told = requests.post(sandbox.base_url + "/refund?wait=1", timeout=120, json={
+        "trade_no": paid["trade_no"], "amount_fen": 1_000}).json()
+    assert told["delivery"]["status"] == "delivered"
+    untold = requests.post(sandbox.base_url + "/refund", timeout=120, json={
+        "trade_no": paid["trade_no"], "amount_fen": 2_000, "notify": False}).json()
+    before = {x["id"] for x in _exceptions(gateway, office, "reconciliation")}
+    if day != _today():
+        pytest.skip("the day turned in UTC+8 while paying")
+    report = requests.post(f"{sandbox.base_url}/statement/send", params={"day": day},
+                           timeout=120).json()["answer"]
+    assert report["refunds"] == {"matched": 1, "missing_ours": 1, "missing_theirs": 0,
+                                 "amount_mismatch": 0}
+    new = [x for x in _exceptions(gateway, office, "reconciliation") if x["id"] not in before]
+    assert [(x["code"], x["op_id"]) for x in new] == [
+        ("refund_missing_ours", f"sandpay:{untold['refund_no']}")]
+    # the untold refund is booked from the statement: the account owes it again
+    assert _arrears(gateway, account_no) - owed_after_pay == 1_000 + 2_000
+
+
+def _arrears(gateway, account_no) -> int:
+    [(doc,)] = gateway.query("SELECT doc FROM accounts WHERE account_no = :a", a=account_no)
+    d = json.loads(doc)
+    return d["arrears_fen"] - d["credit_fen"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -90,6 +91,7 @@ def import_statement(ctx: Context, platform: str, text: str) -> dict:
                                 "amount_fen": theirs_fen,
                                 "paid_at": row.time.replace(" ", "T") + "+08:00"},
                           source="statement")
+    refunds, refund_diffs = _refunds(ctx, platform, day, rows)
     statement_fee = sum(x.fee_fen for x in rows if x.kind == "payment")
     report = {
         "platform": platform, "day": day, "file_sha256": sha, "rows": len(rows),
@@ -101,11 +103,17 @@ def import_statement(ctx: Context, platform: str, text: str) -> dict:
                                        if x.source != "statement")},
         "fees": {"statement_fen": statement_fee,
                  "schedule_fen": sum(fee_for(rule, x.amount_fen) for x in theirs.values())},
+        "refunds": refunds,
         "differences": [{"kind": k, "trade_no": t, "account_no": a, "ours_fen": o,
-                         "theirs_fen": th} for k, t, a, o, th, _row in diffs]}
+                         "theirs_fen": th} for k, t, a, o, th, _row in diffs] + refund_diffs}
     with ctx.write() as conn:
         for d in report["differences"]:
-            ref = f"{platform}:{d['trade_no']}"
+            ref = f"{platform}:{d.get('refund_no') or d['trade_no']}"
+            e = db.exceptions.c
+            if conn.execute(select(e.id).where(   # a corrected file of the same day
+                    e.kind == "reconciliation", e.code == d["kind"], e.op_id == ref,
+                    e.resolved_at.is_(None))).first() is not None:
+                continue
             if d["kind"] == "missing_theirs":
                 conn.execute(db.channel_payments.update().where(
                     p.platform == platform, p.trade_no == d["trade_no"]).values(status="held"))
@@ -117,7 +125,46 @@ def import_statement(ctx: Context, platform: str, text: str) -> dict:
     return report
 
 
+def _refunds(ctx: Context, platform: str, day: str, rows) -> tuple[dict, list[dict]]:
+    """Refund rows against the reversals notified: matched, missing on our side (booked
+    now from the statement: the customer has the money back), missing on theirs, amount
+    mismatch."""
+    theirs = {x.refund_no: x for x in rows if x.kind == "refund"}
+    v = db.channel_reversals.c
+    lo = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+    hi = (date.fromisoformat(day) + timedelta(days=2)).isoformat()
+    with ctx.read() as conn:
+        ours = {x.refund_no: x for x in conn.execute(select(db.channel_reversals).where(
+            v.platform == platform, (v.reversed_at >= lo) & (v.reversed_at < hi)
+            | v.refund_no.in_(list(theirs))))
+            if x.refund_no in theirs or biller.day_of(x.reversed_at) == day}
+    counts = {"matched": 0, "missing_ours": 0, "missing_theirs": 0, "amount_mismatch": 0}
+    diffs = []
+    for refund_no in sorted(set(theirs) | set(ours)):
+        mine, row = ours.get(refund_no), theirs.get(refund_no)
+        kind = ("missing_ours" if mine is None else "missing_theirs" if row is None else
+                "amount_mismatch" if mine.amount_fen != row.amount_fen else "matched")
+        counts[kind] += 1
+        if kind == "matched":
+            continue
+        if kind == "missing_ours":
+            try:
+                biller.reverse(ctx, {"platform": platform, "refund_no": refund_no,
+                                     "trade_no": row.trade_no, "amount_fen": row.amount_fen,
+                                     "reversed_at": row.time.replace(" ", "T") + "+08:00"})
+            except ApiError as exc:       # its payment unknown here, or over-reversed
+                kind = f"missing_ours ({exc.code})"
+        diffs.append({"kind": f"refund_{kind.split()[0]}", "refund_no": refund_no,
+                      "trade_no": (row or mine).trade_no, "account_no": row.account_no if row
+                      else None, "ours_fen": mine and mine.amount_fen,
+                      "theirs_fen": row and row.amount_fen})
+    return counts, diffs
+
+
 def _message(day: str, d: dict) -> str:
+    if d["kind"].startswith("refund_"):
+        return (f"{day}: refund {d['refund_no']} of trade {d['trade_no']}: {d['kind']} "
+                f"(ours {d['ours_fen']} fen, the statement's {d['theirs_fen']} fen)")
     return {"missing_ours": f"{day}: trade {d['trade_no']} is on the platform's statement but "
                             "was never notified; booked from the statement",
             "missing_theirs": f"{day}: trade {d['trade_no']} was notified but is not on the "
