@@ -31,6 +31,7 @@ from kivy.config import ConfigParser  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.metrics import dp  # noqa: E402
 from kivy.properties import ListProperty, ObjectProperty, StringProperty  # noqa: E402
+from kivy.uix.behaviors import FocusBehavior  # noqa: E402
 from kivy.uix.boxlayout import BoxLayout  # noqa: E402
 from kivy.uix.floatlayout import FloatLayout  # noqa: E402
 from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
@@ -232,6 +233,11 @@ class ChaoshouApp(App):
     def shutdown(self) -> None:
         """Stop this app without ending Kivy's event loop (tests make many apps)."""
         self.dispatch("on_stop")
+        # a field left focused would keep the keyboard: the next app's keypads and fields
+        # would never see a key
+        for widget in list(FocusBehavior._keyboards.values()):
+            if widget is not None:
+                widget.focus = False
         window = self._app_window or Window
         for child in list(window.children):
             window.remove_widget(child)

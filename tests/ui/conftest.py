@@ -78,6 +78,7 @@ class UI:
         self.artifacts = artifacts
         self._shots = len(list(artifacts.glob("*.png")))   # several apps in one test share the folder
         self._store: Store | None = None
+        self._closed = False
 
     @classmethod
     def start(cls, *, artifacts: Path, data_dir: Path, gateway=None, enrol: bool = False,
@@ -312,6 +313,9 @@ class UI:
         return target
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._store is not None:
             self._store.close()
         self.app.shutdown()
