@@ -114,6 +114,34 @@ def _(msgid: str) -> str:
     return tr(msgid)
 
 
+# What the gateway's result and exception codes mean, as msgids (its own messages are English)
+GATEWAY_CODES = {
+    "cash_variance": "Cash counted at shift close differs from expected",
+    "receipt_missing": "A payment came without its receipt",
+    "receipt_malformed": "A receipt's fields are malformed",
+    "receipt_no_reused": "A receipt number was used twice",
+    "receipt_invalid": "A receipt does not verify",
+    "card_number_masked": "A full card number was masked",
+    "seq_conflict": "Two captures carry the same number",
+    "unknown_type": "A capture of a type the office does not know",
+    "payload_mismatch": "A capture was sent twice with different content",
+    "cash_change_mismatch": "Tendered less change is not the amount",
+    "double_collection": "The same bill was paid twice",
+    "void_unknown_payment": "A void of a payment the office does not hold",
+    "already_voided": "A payment voided twice",
+    "void_amount_mismatch": "A void's amount differs from the payment",
+    "correction_target_unknown": "A correction of a reading the office does not hold",
+}
+
+
+def gateway_text(code: str | None, message: str | None, lang: str | None = None) -> str:
+    """A gateway result or exception code in the operator's language; the gateway's own
+    (English) message only for a code not known here."""
+    if code in GATEWAY_CODES:     # the code stays: support and the office speak of it
+        return f"{tr(GATEWAY_CODES[code], lang)} ({code})"
+    return f"{message} ({code})" if message and code else (message or code or "")
+
+
 def error_text(exc: BaseException, lang: str | None = None) -> str:
     """An error for the operator: the core's or the sync client's bilingual message
     (`message_zh`/`message_en`, or `zh`/`en`) in the current language when it has one."""

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from kivy.app import App
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, StringProperty
+from kivy.properties import BooleanProperty, DictProperty, StringProperty
 
 from terminal import route_walk, tariffs
 from terminal.ui.widgets import AppScreen, field_print
-from terminal.ui.widgets.field_common import error_text, fmt_fen, fmt_reading, run, tr
+from terminal.ui.widgets.field_common import error_text, fmt_fen, fmt_reading, hazard_texts, run, tr
 
 
 def load_account(store, account_no):
@@ -20,6 +20,8 @@ def load_account(store, account_no):
         bill = tariffs.bill_for(store, account_no).as_dict()
     except Exception:  # noqa: BLE001 — no tariff yet: show the account without a bill
         bill = None
+    if detail is not None:
+        detail["hazard_texts"] = hazard_texts(store, detail["account"].get("hazard"))
     return detail, bill
 
 
@@ -37,6 +39,7 @@ class AccountScreen(AppScreen):
     account_no = StringProperty("")
     route_id = StringProperty("")
     hazard = StringProperty("")
+    hazard_by_lang = DictProperty()        # the hazard in one language at a time
     name_text = StringProperty("")
     address = StringProperty("")
     phone = StringProperty("")
@@ -67,6 +70,7 @@ class AccountScreen(AppScreen):
         meter = detail.get("meter") or {}
         route = detail.get("route") or {}
         self.route_id = acct.get("route_id") or self.route_id
+        self.hazard_by_lang = detail.get("hazard_texts") or {}
         self.hazard = acct.get("hazard") or ""
         self.name_text = acct.get("name", "")
         self.address = acct.get("address", "")

@@ -49,7 +49,7 @@ class HomeScreen(AppScreen):
 
     def _label(self, tile) -> None:
         tile.text = (f"[b]{self.app.tr(tile.title_msgid)}[/b]\n"
-                     f"[size=14sp]{self.app.tr(tile.hint_msgid)}[/size]")
+                     f"[size=16sp]{self.app.tr(tile.hint_msgid)}[/size]")
 
     def open(self, target: str) -> None:
         self.app.go(target)

@@ -10,12 +10,12 @@ in the core; every call to it runs on a worker thread.
 from pathlib import Path
 
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, StringProperty
 
 from terminal import codes, readings, route_walk
 from terminal.ui.widgets import AppScreen
-from terminal.ui.widgets.field_common import (ChoicePopup, error_text, fmt_fen, fmt_reading, lang,
-                                              run, tr)
+from terminal.ui.widgets.field_common import (ChoicePopup, error_text, fmt_fen, fmt_reading,
+                                              hazard_texts, lang, run, tr)
 
 NOTE_MAX = 140
 
@@ -28,7 +28,8 @@ def open_entry(store, account_no, operator_id):
     if entry.existing is not None:
         entry = readings.ReadingEntry(store, account_no, operator_id,
                                       corrects=entry.existing["op_id"])
-    return (entry, codes.list_codes(store, "skip"), codes.list_codes(store, "trouble"))
+    return (entry, codes.list_codes(store, "skip"), codes.list_codes(store, "trouble"),
+            hazard_texts(store, entry.hazard))
 
 
 def submit(entry, keyed, skip_code, note, confirm, gps=None):
@@ -63,6 +64,7 @@ class ReadingScreen(AppScreen):
     route_id = StringProperty("")
     title_text = StringProperty("")
     hazard = StringProperty("")
+    hazard_by_lang = DictProperty()        # the hazard in one language at a time
     meter_text = StringProperty("")
     previous_text = StringProperty("")
     keyed = StringProperty("")
@@ -109,7 +111,8 @@ class ReadingScreen(AppScreen):
             on_done=self._opened, on_error=self._failed)
 
     def _opened(self, res):
-        entry, skip, trouble = res
+        entry, skip, trouble, hazard_by_lang = res
+        self.hazard_by_lang = hazard_by_lang
         self.entry = entry
         self.skip_codes, self.trouble_codes = skip, trouble
         acct = entry.account
@@ -207,7 +210,8 @@ class ReadingScreen(AppScreen):
 
     def pick_trouble(self):
         choices = [("", tr("No trouble code"))] + [
-            (c["code"], self._label(c) + (" ⚑" if c.get("urgent") else "")) for c in self.trouble_codes]
+            (c["code"], self._label(c) + ("  ⚠ " + tr("urgent") if c.get("urgent") else ""))
+            for c in self.trouble_codes]
         ChoicePopup(title=tr("Trouble code"), choices=choices, choose_callback=self._set_trouble).open()
 
     def _set_trouble(self, code):

@@ -92,8 +92,6 @@ class SettingsScreen(AppScreen):
         services.run(list_port_urls, on_done=self._ports, on_error=lambda exc: None)
 
     def _about(self, info: dict) -> None:
-        from terminal.ui.app import VERSION
-        services = self.app.services
         limits = info["card_limits"]
         cfg = self.app.config
         for key in LIMIT_KEYS:
@@ -101,6 +99,18 @@ class SettingsScreen(AppScreen):
             if key in MONEY_KEYS and value:
                 value = fen_to_yuan(value)
             self.ids[f"limit_{key}"].text = value
+        self._about_info = info
+        self.render_about()
+
+    def on_kv_post(self, base_widget):
+        self.app.bind(lang=self.render_about)    # the About block follows a language switch
+
+    def render_about(self, *_):
+        from terminal.ui.app import VERSION
+        info = getattr(self, "_about_info", None)
+        if info is None:
+            return
+        services = self.app.services
         self.about_text = "\n".join([
             self.app.tr("Version {v}").format(v=VERSION),
             self.app.tr("Device {id}").format(id=info["device_id"]),

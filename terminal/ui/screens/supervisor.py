@@ -11,13 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, DictProperty, ListProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
 
 from terminal.ui.widgets import AppScreen
 from terminal.ui.widgets.field_card import CardJob
+from terminal.ui.i18n import gateway_text
 from terminal.ui.widgets.field_common import error_text
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
@@ -124,8 +127,33 @@ class SupRouteRow(BoxLayout):
     route = DictProperty()
 
 
+EXCEPTION_KINDS = {"review": "To review", "conflict": "Conflict", "rejected": "Rejected",
+                   "suspense": "Payment in suspense", "double_collection": "Collected twice"}
+
+
 class ExceptionRow(BoxLayout):
     item = DictProperty()
+
+    @staticmethod
+    def describe(item: dict, _lang=None) -> str:
+        """The exception in the operator's language: kind, what happened, where (account,
+        amount, device); the gateway's own English message only for a code not known here."""
+        tr = App.get_running_app().tr
+        what = gateway_text(item.get("code"), item.get("message"), App.get_running_app().lang)
+        where = []
+        if item.get("account_no"):
+            where.append(tr("Account {a}").format(a=item["account_no"]))
+        if item.get("amount_fen") is not None:
+            where.append(tr("{amount} yuan").format(amount="%d.%02d" % divmod(item["amount_fen"], 100)))
+        if item.get("device_id"):
+            where.append(tr("Device {d}").format(d=item["device_id"]))
+        kind = tr(EXCEPTION_KINDS.get(item.get("kind"), item.get("kind") or ""))
+        return f"#{item.get('id')} {kind}: {what}\n" + " · ".join(where)
+
+
+class EmptyLine(Label):
+    """A list's "nothing here" line, in the operator's language."""
+    msgid = StringProperty("")
 
 
 class VoidRow(BoxLayout):
@@ -240,6 +268,8 @@ class SupervisorScreen(AppScreen):
                 row = ExceptionRow(item=e)
                 box.add_widget(row)
                 self.ids[f"resolve_{e['id']}"] = row.ids.resolve_button
+            if not self.exceptions:   # say so rather than show a blank list (issue 12)
+                box.add_widget(EmptyLine(msgid="No open exceptions."))
         else:
             for p in self.payments:
                 row = VoidRow(payment=p)

@@ -7,6 +7,7 @@ from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import ListProperty, StringProperty
 
+from terminal.ui.i18n import gateway_text
 from terminal.ui.widgets import AppScreen
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
@@ -20,6 +21,11 @@ STATE_NAMES = {"idle": "Up to date", "syncing": "Syncing…", "backoff": "Waitin
                "starting": "Starting", "needs_enrolment": "Not enrolled",
                "needs_reenrolment": "Enrol again", "forbidden": "Blocked by the gateway",
                "update_required": "App update needed", "stopped": "Stopped", "crashed": "Error"}
+
+
+DOWNLOAD_STATES = {"running": "Route {route}: downloading {done} of {total} accounts",
+                   "done": "Route {route}: all {total} accounts downloaded",
+                   "failed": "Route {route}: download failed at {done} of {total}; it will be tried again"}
 
 
 class SyncScreen(AppScreen):
@@ -50,7 +56,7 @@ class SyncScreen(AppScreen):
         self.attention_lines = [
             f"#{a.get('seq')} {tr(TYPE_NAMES.get(a.get('type'), a.get('type') or ''))} · "
             f"{tr('Rejected') if a.get('state') == 'rejected' else tr('Conflict')}: "
-            f"{a.get('result_code') or ''} {a.get('result_message') or ''}".strip()
+            f"{gateway_text(a.get('result_code'), a.get('result_message'), self.app.lang)}"
             for a in items]
         lines = [tr("State: {s}").format(s=tr(STATE_NAMES.get(status.get("state"), status.get("state") or "—")))]
         if status.get("last_success_at"):
@@ -68,9 +74,10 @@ class SyncScreen(AppScreen):
             lines.append(tr("Gateway misses seq {r}").format(r=status["missing_seqs"]))
         dl = status.get("download") or {}
         if dl:
-            lines.append(tr("Route {route}: {done}/{total} ({state})").format(
-                route=dl.get("route_id"), done=dl.get("done") or 0, total=dl.get("total") or "…",
-                state=tr(dl.get("state") or "")))
+            # a download's progress, never to be read as the route's reading progress
+            lines.append(tr(DOWNLOAD_STATES.get(dl.get("state"), "Route {route} download: {done}/{total}"))
+                         .format(route=dl.get("route_id"), done=dl.get("done") or 0,
+                                 total=dl.get("total") or "…"))
         requested = services.download_requested
         if requested:
             lines.append(tr("Download requested by the supervisor: {routes}").format(routes=", ".join(requested)))

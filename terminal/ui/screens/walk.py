@@ -31,13 +31,11 @@ from kivy.uix.widget import Widget
 
 from terminal import route_walk, search
 from terminal.ui import fonts
-from terminal.ui.widgets import AppScreen
+from terminal.ui.widgets import AppScreen, theme
 from terminal.ui.widgets.field_common import error_text, fmt_fen, run, tr
 
 FILTERS = ("all", "unread", "skipped", "problems", "arrears")
-STATUS_COLORS = {"read": (0.2, 0.65, 0.3, 1), "skipped": (0.9, 0.6, 0.1, 1),
-                 "unread": (0.55, 0.55, 0.6, 1), "problem": (0.85, 0.2, 0.2, 1),
-                 "outlier": (0.72, 0.55, 1.0, 1)}
+STATUS_COLORS = theme.STATUS
 
 
 def load_walk(store, route_id, filter_, query):
@@ -191,9 +189,9 @@ class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
     selected = BooleanProperty(False)
 
     # (font size sp, tint); the texts are laid out in _place()
-    STYLES = {"seq": (15, (0.75, 0.75, 0.8, 1)), "title": (19, (1, 1, 1, 1)),
-              "address": (15, (0.8, 0.8, 0.85, 1)), "status": (16, None),
-              "arrears": (14, (1, 0.55, 0.45, 1))}
+    STYLES = {"seq": (16, (0.75, 0.75, 0.8, 1)), "title": (19, (1, 1, 1, 1)),
+              "address": (16, (0.8, 0.8, 0.85, 1)), "status": (16, None),
+              "arrears": (16, (1, 0.55, 0.45, 1))}
 
     def __init__(self, **kw):
         self._batch = True          # no drawing until the instructions exist

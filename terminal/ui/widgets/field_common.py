@@ -50,6 +50,19 @@ def fmt_fen(fen) -> str:
     return f"{sign}{yuan:,}.{cents:02d}"
 
 
+def hazard_texts(store, raw: str | None) -> dict:
+    """Worker: an account's hazard in each language ({"zh": …, "en": …}), from the office's
+    hazard codes (a hazard written as "zh en", a code, or either text); {} for none. Text
+    that matches no code is shown as written."""
+    if not raw:
+        return {}
+    from terminal import codes
+    for c in codes.list_codes(store, "hazard"):
+        if raw.strip() in (c["code"], c["zh"], c["en"], f"{c['zh']} {c['en']}"):
+            return {"zh": c["zh"], "en": c["en"]}
+    return {"zh": raw, "en": raw}
+
+
 def tr(msgid: str) -> str:
     """Translate in the operator's current language (falls back to the msgid)."""
     app = App.get_running_app()
