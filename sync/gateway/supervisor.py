@@ -11,7 +11,9 @@ from sync.gateway.context import ApiError, Context, now_iso
 from sync.gateway.ledger import AccountCache, keep_booked
 
 
-def progress(ctx: Context) -> list[dict]:
+def progress(ctx: Context, collected: bool = True) -> list[dict]:
+    """Per route: accounts, read, skipped, unread, per reader; with `collected`, the
+    payments and fen booked to the route's accounts too (else reported as 0)."""
     r, a, p = db.readings, db.accounts, db.payments
     with ctx.read() as conn:
         routes = conn.execute(select(db.routes).order_by(db.routes.c.route_id)).mappings().all()
@@ -34,7 +36,7 @@ def progress(ctx: Context) -> list[dict]:
         collected = {row[0]: (row[1], row[2]) for row in conn.execute(
             select(paid_route, func.count(), func.coalesce(func.sum(p.c.amount_fen), 0))
             .where(p.c.voided_by.is_(None), p.c.suspense.is_(False))
-            .group_by(paid_route)).all()}
+            .group_by(paid_route)).all()} if collected else {}
     out = []
     for route in routes:
         rid = route["route_id"]

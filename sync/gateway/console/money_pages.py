@@ -90,7 +90,9 @@ def review_void(ctx: Context, user: dict, void_op_id: str, decision: str, reason
                    after={"void_op_id": void_op_id, "decision": decision, "reason": reason})
 
 
-def shift_rows(ctx: Context, limit: int = 500) -> list[dict]:
+def shift_rows(ctx: Context, limit: int = 200) -> list[dict]:
+    """The newest shifts (by their ops' arrival): float, count, expected, variance, Z
+    report, reconciled or not, and the office's note."""
     s, o, c, rv = db.shift_events, db.sync_ops, db.closeouts, db.shift_reviews
     with ctx.read() as conn:
         rows = conn.execute(
@@ -99,11 +101,11 @@ def shift_rows(ctx: Context, limit: int = 500) -> list[dict]:
             .select_from(s.outerjoin(o, and_(o.c.device_id == s.c.device_id,
                                              o.c.op_id == s.c.op_id)))
             .order_by(o.c.received_at.desc()).limit(2 * limit)).all()
-        keys = {(r.device_id, r.shift_id) for r in rows}
+        devices = sorted({r.device_id for r in rows})   # only these shifts' devices
         closeouts = {(r.device_id, r.shift_id): r.ok for r in conn.execute(
-            select(c.c.device_id, c.c.shift_id, c.c.ok))} if keys else {}
+            select(c.c.device_id, c.c.shift_id, c.c.ok).where(c.c.device_id.in_(devices)))}
         reviews = {(r.device_id, r.shift_id): dict(r._mapping) for r in conn.execute(
-            select(rv))} if keys else {}
+            select(rv).where(rv.c.device_id.in_(devices)))}
     shifts: dict[tuple, dict] = {}
     for r in rows:
         entry = shifts.setdefault((r.device_id, r.shift_id), {

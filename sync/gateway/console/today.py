@@ -68,7 +68,7 @@ def shifts_open(conn, limit: int = 50) -> list[dict]:
 
 
 def today(ctx: Context) -> dict:
-    routes = supervisor.progress(ctx)
+    routes = supervisor.progress(ctx, collected=False)   # Today shows no money per route
     with ctx.read() as conn:
         return {"routes": routes,
                 "channels": collections_by_channel(conn, day_start()),
