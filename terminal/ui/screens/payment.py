@@ -8,10 +8,12 @@ The money rules live in terminal.payments / terminal.tariffs; this screen only c
 the operator's input, calls them on worker threads (the card terminal on its own device
 thread) and shows what they answer.
 """
+import json
 from pathlib import Path
 
+from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from terminal import payments, receipt_docs, route_walk, shifts, tariffs
 from terminal.ui.widgets import AppScreen, field_print
@@ -25,6 +27,30 @@ def load_bill(store, account_no):
     detail = route_walk.account_detail(store, account_no)
     bill = tariffs.bill_for(store, account_no).as_dict()
     return detail, bill, shifts.current_shift(store), payments.unknown_payments(store)
+
+
+CARD_RESULT_MIN_S = 2.5   # an approval stays on the card stage this long (amount, messages)
+
+
+def card_summary(store, op_id) -> dict:
+    """Worker: what the collector tells the customer of an approved card payment: the
+    masked card (last 4 digits only) and the terminal's trace and receipt numbers."""
+    row = store.conn.execute("SELECT card FROM payments WHERE op_id=?", (op_id,)).fetchone()
+    card = json.loads(row["card"]) if row is not None and row["card"] else {}
+    out = {k: card.get(k) for k in ("card_type", "trace", "terminal_receipt_no")}
+    masked = card.get("masked_pan") or ""
+    out["last4"] = card.get("last4") or (masked[-4:] if masked[-4:].isdigit() else None)
+    return out
+
+
+def card_summary_text(card: dict) -> str:
+    parts = [" ".join(p for p in (card.get("card_type") or "", "****" + card["last4"]
+                                  if card.get("last4") else "") if p)]
+    if card.get("trace") is not None:
+        parts.append(tr("trace {n}").format(n=card["trace"]))
+    if card.get("terminal_receipt_no") is not None:
+        parts.append(tr("terminal receipt {n}").format(n=card["terminal_receipt_no"]))
+    return tr("Card approved") + ": " + " · ".join(p for p in parts if p)
 
 
 def bill_lines(bill: dict) -> str:
@@ -62,6 +88,8 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
     message = StringProperty("")
     card_text = StringProperty("")
     card_state = StringProperty("")        # "", busy, approved, declined, unknown
+    card_log = ListProperty()              # the terminal's messages of this exchange, in order
+    card_done = StringProperty("")         # masked card and trace of an approved payment
     unknown_op = StringProperty("")
     receipt_no = StringProperty("")
     change_fen = NumericProperty(-1)
@@ -118,6 +146,8 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
         self.message = ""
         self.card_text = ""
         self.card_state = ""
+        self.card_log = []
+        self.card_done = ""
         self.receipt_no = ""
         self.change_fen = -1
         self.print_text = ""
@@ -248,6 +278,8 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
         advance = amount > self.due_fen     # labelled as an advance on this screen
         operator_id = app.services.operator["operator_id"]
         self.card_state = "busy"
+        self.card_log = []
+        self.card_done = ""
         self.card_text = tr("Connecting to the card terminal…")
 
         def job(term, on_status):
@@ -258,6 +290,8 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
     def _show_status(self, text):
         if self.card_state == "busy":
             self.card_text = text or self.card_text
+            if text:
+                self.card_log = (self.card_log + [text])[-4:]
 
     def cancel_card(self):
         if self.card_state == "busy" and self._card.cancel():
@@ -265,7 +299,23 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
 
     def _card_result(self, result):
         self._last_op = result.op_id
-        self.show_card_outcome(result)
+        if result.state != "approved":
+            self.show_card_outcome(result)
+            return
+        # the approval, the amount and the terminal's messages stay in view a moment, with
+        # the masked card and trace the collector tells the customer; then the receipt
+        self.card_state = "approved"
+        self.card_text = tr("Approved {a}").format(a=fmt_fen(result.amount_fen))
+
+        def show(card):
+            self.card_done = card_summary_text(card)
+            Clock.schedule_once(lambda _dt: self._approval_seen(result), CARD_RESULT_MIN_S)
+        run(card_summary, self.app.services.store, result.op_id, on_done=show,
+            on_error=lambda _e: show({}))
+
+    def _approval_seen(self, result):
+        if self._last_op == result.op_id and self.card_state == "approved" and self.stage == "card":
+            self.show_card_outcome(result)      # → the receipt (stage "done")
 
     def _card_error(self, exc):
         self.card_state = "declined" if self.unknown_op == "" else "unknown"
