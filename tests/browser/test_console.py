@@ -184,6 +184,9 @@ def test_a_form_without_its_csrf_token_is_refused(page, gateway, sign_in):
     bare = requests.post(url, data=dict(fields, csrf=csrf_of(page)), allow_redirects=False,
                          timeout=10)
     assert bare.status_code == 303 and bare.headers["location"].endswith("/console/login")
+    blank = page.request.post(url, form=dict(fields, reason="  ", csrf=csrf_of(page)),
+                              max_redirects=0)                # the form's own model refuses
+    assert blank.status == 400 and "请检查此项： reason" in blank.text()
     ok = page.request.post(url, form=dict(fields, csrf=csrf_of(page)), max_redirects=0)
     assert ok.status == 303
     assert gateway.query("SELECT count(*) FROM route_assignments") == [(1,)]

@@ -15,6 +15,7 @@ WORDS = {
     "forbidden": ("您的角色无权执行此操作", "Your role may not do this"),
     "csrf": ("表单已过期，请刷新页面后重试", "The form has expired: reload the page and try again"),
     "not_found": ("未找到", "Not found"),
+    "invalid_field": ("请检查此项：", "Please check the field:"),
     "role_supervisor": ("主管", "Supervisor"), "role_cashier": ("收费室", "Cashier office"),
     "role_auditor": ("稽核（只读）", "Auditor (read-only)"),
     "progress": ("抄表进度", "Reading progress"), "route": ("抄表段", "Route"),

@@ -10,11 +10,11 @@ from sqlalchemy import and_, select
 from starlette.concurrency import run_in_threadpool
 
 from sync.gateway import db, supervisor
-from sync.gateway.console import auth
+from sync.gateway.console import auth, forms
 from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context, now_iso
 
-ACTIONS = ("credit", "refund", "reassign", "write_off")
+ACTIONS = forms.ACTIONS
 
 
 def exception_rows(ctx: Context, status: str, kind: str = "", limit: int = 100) -> list[dict]:
@@ -29,12 +29,9 @@ def exception_rows(ctx: Context, status: str, kind: str = "", limit: int = 100) 
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def resolve(ctx: Context, user: dict, exception_id: int, action: str, reason: str) -> None:
-    if action not in ACTIONS:
-        raise ApiError(400, "unknown_action", f"action must be one of {ACTIONS}")
-    if not reason:
-        raise ApiError(400, "reason_required", "a reason is required")
-    note = f"{action}: {reason}"
+def resolve(ctx: Context, user: dict, exception_id: int, form: forms.Resolve) -> None:
+    action = form.action
+    note = f"{action}: {form.reason}"
     with ctx.write() as conn:
         row = supervisor.resolve_exception_in(conn, f"office:{user['username']}",
                                               exception_id, note)
@@ -126,8 +123,6 @@ def shift_rows(ctx: Context, limit: int = 200) -> list[dict]:
 
 
 def explain_shift(ctx: Context, user: dict, device_id: str, shift_id: str, note: str) -> None:
-    if not note:
-        raise ApiError(400, "note_required", "say how the variance is explained")
     rv = db.shift_reviews
     with ctx.write() as conn:
         if conn.execute(select(db.shift_events.c.op_id).where(
@@ -163,28 +158,26 @@ def router(console: Console) -> APIRouter:
 
     @r.post("/console/exceptions/{exception_id}/resolve")
     async def resolve_post(request: Request, exception_id: int):
-        user, form = await console.form(request, "exception")
-        await act(resolve, user, exception_id, str(form.get("action", "")),
-                  str(form.get("reason", "")).strip()[:500])
+        user, form = await console.form(request, "exception", forms.Resolve)
+        await act(resolve, user, exception_id, form)
         return back("/console/exceptions")
 
     console.listing(r, "voids", void_rows)
 
     @r.post("/console/voids/{void_op_id}/{decision}")
     async def void_post(request: Request, void_op_id: str, decision: str):
-        user, form = await console.form(request, "void_review")
+        user, form = await console.form(request, "void_review", forms.Review)
         await act(review_void, user, void_op_id[:100],
                   {"approve": "approved", "refuse": "refused"}.get(decision, decision),
-                  str(form.get("reason", "")).strip()[:500])
+                  form.reason)
         return back("/console/voids")
 
     console.listing(r, "shifts", shift_rows)
 
     @r.post("/console/shifts/{device_id}/{shift_id}/explain")
     async def explain_post(request: Request, device_id: str, shift_id: str):
-        user, form = await console.form(request, "shift_review")
-        await act(explain_shift, user, device_id[:64], shift_id[:64],
-                  str(form.get("note", "")).strip()[:500])
+        user, form = await console.form(request, "shift_review", forms.Explain)
+        await act(explain_shift, user, device_id[:64], shift_id[:64], form.note)
         return back("/console/shifts")
 
     return r

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sync import protocol
 from sync.gateway import access, db
-from sync.gateway.console import auth, today as today_q
+from sync.gateway.console import auth, forms, today as today_q
 from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context
 
@@ -165,13 +165,13 @@ def router(console: Console) -> APIRouter:
 
     @r.post("/console/devices/{device_id}/revoke")
     async def revoke(request: Request, device_id: str):
-        user, form = await console.form(request, "revoke")
+        user, form = await console.form(request, "revoke", forms.Revoke)
 
         def audit(conn):
             auth.audit(conn, user["username"], "revoke_device", None,
                        before={"device_id": device_id, "revoked": False},
                        after={"device_id": device_id, "revoked": True},
-                       reason=str(form.get("reason", ""))[:200])
+                       reason=form.reason)
         try:
             await run_in_threadpool(access.revoke, ctx, device_id[:64], audit)
         except ApiError:

@@ -3,14 +3,12 @@ download, the readings with their flags and a plot of their GPS positions."""
 from __future__ import annotations
 
 import json
-from datetime import date
-
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from sync.gateway import db, supervisor
-from sync.gateway.console import auth
+from sync.gateway.console import auth, forms
 from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context
 
@@ -73,15 +71,9 @@ def plot(points: list[tuple], size: int = 300) -> list[dict]:
             for x, y, label in points]
 
 
-def assign(ctx: Context, user: dict, route_id: str, form: dict) -> None:
-    operator_id = str(form.get("operator_id", ""))[:64]
-    device_id = str(form.get("device_id", "")).strip()[:64] or None
-    reason = str(form.get("reason", "")).strip()[:200]
-    read_date = str(form.get("read_date", "")).strip()
-    if not reason:
-        raise ApiError(400, "reason_required", "a reason is required")
-    if read_date:
-        date.fromisoformat(read_date)   # ValueError → 400 below
+def assign(ctx: Context, user: dict, route_id: str, form: forms.Assign) -> None:
+    operator_id, device_id, reason = form.operator_id, form.device_id or None, form.reason
+    read_date = form.read_date.isoformat() if form.read_date else ""
     r = db.routes
     with ctx.write() as conn:
         before = conn.execute(select(r.c.operator_id, r.c.device_id, r.c.read_date).where(
@@ -125,13 +117,11 @@ def router(console: Console) -> APIRouter:
 
     @rt.post("/console/routes/{route_id}/assign")
     async def assign_post(request: Request, route_id: str):
-        user, form = await console.form(request, "assign")
+        user, form = await console.form(request, "assign", forms.Assign)
         try:
             await run_in_threadpool(assign, ctx, user, route_id[:64], form)
         except ApiError as exc:
             return back(f"/console/routes/{route_id}?error={exc.code}")
-        except ValueError:
-            return back(f"/console/routes/{route_id}?error=bad_date")
         return back(f"/console/routes/{route_id}")
 
     @rt.post("/console/routes/{route_id}/request-download")

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from sync.gateway.console import auth
+from sync.gateway.console import auth, forms
 from sync.gateway.console.i18n import LANGS, channel_name, translate
 from sync.gateway.context import Context
 
@@ -24,9 +24,9 @@ COOKIE_FLAGS = {"httponly": True, "samesite": "strict", "path": "/console"}
 class Denied(Exception):
     """Answered as a page: 401 → sign-in, 403 → forbidden, 400 → stale form."""
 
-    def __init__(self, status: int, key: str):
+    def __init__(self, status: int, key: str, detail: str = ""):
         super().__init__(key)
-        self.status, self.key = status, key
+        self.status, self.key, self.detail = status, key, detail
 
 
 def lang_of(request: Request) -> str:
@@ -73,16 +73,19 @@ class Console:
             return render(request, f"{page}.html", page=page, rows=rows)
         router.add_api_route(f"/console/{page}", view, methods=["GET"])
 
-    async def form(self, request: Request, action: str) -> tuple[dict, dict]:
-        """A posted form from a signed-in user: its CSRF token must be the session's and
-        the role must allow `action`. Returns (user, form fields)."""
+    async def form(self, request: Request, action: str, model: type[forms.Form] = forms.Form):
+        """A posted form from a signed-in user: its CSRF token must be the session's, the
+        role must allow `action`, and the fields must fit `model`. Returns (user, model)."""
         user = await self.user(request)
         form = dict(await request.form())
         if not auth.csrf_ok(user["csrf"], form.pop("csrf", None)):
             raise Denied(400, "csrf")
         if not auth.may_write(user, action):
             raise Denied(403, "forbidden")
-        return user, form
+        try:
+            return user, forms.parse(model, form)
+        except forms.Invalid as exc:
+            raise Denied(400, "invalid_field", exc.field) from None
 
 
 def back(url: str) -> RedirectResponse:
@@ -136,4 +139,5 @@ def router(console: Console) -> APIRouter:
 def denied_handler(request: Request, exc: Denied) -> Response:
     if exc.status == 401:
         return back("/console/login")
-    return render(request, "denied.html", http_status=exc.status, key=exc.key)
+    return render(request, "denied.html", http_status=exc.status, key=exc.key,
+                  detail=exc.detail)
