@@ -13,6 +13,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from datetime import date, datetime
 
 COLUMNS = ("交易时间", "平台交易号", "商户订单号", "缴费户号", "交易类型", "金额(元)",
            "手续费(元)", "退款单号", "备注")
@@ -90,6 +91,11 @@ def parse(text: str) -> tuple[dict, list[Row]]:
             table.append((no, line))
     if "platform" not in head or "day" not in head:
         raise StatementError("line 1: the '#平台 platform:' and '#账单日期 day:' lines are missing")
+    try:
+        if not 2000 <= date.fromisoformat(head["day"]).year <= 2999:
+            raise ValueError(head["day"])
+    except ValueError:
+        raise StatementError(f"line 1: day {head['day']!r} is not a date") from None
     if not table or tuple(c.lstrip("`") for c in next(csv.reader([table[0][1]]))) != COLUMNS:
         raise StatementError(f"line {table[0][0] if table else 1}: the header row must be "
                              + ",".join(COLUMNS))
@@ -99,8 +105,16 @@ def parse(text: str) -> tuple[dict, list[Row]]:
             raise StatementError(f"line {no}: {len(cells)} fields, expected {len(COLUMNS)}")
         if cells[4] not in KINDS:
             raise StatementError(f"line {no}: 交易类型 must be 支付 or 退款, not {cells[4]!r}")
-        if not re.match(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", cells[0]) or not cells[1]:
-            raise StatementError(f"line {no}: 交易时间 or 平台交易号 malformed")
+        try:
+            if not 2000 <= datetime.strptime(cells[0], "%Y-%m-%d %H:%M:%S").year <= 2999:
+                raise ValueError(cells[0])
+        except ValueError:
+            raise StatementError(f"line {no}: 交易时间 {cells[0]!r} is not a time") from None
+        if not re.match(r"^[A-Za-z0-9_\-]{1,64}$", cells[1]) or \
+                (cells[7] and not re.match(r"^[A-Za-z0-9_\-]{1,64}$", cells[7])):
+            raise StatementError(f"line {no}: 平台交易号 or 退款单号 malformed")
+        if len(cells[3]) > 32 or len(cells[2]) > 100:
+            raise StatementError(f"line {no}: 缴费户号 or 商户订单号 too long")
         rows.append(Row(no, cells[0], cells[1], cells[2], cells[3], KINDS[cells[4]],
                         fen(cells[5], no, COLUMNS[5]), fen(cells[6], no, COLUMNS[6]), cells[7]))
     if totals is None:

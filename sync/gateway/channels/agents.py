@@ -169,8 +169,7 @@ def lift(ctx: Context, agent_id: str, days: int, note: str, by: str) -> dict:
 def statement(ctx: Context, agent_id: str, day_from: str, day_to: str) -> dict:
     """Collections and remittances of one agent in [day_from, day_to] (UTC days), with
     the outstanding amount before and after."""
-    start = f"{day_from}T00:00:00"
-    end = f"{(datetime.fromisoformat(day_to) + timedelta(days=1)).date()}T00:00:00"
+    start, end = f"{day_from}T00:00:00", f"{day_to}T99"   # "T99" sorts after any time
     r, p = db.agent_remittances.c, db.payments.c
     with ctx.read() as conn:
         _agent_exists(conn, agent_id)

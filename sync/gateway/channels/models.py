@@ -16,8 +16,10 @@ Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
 def _aware(value: str) -> str:
-    if datetime.fromisoformat(value).tzinfo is None:
-        raise ValueError("a time with its UTC offset, e.g. 2026-12-04T10:32:00+08:00")
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None or not 2000 <= at.year <= 2999:
+        raise ValueError("a time (years 2000-2999) with its UTC offset, e.g. "
+                         "2026-12-04T10:32:00+08:00")
     return value
 
 
@@ -34,7 +36,7 @@ class PlatformIn(Message):
     name_en: Annotated[str, Field(min_length=1, max_length=40)]
     scheme: Literal["rsa", "hmac"]
     public_key: Annotated[str, Field(max_length=4000)] | None = None
-    secret: Annotated[str, Field(pattern=r"^[0-9a-f]{32,128}$")] | None = None
+    secret: Annotated[str, Field(pattern=r"^([0-9a-f]{2}){16,64}$")] | None = None
     checkout_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,300}$")] | None = Field(
         None, description="the platform's checkout page for the customer pages")
 

@@ -2,6 +2,7 @@
 office's endpoints (supervisor token). Mounted by sync/gateway/app.py."""
 
 import json
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -17,7 +18,7 @@ Platform = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 TradeNo = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 AgentId = Annotated[str, Path(min_length=1, max_length=64)]
 Channel = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
-Day = Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Day = Annotated[date, Query(description="YYYY-MM-DD")]
 CSV_BODY = {"requestBody": {"required": True, "content": {
     "text/csv": {"schema": {"type": "string", "description": "daily statement file, "
                                                             "docs/channels.md"}}}}}
@@ -139,7 +140,7 @@ def office_router(ctx: Context, supervisor) -> APIRouter:
     @r.get("/channels/daily")
     def daily(op: supervisor, day_from: Day, day_to: Day):
         """Gross, fees and net per channel and day."""
-        return recon.daily(ctx, day_from, day_to)
+        return recon.daily(ctx, day_from.isoformat(), day_to.isoformat())
 
     @r.put("/agents/{agent_id}/agreement")
     def put_agreement(agent_id: AgentId, body: models.AgreementIn, op: supervisor):
@@ -160,6 +161,6 @@ def office_router(ctx: Context, supervisor) -> APIRouter:
 
     @r.get("/agents/{agent_id}/statement")
     def agent_statement(agent_id: AgentId, op: supervisor, day_from: Day, day_to: Day):
-        return agents.statement(ctx, agent_id, day_from, day_to)
+        return agents.statement(ctx, agent_id, day_from.isoformat(), day_to.isoformat())
 
     return r
