@@ -65,10 +65,10 @@ def plot(points: list[tuple], size: int = 300) -> list[dict]:
     if not points:
         return []
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1e-6
-    return [{"x": round(10 + (size - 20) * (x - min(xs)) / span, 1),
-             "y": round(size - 10 - (size - 20) * (y - min(ys)) / span, 1), "label": label}
-            for x, y, label in points]
+    x0, y0 = min(xs), min(ys)
+    scale = (size - 20) / (max(max(xs) - x0, max(ys) - y0) or 1e-6)
+    return [{"x": round(10 + scale * (x - x0), 1), "y": round(size - 10 - scale * (y - y0), 1),
+             "label": label} for x, y, label in points]
 
 
 def assign(ctx: Context, user: dict, route_id: str, form: forms.Assign) -> None:
