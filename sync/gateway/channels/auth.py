@@ -12,11 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sync import platform_sign
 from sync.gateway import db
 from sync.gateway.context import ApiError, Context, now, now_iso
+from sync.gateway.observe import log
 
 NONCE = re.compile(r"^[A-Za-z0-9]{16,64}$")
 
 
 def _refuse(code: str, message: str) -> ApiError:
+    log.warning("platform request refused: %s", code)
     return ApiError(401, code, message)
 
 

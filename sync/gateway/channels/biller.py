@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sync import protocol
 from sync.gateway import db
+from sync.gateway.observe import log
 from sync.gateway.channels.models import NoticeResult, ReversalResult
 from sync.gateway.context import ApiError, Context, now_iso
 from sync.gateway.ledger import AccountCache, apply_payment, reverse_payment
@@ -94,6 +95,7 @@ def _notify_once(ctx: Context, notice: dict, source: str) -> dict:
         exception(conn, "channel", "trade_mismatch", f"trade {ref} notified again with "
                   "another account or amount; refused", ref, notice["account_no"],
                   notice["amount_fen"], None, notice)
+    log.warning("platform payment %s refused: notified again with other data", ref)
     # raised after the commit, so the exception queue item is kept
     raise ApiError(409, "trade_mismatch", "this trade number was notified with other data")
 
@@ -128,6 +130,8 @@ def _book(conn, notice: dict, body_hash: str, ref: str, source: str) -> dict:
                           trade_no=notice["trade_no"], account_no=account_no,
                           amount_fen=amount, to_arrears_fen=to_arrears,
                           to_credit_fen=to_credit, double_collection_fen=double).model_dump()
+    log.info("platform payment %s: %s %d fen to %s (%s)", ref, status, amount, account_no,
+             source)
     conn.execute(db.channel_payments.insert().values(
         platform=notice["platform"], trade_no=notice["trade_no"], account_no=account_no,
         bill_id=notice.get("bill_id"), amount_fen=amount, paid_at=notice["paid_at"],

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from sync import statement_csv
 from sync.gateway import db
+from sync.gateway.observe import log
 from sync.gateway.channels import biller
 from sync.gateway.context import ApiError, Context, now_iso
 
@@ -106,6 +107,7 @@ def import_statement(ctx: Context, platform: str, text: str) -> dict:
         "refunds": refunds,
         "differences": [{"kind": k, "trade_no": t, "account_no": a, "ours_fen": o,
                          "theirs_fen": th} for k, t, a, o, th, _row in diffs] + refund_diffs}
+    log.info("statement %s %s: %s, refunds %s", platform, day, report["counts"], refunds)
     with ctx.write() as conn:
         for d in report["differences"]:
             ref = f"{platform}:{d.get('refund_no') or d['trade_no']}"
