@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import requests
 
@@ -245,6 +246,13 @@ def test_every_page_on_a_laptop_and_a_tablet_in_both_languages(page, tablet_page
         answer = page.goto(gateway.base_url + url)
         assert answer.status == 200 and page.locator(ready).count() > 0, name
         shot(page, f"console-{name}")
+    for account_no, doc in gateway.query("SELECT account_no, doc FROM accounts WHERE "
+                                         "route_id = 'R001' ORDER BY account_no LIMIT 40"):
+        name = json.loads(doc)["name"]
+        for fragment in {name[-1], name[:2]}:                 # one or two characters
+            page.goto(gateway.base_url + "/console/accounts?q=" + fragment)
+            assert account_no in page.inner_text("#results") or \
+                page.locator("#results tr").count() > 50, (fragment, account_no)
     page.goto(gateway.base_url + "/console/accounts?q=" + accounts[0])
     with page.expect_navigation():
         page.click("#results a >> nth=0")
