@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from sync.gateway import db, money
 from sync.gateway.channels import auth, biller
-from sync.gateway.context import Context
+from sync.gateway.context import ApiError, Context
 from sync.gateway.ledger import AccountCache
 
 KEY = "customer_receipt_key"
@@ -75,8 +75,10 @@ def e_receipt(ctx: Context, platform: str, trade_no: str) -> dict | None:
         names = auth.names(conn)
     if row is None:
         return None
-    now_due = biller.bill(ctx, row.account_no)["amount_due_fen"] if row.status != "suspense" \
-        else None
+    try:
+        now_due = biller.bill(ctx, row.account_no)["amount_due_fen"]
+    except ApiError:            # an unknown (suspense) or closed account
+        now_due = None
     return {"platform": platform, "platform_name": names.get(platform, {}), "trade_no": trade_no,
             "account_masked": mask_account(row.account_no), "amount_fen": row.amount_fen,
             "paid_at": row.paid_at, "now_due_fen": now_due,
