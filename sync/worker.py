@@ -19,9 +19,10 @@ import logging
 import threading
 import time
 
+from sync import blobs
 from sync.client import (AuthError, Backoff, Forbidden, NotEnrolled, SyncClient, SyncError,
                          TransientError, UpdateRequired)
-from terminal import outbox, recovery
+from terminal import outbox, photos, recovery
 from terminal.store import Store, now_iso
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class SyncWorker:
             "pending": {}, "pending_total": 0, "attention": [], "attention_count": 0,
             "download": None, "next_attempt_in": None, "auth_required": False,
             "forbidden": False, "update_required": False, "assignments": [],
-            "missing_seqs": [], "last_upload": None, "device_id": None,
+            "missing_seqs": [], "last_upload": None, "last_photos": None, "device_id": None,
         }
 
     # --- public API (any thread) -------------------------------------------------------
@@ -240,6 +241,7 @@ class SyncWorker:
             report = client.upload(should_continue=go_on)
             self._set(last_upload=dict(requests=report.requests, done=report.done,
                                        attention=report.attention, at=now_iso()))
+            self._photos(client, go_on)
             if kind == "full" and not self._stopping:
                 self._full_extras(client)
                 client.upload(should_continue=go_on)   # captures made meanwhile
@@ -282,6 +284,17 @@ class SyncWorker:
                       missing_seqs=client.last_missing_seqs)
         finally:
             self._refresh_local()
+
+    def _photos(self, client: SyncClient, go_on) -> None:
+        """Photos after their ops (sync/blobs.py), then the photo folder's disk budget;
+        never in the way of the ops: any failure waits for the next cycle."""
+        try:
+            sent = blobs.upload_photos(client, should_continue=go_on)
+            photos.prune(self.store)
+            self._set(last_photos=dict(uploaded=sent.uploaded, failed=sent.failed,
+                                       at=now_iso()))
+        except Exception:  # noqa: BLE001 — logged; the ops cycle goes on
+            log.exception("photo upload failed")
 
     def _full_extras(self, client: SyncClient) -> None:
         """Reference data, receipt numbers, assignments, downloads and change feeds.

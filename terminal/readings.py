@@ -21,7 +21,7 @@ import json
 import time
 
 from terminal import codes as _codes
-from terminal import outbox
+from terminal import outbox, photos
 from terminal import validation as v
 from terminal.store import Store, audit
 
@@ -141,6 +141,8 @@ def capture_reading(store: Store, *, account_no: str, operator_id: str, status: 
                    "trouble_code": trouble_code, "note": note, "warnings": list(warnings),
                    "entries": list(entries), "reentry_ms": reentry_ms, "gps": gps,
                    "bill_estimate_fen": bill_estimate_fen, "corrects": corrects}
+        if photo:
+            payload["photo"] = photo     # the photo's SHA-256 (terminal/photos.py)
         op = outbox.append(conn, "reading", payload, operator_id=operator_id)
         conn.execute(
             "INSERT INTO readings (op_id, seq, account_no, meter_no, route_id, cycle, status, value,"
@@ -157,6 +159,7 @@ def capture_reading(store: Store, *, account_no: str, operator_id: str, status: 
             audit(conn, "reading_corrected", operator_id, account_no=account_no, op_id=op.op_id,
                   corrects=corrects)
         if photo:
+            photos.claim(conn, photo, op.op_id)
             audit(conn, "reading_photo", operator_id, op_id=op.op_id, photo=str(photo))
     return op
 

@@ -192,6 +192,15 @@ MIGRATIONS: list[str] = [
     INSERT INTO meta (key, value) VALUES ('search_index_stale', '1')
         ON CONFLICT (key) DO UPDATE SET value = '1';
     """,
+    # 8: meter photos (terminal/photos.py): one row per stored file, named by its SHA-256;
+    # `op_id` is the capture that uses it, `uploaded_at` when the gateway verified it
+    """
+    CREATE TABLE photos (
+        sha256 TEXT PRIMARY KEY, op_id TEXT, bytes INTEGER NOT NULL,
+        taken_at TEXT NOT NULL, uploaded_at TEXT
+    );
+    CREATE INDEX ix_photos_op ON photos (op_id);
+    """,
 ]
 
 SERVER_OWNED_TABLES = ("routes", "accounts", "meters", "tariffs", "codes", "agents",

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from sync.gateway import (access, console, db, ingest, migrate, money, observe, routedata, seed,
                           supervisor)
+from sync.gateway import blobs
 from sync.gateway.channels import routes as channel_routes
 from sync.gateway.customer import pages as customer_pages
 from sync.gateway.context import ApiError, Context, Settings
@@ -179,7 +180,8 @@ class RequestGuard:
     """Read the whole request body once: size limit (413), gzip bodies inflated (bad gzip →
     400, other encodings → 415), and NUL characters refused (400) — PostgreSQL cannot store
     them and no field of ours has a use for them — except in an op batch, whose ops are
-    checked one by one (a bad op is rejected and still holds its seq)."""
+    checked one by one (a bad op is rejected and still holds its seq), and in a photo
+    blob (binary, checked by its hash: sync/gateway/blobs.py)."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -226,6 +228,8 @@ class RequestGuard:
         # An op batch is checked op by op (fieldrules): an op holding a NUL is rejected
         # with its seq held, so one bad op never leaves a gap behind it (docs/contracts.md §0).
         per_op = scope["path"] == "/v1/ops"
+        if scope["path"].startswith("/v1/blobs/"):   # photo bytes, checked by their hash
+            per_op = True
         if not per_op and (b"\x00" in body or b"\\u0000" in body):
             return await fail(400, "nul_character", "NUL characters are not accepted")
         if body and not per_op and not _storable_json(body):
@@ -529,5 +533,7 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     app.include_router(channel_routes.platform_router(ctx))
     app.include_router(channel_routes.office_router(ctx, Supervisor))
     app.include_router(customer_pages.router(ctx))   # the customer's phone: /pay, /verify
+
+    blobs.mount(app, ctx, Device, Supervisor)   # photos from the handhelds
     return app
 

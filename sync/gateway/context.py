@@ -36,6 +36,7 @@ class Settings:
     max_in_flight: int = 64  # requests worked on at once per process; past it 503
     pool_size: int = 10  # database connections per process
     access_log: bool = True
+    blob_dir: str = ""  # photos from the handhelds (sync/gateway/blobs.py); "" = beside the db
 
 
 # The gateway's clock. Tests move it forward instead of sleeping until a TTL expires: the

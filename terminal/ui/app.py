@@ -53,6 +53,8 @@ DEFAULTS = {
     # where the position recorded with a capture comes from (terminal/ui/location.py):
     # "" none, "android", or an NMEA receiver's port URL; fixes older or worse are flagged
     "location": dict(LOCATION_DEFAULTS),
+    # meter photos (devices/camera): android | file | sim; "" = the platform's own
+    "camera": {"kind": ""},
     # offline card limits (terminal.payments: meta `card_limits`); empty = the office's value
     "cardlimits": {"max_fen": "", "max_total_fen": "", "max_count": "", "max_age_hours": ""},
 }

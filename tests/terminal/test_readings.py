@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sync.gateway import demo_data as dd
-from terminal import outbox, readings, route_walk, routes, validation
+from terminal import outbox, photos, readings, route_walk, routes, validation
 from terminal.canonical import sha256_hex
 from terminal.readings import ReadingEntry
 from terminal.store import Store
@@ -248,10 +248,26 @@ def test_skip_rules(store):
     assert out.saved
     _, p = op_payload(store, out.saved_op_id)
     assert (p["status"], p["skip_code"], p["value"], p["consumption"]) == ("skipped", "S01", None, None)
-    out = entry(store, "2").skip("S04", note="表盘碎了", photo="photos/2.jpg")
+    with pytest.raises(photos.PhotoError):             # a name is not a photo: none kept
+        entry(store, "2").skip("S04", note="表盘碎了", photo="photos/2.jpg")
+    assert store.conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 1
+    sha = photos.store_photo(store, _jpeg())
+    out = entry(store, "2").skip("S04", note="表盘碎了", photo=sha)
     assert out.saved
     detail = json.loads(store.conn.execute("SELECT detail FROM audit_log WHERE event='reading_photo'").fetchone()[0])
-    assert detail == {"op_id": out.saved_op_id, "photo": "photos/2.jpg"}
+    assert detail == {"op_id": out.saved_op_id, "photo": sha}
+    assert op_payload(store, out.saved_op_id)[1]["photo"] == sha
+    assert store.conn.execute("SELECT op_id FROM photos WHERE sha256=?", (sha,)).fetchone()[0] \
+        == out.saved_op_id
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 180, 40)).save(out, "JPEG")
+    return out.getvalue()
     out = entry(store, "3").skip("S06", keyed="99990", note="估计")
     _, p = op_payload(store, out.saved_op_id)
     assert (p["status"], p["value"], p["consumption"], p["entries"]) == ("skipped", 99990, 90, [99990])

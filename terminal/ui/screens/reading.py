@@ -101,6 +101,7 @@ class ReadingScreen(AppScreen):
         self.hazard = ""
         if "note" in self.ids:
             self.ids.note.text = ""
+            self.ids.photo.sha = ""
             self.ids.pad.value = ""
         if p.get("message"):
             self.message, self.level = p["message"], "ok"
