@@ -533,7 +533,6 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     app.include_router(channel_routes.platform_router(ctx))
     app.include_router(channel_routes.office_router(ctx, Supervisor))
     app.include_router(customer_pages.router(ctx))   # the customer's phone: /pay, /verify
-
     blobs.mount(app, ctx, Device, Supervisor)   # photos from the handhelds
     return app
 
