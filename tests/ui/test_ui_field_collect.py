@@ -143,7 +143,8 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
     # cancelled by the collector while the customer is slow at the terminal
     zvt_sim.sim.queue(Script(outcome="approve", customer_delay=2.0))
     pay = card_pay(ui, accts[3], "4100")
-    ui.wait_for(lambda: pay.card_state == "busy" and pay.ids.cancel_card.opacity == 1, 10, "in progress")
+    ui.wait_for(lambda: pay.card_state == "busy" and pay.ids.cancel_card.opacity == 1
+                and pay.ids.cancel_card.width > 1, 10, "in progress, Cancel laid out")
     ui.tap("cancel_card")
     ui.wait_for(lambda: pay.card_state == "declined", 30, "cancelled")
     ui.shot("card-cancelled")
@@ -163,7 +164,7 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
     for _attempt in range(3):
         ui.tap("check_unknown")
         ui.wait_for(lambda: pay.card_state != "busy", 30, "terminal answered")
-        if pay.stage == "done":
+        if pay.stage == "done" or pay.card_state == "approved":   # shown a moment, then done
             break
         assert pay.card_state == "unknown", pay.card_text
     ui.wait_for(lambda: pay.stage == "done" and pay.receipt_no, 10, "recovered")

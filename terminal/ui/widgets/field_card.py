@@ -18,6 +18,7 @@ from __future__ import annotations
 from kivy.app import App
 
 from terminal import payments
+from terminal.ledger_errors import LedgerError
 from terminal.ui.widgets.field_common import alive, error_text, tr
 
 
@@ -37,9 +38,12 @@ class CardJob:
         """`job(terminal, on_status)` on the terminal thread; `on_status(code, text)` is the
         driver's status callback, forwarded to the screen's `on_status(text)`."""
         self.cancelling = False
+        self._term = None
 
         def work(term):
             self._term = term
+            if self.cancelling:   # cancelled before the exchange reached the terminal
+                raise LedgerError("card_cancelled", "已取消，未扣款。", "Cancelled. Nothing was charged.")
             return job(term, self._status)
         self._services().run_terminal(work, on_done=alive(on_done), on_error=alive(on_error))
 
@@ -54,11 +58,12 @@ class CardJob:
             app.services.post(alive(lambda: self._on_status(text)))
 
     def cancel(self) -> bool:
-        """Ask the terminal to abort the running exchange; False when none has started."""
-        term = self._term
-        if term is None:
-            return False
+        """Ask the terminal to abort the running exchange; one not yet started on the
+        terminal's thread is not started at all (a tap on Cancel is never lost)."""
         self.cancelling = True
+        term = self._term
+        if term is None:      # not started on the terminal yet: it will not start
+            return True
         self._services().run(term.abort, on_error=lambda exc: None)
         return True
 
