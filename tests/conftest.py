@@ -23,6 +23,8 @@ from hypothesis import core, settings
 
 from tests import deadline
 
+pytest_plugins = ["tests.engines"]   # gateway database engines (SQLite, PostgreSQL)
+
 SEED = pytest.StashKey[object]()
 
 settings.register_profile("chaoshou", database=None, deadline=None, print_blob=True)

@@ -1,16 +1,18 @@
 """Who may call: device enrolment with one-time codes, bearer device tokens (only their
 hash is stored), token re-issue against a proof of the device key, revocation, and
-supervisor login with operator id + PIN."""
+supervisor login with operator id + PIN.
+
+Everything is read from the database on each call, so every gateway process sees a
+revocation, a re-issued token or a PIN lockout the moment it commits (no per-process
+cache: a token lookup is one primary-key read)."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 import secrets
-import threading
-import time
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 
 from sync import protocol
 from sync.gateway import db
@@ -19,9 +21,6 @@ from sync.gateway.context import ApiError, Context, now_iso, now_s
 LOCKOUT_FAILURES = 5
 LOCKOUT_S = 300
 PROOF_WINDOW_S = 300   # a token proof's ts may differ this much from server time
-
-_cache_lock = threading.Lock()
-_generation = 0   # bumped on every token re-issue; a lookup racing one is not cached
 
 
 def token_hash(token: str) -> str:
@@ -48,22 +47,13 @@ def enrol(ctx: Context, code: str, device_name: str) -> dict:
 
 
 def device_for_token(ctx: Context, token: str) -> dict | None:
-    """The device row for a bearer token (cached), or None."""
-    h = token_hash(token)
-    dev = ctx.token_cache.get(h)
-    if dev is None:
-        generation = _generation
-        with ctx.read() as conn:
-            row = conn.execute(select(db.devices.c.device_id, db.devices.c.device_key,
-                                      db.devices.c.revoked_at)
-                               .where(db.devices.c.token_hash == h)).mappings().first()
-        if row is None:
-            return None
-        dev = dict(row)
-        with _cache_lock:
-            if _generation == generation:   # no token re-issued while we read
-                ctx.token_cache[h] = dev
-    return dev
+    """The device row for a bearer token, or None."""
+    with ctx.read() as conn:
+        row = conn.execute(select(db.devices.c.device_id, db.devices.c.device_key,
+                                  db.devices.c.revoked_at)
+                           .where(db.devices.c.token_hash == token_hash(token))) \
+            .mappings().first()
+    return None if row is None else dict(row)
 
 
 def reissue_token(ctx: Context, device_id: str, ts: int, nonce: str, proof: str) -> dict:
@@ -71,12 +61,13 @@ def reissue_token(ctx: Context, device_id: str, ts: int, nonce: str, proof: str)
     stops working. Each proof is accepted once: kv `token_proofs:<id>` keeps the
     `[ts, nonce]` pairs accepted within the replay window, so a captured proof cannot be
     replayed, while two proofs signed in the same second (other nonces) both pass."""
-    global _generation
     bad = ApiError(401, "bad_proof", "device id or proof is wrong")
     with ctx.write() as conn:
+        # the row lock makes the replay check below hold across gateway processes
         row = conn.execute(select(db.devices.c.device_key, db.devices.c.revoked_at,
                                   db.devices.c.token_hash)
-                           .where(db.devices.c.device_id == device_id)).mappings().first()
+                           .where(db.devices.c.device_id == device_id).with_for_update()) \
+            .mappings().first()
         if row is None:
             raise bad
         try:
@@ -102,11 +93,6 @@ def reissue_token(ctx: Context, device_id: str, ts: int, nonce: str, proof: str)
         token = secrets.token_urlsafe(32)
         conn.execute(db.devices.update().where(db.devices.c.device_id == device_id)
                      .values(token_hash=token_hash(token)))
-    with _cache_lock:
-        _generation += 1
-        for h, dev in list(ctx.token_cache.items()):
-            if dev["device_id"] == device_id:
-                del ctx.token_cache[h]
     return {"token": token}
 
 
@@ -119,9 +105,6 @@ def revoke(ctx: Context, device_id: str, audit=None) -> dict:
             audit(conn)
     if not found:
         raise ApiError(404, "unknown_device", f"no device {device_id!r}")
-    for dev in ctx.token_cache.values():
-        if dev["device_id"] == device_id:
-            dev["revoked_at"] = "revoked"
     return {"device_id": device_id, "revoked": True}
 
 
@@ -137,27 +120,35 @@ def new_enrol_code(ctx: Context, operator_id: str, audit=None) -> dict:
     return {"code": code}
 
 
-_failures: dict[str, list] = {}
-
-
 def supervisor_login(ctx: Context, operator_id: str, pin: str) -> dict:
-    fails = _failures.setdefault(operator_id, [0, 0.0])
-    if fails[0] >= LOCKOUT_FAILURES and time.monotonic() - fails[1] < LOCKOUT_S:
-        raise ApiError(429, "locked_out", "too many wrong PINs; try again later",
-                       {"Retry-After": str(LOCKOUT_S)})
+    """Operator id + PIN → supervisor token. LOCKOUT_FAILURES wrong PINs in a row lock the
+    operator out for LOCKOUT_S (table login_failures, shared by every process)."""
+    now = now_s()
     with ctx.read() as conn:
+        fails = conn.execute(select(db.login_failures).where(
+            db.login_failures.c.operator_id == operator_id)).mappings().first()
         row = conn.execute(select(db.operators).where(
             db.operators.c.operator_id == operator_id)).mappings().first()
+    if fails and fails["failures"] >= LOCKOUT_FAILURES and \
+            now - fails["last_failure_at"] < LOCKOUT_S:
+        raise ApiError(429, "locked_out", "too many wrong PINs; try again later",
+                       {"Retry-After": str(LOCKOUT_S - (now - fails["last_failure_at"]))})
     ok = row is not None and protocol.check_pin(pin, row["pin_hash"])
     if not ok:
-        fails[0] += 1
-        fails[1] = time.monotonic()
+        with ctx.write() as conn:   # one atomic statement: concurrent failures all count
+            conn.execute(text(
+                "INSERT INTO login_failures (operator_id, failures, last_failure_at) "
+                "VALUES (:op, 1, :now) ON CONFLICT (operator_id) DO UPDATE SET "
+                "failures = CASE WHEN login_failures.last_failure_at < :stale THEN 1 "
+                "ELSE login_failures.failures + 1 END, last_failure_at = :now"),
+                {"op": operator_id, "now": now, "stale": now - LOCKOUT_S})
         raise ApiError(401, "bad_credentials", "operator id or PIN is wrong")
     if "supervisor" not in json.loads(row["roles"]):
         raise ApiError(403, "not_supervisor", "this operator is not a supervisor")
-    _failures.pop(operator_id, None)
     token = "sv_" + secrets.token_urlsafe(32)
     with ctx.write() as conn:
+        conn.execute(delete(db.login_failures).where(
+            db.login_failures.c.operator_id == operator_id))
         conn.execute(db.supervisor_tokens.insert().values(
             token_hash=token_hash(token), operator_id=operator_id,
             expires_at=now_s() + ctx.settings.supervisor_token_ttl_s))

@@ -329,7 +329,7 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     async def device(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
         if cred is None or not cred.credentials:
             raise ApiError(401, "unauthenticated", "a device bearer token is required")
-        dev = access.device_for_token(ctx, cred.credentials)
+        dev = await run_in_threadpool(access.device_for_token, ctx, cred.credentials)
         if dev is None:
             if cred.credentials.startswith("sv_") and \
                     await run_in_threadpool(access.supervisor_for_token, ctx, cred.credentials):
@@ -346,7 +346,8 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
         operator_id = await run_in_threadpool(access.supervisor_for_token, ctx,
                                               cred.credentials)
         if operator_id is None:
-            if access.device_for_token(ctx, cred.credentials) is not None:
+            if await run_in_threadpool(access.device_for_token, ctx,
+                                       cred.credentials) is not None:
                 raise ApiError(403, "forbidden", "device tokens cannot use supervisor endpoints")
             raise ApiError(401, "unauthenticated", "unknown or expired token")
         return operator_id

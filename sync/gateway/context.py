@@ -1,4 +1,10 @@
-"""Gateway runtime context: engine, settings, write serialisation, API errors, clock."""
+"""Gateway runtime context: engine, settings, transactions, API errors, clock.
+
+Nothing that must hold across gateway processes lives here: tokens, lockouts, void
+retries, counters and balances are in the database (feed.py, access.py, ledger.py). The
+process-wide `write_lock` only groups this process's ops batches into one transaction
+(ingest/commit.py) and spares SQLite's single writer a queue of waiting connections.
+"""
 from __future__ import annotations
 
 import os
@@ -10,7 +16,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from sync.gateway import db
+from sync.gateway import db, feed
 
 
 class ApiError(Exception):
@@ -77,25 +83,27 @@ class Context:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     group_lock: threading.Lock = field(default_factory=threading.Lock)
     group_queue: list = field(default_factory=list)  # ops batches waiting for the writer
-    committed_batches: int = 0
-    first_retry: dict = field(default_factory=dict)  # (device_id, op_id) -> first retry time
-    token_cache: dict = field(default_factory=dict)  # token hash -> device row dict
+    committed_batches: int = 0  # for the fault hook (fault_after_commit), this process
 
     @contextmanager
     def write(self, device_id: str | None = None):
         """A write transaction; SQLite: one writer at a time (BEGIN IMMEDIATE)."""
-        # One writer per process on every engine: change-feed versions then commit in order,
-        # so a reader never skips a version that commits late.
         with self.write_lock:
             with self.transaction() as conn:
                 yield conn
 
     @contextmanager
     def transaction(self):
-        """A write transaction for a caller that already holds `write_lock`."""
+        """A write transaction (the caller holds `write_lock`); change-feed rows queued in
+        it are numbered and written just before COMMIT (feed.py)."""
         with self.engine.connect().execution_options(sqlite_write=True) as conn:
-            with conn.begin():
-                yield conn
+            feed.discard(conn)
+            try:
+                with conn.begin():
+                    yield conn
+                    feed.publish(conn)
+            finally:
+                feed.discard(conn)
 
     @contextmanager
     def read(self):

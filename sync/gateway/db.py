@@ -281,6 +281,24 @@ shift_reviews = Table("shift_reviews", metadata,  # a shift's variance marked ex
                       Column("at", String(200), nullable=False))
 
 
+# Counters taken with UPDATE … RETURNING (a row lock until commit; sync/gateway/feed.py):
+# `feed_version` (last change-feed version handed out), `feed_floor` (highest purged
+# version), `receipt_no` (next receipt number to hand out).
+counters = Table("counters", metadata,
+                 Column("name", String(64), primary_key=True),
+                 Column("value", Big, nullable=False))
+
+login_failures = Table("login_failures", metadata,  # supervisor PIN lockouts
+                       Column("operator_id", String(200), primary_key=True),
+                       Column("failures", Integer, nullable=False),
+                       Column("last_failure_at", Big, nullable=False))
+
+void_retries = Table("void_retries", metadata,  # voids waiting for their payment (seq gap)
+                     Column("device_id", String(200), primary_key=True),
+                     Column("op_id", String(100), primary_key=True),
+                     Column("first_at", Big, nullable=False))
+
+
 def dumps(obj) -> str:
     """Canonical JSON text for storage; any card number in it is masked (fieldrules.pan)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -315,6 +333,11 @@ def make_engine(db_url: str, pool_size: int = 10) -> Engine:
             write = conn.get_execution_options().get("sqlite_write")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
     return engine
+
+
+def is_transient(exc: Exception) -> bool:
+    """A deadlock or serialization failure between writer processes: redo the transaction."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001")
 
 
 def in_query(conn, sql: str, fixed: tuple, values) -> list:

@@ -1,12 +1,16 @@
 """Account balances and the route change feed, shared by op ingest, third-party payments
-and supervisor edits. Works on a per-transaction `AccountCache` and writes in bulk."""
+and supervisor edits. Works on a per-transaction `AccountCache` and writes in bulk.
+
+Accounts are read with a row lock (`SELECT … FOR UPDATE` on PostgreSQL; SQLite has one
+writer at a time), so two gateway processes never both change a balance from the same
+old value; the locks are taken in account order for each load."""
 from __future__ import annotations
 
 import json
 
 from sqlalchemy import bindparam
 
-from sync.gateway import db
+from sync.gateway import db, feed
 from sync.gateway.context import now_s
 
 
@@ -24,9 +28,10 @@ class AccountCache:
         wanted = [a for a in set(account_nos) if isinstance(a, str) and a not in self.rows]
         for no in wanted:
             self.rows[no] = None
+        lock = "" if self.conn.dialect.name == "sqlite" else " ORDER BY account_no FOR UPDATE"
         for no, route_id, active, bill_fen, doc in db.in_query(
                 self.conn, "SELECT account_no, route_id, active, bill_fen, doc FROM accounts "
-                           "WHERE account_no IN ({in})", (), wanted):
+                           "WHERE account_no IN ({in})" + lock, (), sorted(wanted)):
             self.rows[no] = {"route_id": route_id, "active": bool(active), "bill_fen": bill_fen,
                              "doc": json.loads(doc)}
 
@@ -55,7 +60,7 @@ class AccountCache:
                 [{"no": no, "doc": db.dumps(self.rows[no]["doc"])} for no in self.dirty])
             self.dirty.clear()
         if self.changes:
-            db.insert_many(self.conn, db.route_changes, self.changes)
+            feed.queue(self.conn, self.changes)
             self.changes = []
 
 

@@ -8,7 +8,7 @@ import secrets
 
 from sqlalchemy import delete, func, select
 
-from sync.gateway import db
+from sync.gateway import db, feed
 from sync.gateway.channels import agents as channel_agents
 from sync.gateway.context import ApiError, Context, now_iso, now_s
 
@@ -51,12 +51,11 @@ def _kv_json(ctx, conn, key, default):
 
 def receipt_block(ctx: Context, device_id: str, size: int) -> dict:
     with ctx.write() as conn:
-        start = int(ctx.kv_get(conn, "next_receipt_no", "100000"))
-        end = start + size - 1
+        end = feed.take(conn, feed.RECEIPTS, size) - 1   # UPDATE … RETURNING: no two alike
+        start = end - size + 1
         conn.execute(db.receipt_blocks.insert().values(start=start, end=end,
                                                        device_id=device_id,
                                                        issued_at=now_iso()))
-        ctx.kv_set(conn, "next_receipt_no", str(end + 1))
     return {"start": start, "end": end}
 
 
@@ -66,10 +65,8 @@ def _route_version(conn, route_id: str) -> int:
 
 
 def current_version(conn) -> int:
-    """The server version: the newest change, or the purge floor when all were purged."""
-    top = conn.execute(select(func.max(db.route_changes.c.version))).scalar() or 0
-    floor = conn.execute(select(db.kv.c.value).where(db.kv.c.key == "changes_floor")).scalar()
-    return max(top, int(floor or 0))
+    """The server version: the last committed change-feed version (feed.py)."""
+    return feed.get(conn, feed.FEED)
 
 
 def assignments(ctx: Context, device_id: str) -> list[dict]:
@@ -199,19 +196,14 @@ def purge_changes(ctx: Context) -> None:
         if top is None:
             return
         conn.execute(delete(db.route_changes).where(db.route_changes.c.version <= top))
-        floor = int(ctx.kv_get(conn, "changes_floor", "0"))
-        ctx.kv_set(conn, "changes_floor", str(max(floor, top)))
+        feed.raise_to(conn, feed.FLOOR, top)
 
 
 def changes(ctx: Context, route_id: str, since: int) -> dict:
     purge_changes(ctx)
     with ctx.read() as conn:
         _route(conn, route_id)
-        floor = int(ctx.kv_get(conn, "changes_floor", "0"))
-        version = current_version(conn)
-        if since < floor:
-            raise ApiError(410, "cursor_expired",
-                           f"changes before version {floor} are no longer kept; reload the route")
+        version = current_version(conn)   # every version up to this one has committed
         if since > version:
             raise ApiError(410, "cursor_expired", "cursor is ahead of this server; reload")
         rows = conn.execute(select(db.route_changes.c.version, db.route_changes.c.change)
@@ -219,6 +211,11 @@ def changes(ctx: Context, route_id: str, since: int) -> dict:
                                    db.route_changes.c.version > since,
                                    db.route_changes.c.version <= version)
                             .order_by(db.route_changes.c.version).limit(MAX_CHANGES + 1)).all()
+        # read after the rows: a purge that removed some of them has raised it by now
+        floor = feed.get(conn, feed.FLOOR)
+        if since < floor:
+            raise ApiError(410, "cursor_expired",
+                           f"changes before version {floor} are no longer kept; reload the route")
     has_more = len(rows) > MAX_CHANGES
     rows = rows[:MAX_CHANGES]
     if has_more:

@@ -5,8 +5,14 @@ import requests
 from sync.gateway.testing import GatewayProcess, OpFactory, enrol_device, supervisor_token
 
 
+@pytest.fixture(scope="module", autouse=True)
+def engine(db_engine):
+    """Every test here runs on SQLite and on PostgreSQL (tests/engines.py)."""
+    return db_engine
+
+
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
+def gateway(tmp_path_factory, engine):
     """A seeded demo gateway shared by the tests of one module; yields the process."""
     gw = GatewayProcess(tmp_path_factory.mktemp("gw") / "gateway.db")
     gw.start()

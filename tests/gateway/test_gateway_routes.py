@@ -144,7 +144,7 @@ def test_change_feed_balance_hazard_move_and_tombstone(base_url, device, sv_head
 
 
 @pytest.fixture(scope="module")
-def short_lived(tmp_path_factory):
+def short_lived(tmp_path_factory, engine):
     """Snapshots and changes kept 60 s; the tests move the gateway's clock past that."""
     gw = GatewayProcess(tmp_path_factory.mktemp("gw410") / "gateway.db",
                         args=["--snapshot-ttl", "60", "--change-retention", "60"])

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from pathlib import Path
 
 import requests
+from sqlalchemy import create_engine
 
 from sync.client import SyncClient, TransientError
+from sync.gateway.testing import database_url
 from terminal import outbox
 from terminal.store import Store
 from tests.deadline import Deadline
@@ -127,12 +128,44 @@ def drain(client: SyncClient, *, sleep: float = 0.001, deadline: float = 120.0) 
     return failures
 
 
+class _Row(tuple):
+    """A result row readable by position and by column name."""
+
+    def __new__(cls, values, names):
+        row = super().__new__(cls, values)
+        row.names = names
+        return row
+
+    def __getitem__(self, key):
+        return super().__getitem__(self.names.index(key) if isinstance(key, str) else key)
+
+
+class _Rows(list):
+    def fetchone(self):
+        return self[0] if self else None
+
+    def fetchall(self):
+        return list(self)
+
+
+class _Conn:
+    """`execute(sql with ? placeholders, params)` on any engine, like sqlite3's."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+    def execute(self, sql: str, params=()) -> _Rows:
+        result = self.conn.exec_driver_sql(sql.replace("?", self.ph), tuple(params))
+        names = list(result.keys())
+        return _Rows(_Row(r, names) for r in result)
+
+
 @contextlib.contextmanager
 def gateway_engine(gw):
     """A SQLAlchemy engine on the gateway's database (its URL when the fixture names one,
-    else its SQLite file)."""
-    from sqlalchemy import create_engine
-    engine = create_engine(getattr(gw, "db_url", None) or f"sqlite:///{gw.db}")
+    else the database named by its SQLite path: testing.database_url)."""
+    engine = create_engine(getattr(gw, "db_url", None) or database_url(gw.db))
     try:
         yield engine
     finally:
@@ -141,16 +174,17 @@ def gateway_engine(gw):
 
 @contextlib.contextmanager
 def gateway_db(path):
-    """The gateway's SQLite file, opened read-only."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
+    """The gateway's database (named by its SQLite path, see testing.database_url), read
+    through SQLAlchemy: the same on SQLite and PostgreSQL."""
+    engine = create_engine(database_url(path))
     try:
-        yield conn
+        with engine.connect() as conn:
+            yield _Conn(conn)
     finally:
-        conn.close()
+        engine.dispose()
 
 
-def server_ops(path, device_id: str) -> list[sqlite3.Row]:
+def server_ops(path, device_id: str) -> list:
     with gateway_db(path) as conn:
         return conn.execute("SELECT op_id, seq, type, status, code, payload_sha256 FROM sync_ops "
                             "WHERE device_id=? ORDER BY seq", (device_id,)).fetchall()

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def gwp(tmp_path_factory):
+def gwp(tmp_path_factory, engine):
     proc = GatewayProcess(tmp_path_factory.mktemp("gwkill") / "gateway.db", seed_demo=True)
     proc.start()
     yield proc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sync.gateway import db
 from sync.gateway.context import Context
@@ -63,15 +63,13 @@ def _apply_group(ctx: Context, group: list[_Pending]) -> None:
 def _apply_alone(ctx: Context, p: _Pending) -> None:
     try:
         try:
-            with ctx.transaction() as conn:
-                results, missing = _apply_one(ctx, conn, p.device, p.ops)
+            results, missing = _transaction(ctx, p.device, p.ops)
             _committed(ctx, 1)
         except IntegrityError:  # e.g. an op_id another device already used
             results, missing = [], []
             for op in sorted(p.ops, key=lambda o: o["seq"]):
                 try:
-                    with ctx.transaction() as conn:
-                        one, missing = _apply_one(ctx, conn, p.device, [op])
+                    one, missing = _transaction(ctx, p.device, [op])
                     _committed(ctx, 1)
                     results.extend(one)
                 except IntegrityError:
@@ -80,6 +78,17 @@ def _apply_alone(ctx: Context, p: _Pending) -> None:
         p.result = {"results": results, "missing_seqs": missing}
     except Exception as exc:  # noqa: BLE001 — handed to the waiting request
         p.error = exc
+
+
+def _transaction(ctx: Context, device: dict, ops: list[dict], attempts: int = 5):
+    """Apply in one transaction; a deadlock with another gateway process is redone."""
+    for attempt in range(attempts):
+        try:
+            with ctx.transaction() as conn:
+                return _apply_one(ctx, conn, device, ops)
+        except OperationalError as exc:
+            if not db.is_transient(exc) or attempt == attempts - 1:
+                raise
 
 
 def _committed(ctx: Context, n: int) -> None:
@@ -91,8 +100,9 @@ def _committed(ctx: Context, n: int) -> None:
 
 
 def _apply_one(ctx: Context, conn, device: dict, ops: list[dict]):
+    # the device's row lock: its batches apply one at a time on every gateway process
     dev = dict(conn.execute(select(db.devices).where(
-        db.devices.c.device_id == device["device_id"])).mappings().one())
+        db.devices.c.device_id == device["device_id"]).with_for_update()).mappings().one())
     batch = Batch(ctx, conn, dev, ops)
     results = batch.run()
     batch.flush()

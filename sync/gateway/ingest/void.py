@@ -3,10 +3,12 @@ seq gap is retried for a while (`void_retry_timeout_s`), then kept as a conflict
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING
 
+from sqlalchemy import delete, select
+
 from sync.gateway import db
+from sync.gateway.context import now_s
 from sync.gateway.ingest.fields import Retry, int_field, str_field
 from sync.gateway.ingest.receipts import store_receipt
 from sync.gateway.ledger import reverse_payment
@@ -21,12 +23,11 @@ def handle_void(b: Batch, op):
     amount = int_field(p, "amount_fen", null=False)
     pay = b.batch_payments.get(target) or b.db_payments.get(target)
     if pay is None:
-        key = (b.device_id, op["op_id"])
-        first = b.ctx.first_retry.setdefault(key, time.monotonic())
         if b.has_gap_below(op["seq"]) and \
-                time.monotonic() - first < b.ctx.settings.void_retry_timeout_s:
+                now_s() - _first_retry(b, op) < b.ctx.settings.void_retry_timeout_s:
             raise Retry("the voided payment has not arrived yet")
-        b.ctx.first_retry.pop(key, None)
+        b.conn.execute(delete(db.void_retries).where(db.void_retries.c.device_id == b.device_id,
+                                                     db.void_retries.c.op_id == op["op_id"]))
         b.exception("conflict", "void_unknown_payment", f"void of unknown payment {target}",
                     op, amount_fen=amount)
         store_receipt(b, op, "void", amount)
@@ -55,6 +56,18 @@ def handle_void(b: Batch, op):
     store_receipt(b, op, "void", amount)
     b.voids.append(_void_row(b, op, target, amount))
     return result
+
+
+def _first_retry(b: Batch, op) -> int:
+    """When this void was first held back (table void_retries: any process may see it
+    next; the device's row lock in ingest/commit.py keeps its batches one at a time)."""
+    key = (db.void_retries.c.device_id == b.device_id, db.void_retries.c.op_id == op["op_id"])
+    first = b.conn.execute(select(db.void_retries.c.first_at).where(*key)).scalar()
+    if first is None:
+        first = now_s()
+        b.conn.execute(db.void_retries.insert().values(device_id=b.device_id,
+                                                       op_id=op["op_id"], first_at=first))
+    return first
 
 
 def _void_row(b, op, target, amount):
