@@ -117,6 +117,12 @@ class GatewayProcess:
             result = conn.execute(text(sql), params)
             return [tuple(r) for r in result] if result.returns_rows else []
 
+    def stop_queries(self) -> None:
+        """Close the connections `query` keeps (e.g. before the database restarts)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def log(self) -> str:
         if self._log is None:
             return ""
@@ -127,9 +133,7 @@ class GatewayProcess:
         return self.proc.wait(timeout)
 
     def stop(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        self.stop_queries()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -122,11 +122,14 @@ def run_cluster(gateways, pg_server):
         opening.update({a["account_no"]: a for a in accounts})
     hot = {d.route: sorted(d.view)[:40] for d in devices[:3]}   # shared: contention
     progress, errors = [0], []
+    restarted = threading.Event()
 
     def handheld(dev: Device):
         rng = random.Random(dev.index)
         try:
-            for _ in range(ROUNDS):
+            for n in range(ROUNDS):
+                if n == ROUNDS - 2 and dev.index % 2 == 0:   # traffic after the restart
+                    restarted.wait(deadline.seconds(300))
                 dev.upload(hot[dev.route], rng)
                 dev.pull()
                 progress[0] += 1
@@ -142,11 +145,15 @@ def run_cluster(gateways, pg_server):
 
     wait_progress(DEVICES)                 # traffic on every process: kill one mid-batch
     gateways[1].proc.kill()
-    gateways[1].proc.wait(10)
+    assert gateways[1].proc.wait(10) == -9
     wait_progress(DEVICES * 3)
     gateways[1].start()
     wait_progress(DEVICES * 5)
+    started = gateways[0].query("SELECT pg_postmaster_start_time()")
+    gateways[0].stop_queries()
     pg_server.restart()                    # every open connection is cut
+    assert gateways[0].query("SELECT pg_postmaster_start_time()") != started
+    restarted.set()
     for t in threads:
         t.join()
     assert not errors, errors[:3]
