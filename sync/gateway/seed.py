@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from sync.gateway import db
+from sync.gateway import db, importer
 from sync.gateway.console import auth
 from sync.gateway.context import Context, now_iso
 from sync.gateway.demo_data import CYCLE, READ_DATE, demo_utility, fake_accounts
@@ -23,23 +23,33 @@ def seed_demo(ctx: Context, accounts: int = 1200, pin_iterations: int | None = N
     with ctx.write() as conn:
         if ctx.kv_get(conn, "seeded"):
             return False
-        utility = demo_utility(**kwargs)
-        for key in ("tariffs", "codes", "settings"):
-            ctx.kv_set(conn, key, db.dumps(utility[key]))
-        conn.execute(db.agents.insert(), [
-            {k: a[k] for k in ("agent_id", "name", "kind", "contact")}
-            for a in utility["agents"]])
-        conn.execute(db.operators.insert(), [
-            {"operator_id": o["operator_id"], "name": o["name"], "roles": db.dumps(o["roles"]),
-             "pin_hash": o["pin_hash"]} for o in utility["operators"]])
-        for route in utility["routes"]:
-            _insert_route(conn, route, utility["route_accounts"][route["route_id"]])
+        data = importer.validate([importer.from_document(demo_export(demo_utility(**kwargs)),
+                                                         "demo utility")])
+        importer.write(ctx, conn, data)     # the billing-export path (importer.py)
         conn.execute(db.enrol_codes.insert().values(code=DEMO_ENROL_CODE, reusable=True,
                                                      created_by="seed", created_at=now_iso()))
         for username, name, role, password in DEMO_OFFICE_USERS:
             auth.add_user(conn, username, name, role, password)
         ctx.kv_set(conn, "seeded", "demo")
     return True
+
+
+def demo_export(utility: dict) -> dict:
+    """The demo utility in the billing system's export shape (docs/deploy.md)."""
+    return {
+        "operators": [{k: o[k] for k in ("operator_id", "name", "roles", "pin_hash")}
+                      for o in utility["operators"]],
+        "agents": [{k: a[k] for k in ("agent_id", "name", "kind", "contact")}
+                   for a in utility["agents"]],
+        "tariffs": utility["tariffs"], "codes": utility["codes"],
+        "settings": utility["settings"],
+        "routes": [{k: r.get(k) for k in ("route_id", "name", "cycle", "read_date",
+                                           "hide_previous", "operator_id")}
+                   for r in utility["routes"]],
+        "accounts": [dict(a, route_id=route_id)
+                     for route_id, accounts in utility["route_accounts"].items()
+                     for a in accounts],
+    }
 
 
 def add_route(ctx: Context, route_id: str, name: str, accounts: list[dict],
