@@ -23,6 +23,7 @@ from sync.gateway.channels import routes as channel_routes
 from sync.gateway.customer import pages as customer_pages
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
+from sync.gateway.importer import AccountIn
 
 API_VERSION = "1.0.0"
 Id = Annotated[str, Field(min_length=1, max_length=64)]
@@ -109,30 +110,6 @@ class HazardIn(Strict):
 class MoveIn(Strict):
     route_id: Id
     seq: Annotated[int, Field(ge=0, le=2 ** 31)]
-
-
-class MeterIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    meter_no: Id
-    dials: Annotated[int, Field(ge=1, le=12)]
-    decimals: Annotated[int, Field(ge=0, le=4)]
-    multiplier: Annotated[int, Field(ge=1, le=100_000)]
-    prev_value: Annotated[int, Field(ge=0, le=10 ** 12)]
-
-
-class AccountIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    account_no: Id
-    seq: Annotated[int, Field(ge=0, le=2 ** 31)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    address: Annotated[str, Field(max_length=500)] = ""
-    tariff_id: Id
-    arrears_fen: Fen = 0
-    arrears_due_date: str | None = None
-    credit_fen: Fen = 0
-    agent_id: Id | None = None
-    hazard: str | None = None
-    meter: MeterIn
 
 
 class UpsertIn(Strict):

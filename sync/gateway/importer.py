@@ -56,7 +56,7 @@ class Route(BaseModel):
     operator_id: Id | None = None
 
 
-class Meter(BaseModel):
+class MeterIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     meter_no: Id
     dials: Annotated[int, Field(ge=1, le=12)]
@@ -65,10 +65,10 @@ class Meter(BaseModel):
     prev_value: Annotated[int, Field(ge=0, le=10 ** 12)]
 
 
-class Account(BaseModel):
-    """An account in the route-document shape (contracts §1) plus its `route_id`."""
+class AccountIn(BaseModel):
+    """An account in the route-document shape (contracts §1; also the supervisor's
+    account upsert body)."""
     model_config = ConfigDict(extra="allow")
-    route_id: Id
     account_no: Id
     seq: Annotated[int, Field(ge=0, le=2 ** 31)]
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -79,7 +79,12 @@ class Account(BaseModel):
     credit_fen: Fen = 0
     agent_id: Id | None = None
     hazard: str | None = None
-    meter: Meter
+    meter: MeterIn
+
+
+class Account(AccountIn):
+    """An exported account: the route document's account plus its `route_id`."""
+    route_id: Id
 
 
 MODELS = {"operators": Operator, "agents": Agent, "routes": Route, "accounts": Account}
