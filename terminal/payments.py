@@ -36,6 +36,7 @@ from terminal.card_data import card_result, status_sink
 from terminal.ledger_errors import LedgerError, fen_text, require_int
 from terminal.paid_elsewhere import paid_elsewhere
 from terminal.store import Store, audit, now_iso
+from terminal.validation import check_gps
 
 CARD_LIMIT_DEFAULTS = {"min_fen": 1, "max_fen": 500_000, "max_total_fen": 2_000_000,
                        "max_count": 50, "max_age_hours": 72}
@@ -160,7 +161,8 @@ def _complete(store: Store, conn, pay: dict, allocations: list[dict], content: d
                "shift_id": pay["shift_id"],
                "allocations": [{"account_no": a["account_no"], "amount_fen": a["amount_fen"]}
                                for a in allocations],
-               "card": card_wire, "receipt": receipt}
+               "card": card_wire, "receipt": receipt,
+               "gps": json.loads(pay["gps"]) if pay.get("gps") else None}
     outbox.append(conn, "payment", payload, operator_id=pay["operator_id"], op_id=pay["op_id"])
     doc = receipt_docs.receipt_document(store, receipt["receipt_no"])
     job = receipt_docs.queue_print(store, doc)
@@ -170,20 +172,26 @@ def _complete(store: Store, conn, pay: dict, allocations: list[dict], content: d
 def _insert(conn, pay: dict, allocations: list[dict]) -> None:
     conn.execute("INSERT INTO payments (op_id, account_no, agent_id, method, amount_fen, "
                  "tendered_fen, change_fen, state, shift_id, card, operator_id, device_time, "
-                 "updated_at) VALUES (:op_id, :account_no, :agent_id, :method, :amount_fen, "
+                 "updated_at, gps) VALUES (:op_id, :account_no, :agent_id, :method, :amount_fen, "
                  ":tendered_fen, :change_fen, :state, :shift_id, NULL, :operator_id, "
-                 ":device_time, :device_time)", pay)
+                 ":device_time, :device_time, :gps)", pay)
     for a in allocations:
         conn.execute("INSERT INTO payment_allocations (payment_op_id, account_no, amount_fen) "
                      "VALUES (?, ?, ?)", (pay["op_id"], a["account_no"], a["amount_fen"]))
 
 
 def _new_payment(method: str, amount: int, operator_id: str, shift_id: str, *,
-                 account_no=None, agent_id=None, tendered=None, change=None, state) -> dict:
+                 account_no=None, agent_id=None, tendered=None, change=None, state,
+                 gps: dict | None = None) -> dict:
+    """A payment row; `gps` is the fix as of the payment (terminal/location.py), or None."""
+    fix, problems = check_gps(gps)
+    if problems:
+        raise LedgerError("gps_invalid", problems[0].message_zh, problems[0].message_en)
     return {"op_id": outbox.new_op_id(), "account_no": account_no, "agent_id": agent_id,
             "method": method, "amount_fen": amount, "tendered_fen": tendered,
             "change_fen": change, "state": state, "shift_id": shift_id,
-            "operator_id": operator_id, "device_time": now_iso()}
+            "operator_id": operator_id, "device_time": now_iso(),
+            "gps": json.dumps(fix, sort_keys=True) if fix else None}
 
 
 # -- cash ------------------------------------------------------------------------------------
@@ -207,14 +215,16 @@ def check_tendered(store: Store, amount_fen: int, tendered_fen) -> tuple[int, in
 
 def take_cash(store: Store, *, amount_fen, operator_id: str, tendered_fen=None,
               account_no: str | None = None, agent_id: str | None = None,
-              allocations: list[dict], content: dict, today=None) -> PaymentResult:
+              allocations: list[dict], content: dict, today=None,
+              gps: dict | None = None) -> PaymentResult:
     """Record a cash payment already allocated (used by `cash_payment` and agents)."""
     amount = check_amount(amount_fen, cash_limits(store)["max_fen"])
     tendered, change = check_tendered(store, amount, tendered_fen)
     shift = shifts.require_open_shift(store, operator_id)
     receipts.require_numbers(store)
     pay = _new_payment("cash", amount, operator_id, shift["shift_id"], account_no=account_no,
-                       agent_id=agent_id, tendered=tendered, change=change, state="done")
+                       agent_id=agent_id, tendered=tendered, change=change, state="done",
+                       gps=gps)
     with store.transaction() as conn:
         _insert(conn, pay, allocations)
         receipt, (doc, job) = _complete(store, conn, pay, allocations, content, None, today)
@@ -244,7 +254,7 @@ def _account_content(store: Store, account_no: str, amount: int, today,
 
 def cash_payment(store: Store, account_no: str, amount_fen: int, operator_id: str,
                  tendered_fen: int | None = None, today: dt.date | None = None, *,
-                 advance: bool = False) -> PaymentResult:
+                 advance: bool = False, gps: dict | None = None) -> PaymentResult:
     """Take cash for one account: the amount due, part of it, or more (an advance → credit,
     only with `advance=True`, the collector's confirmation).
 
@@ -256,7 +266,7 @@ def cash_payment(store: Store, account_no: str, amount_fen: int, operator_id: st
     content, allocations = _account_content(store, account_no, amount, today, advance)
     return take_cash(store, amount_fen=amount, operator_id=operator_id, tendered_fen=tendered_fen,
                      account_no=account_no, allocations=allocations, content=content,
-                     today=today)
+                     today=today, gps=gps)
 
 
 # -- card ------------------------------------------------------------------------------------
@@ -405,7 +415,8 @@ def recover_card_payments(store: Store) -> dict:
 def card_payment(store: Store, terminal, account_no: str | None, amount_fen: int,
                  operator_id: str, on_status=None, *, agent_id: str | None = None,
                  allocations: list[dict] | None = None, today: dt.date | None = None,
-                 now: dt.datetime | None = None, advance: bool = False) -> PaymentResult:
+                 now: dt.datetime | None = None, advance: bool = False,
+                 gps: dict | None = None) -> PaymentResult:
     """Take a card payment through the payment terminal for an account (more than its due
     only with `advance=True`, as for cash), or for an agent with the `allocations` that
     `agents.prepare` checked (`agents.agent_card_payment`). Returns the state reached:
@@ -424,7 +435,7 @@ def card_payment(store: Store, terminal, account_no: str | None, amount_fen: int
     else:
         allocations = _account_content(store, account_no, amount, today, advance)[1]
     pay = _new_payment("card", amount, operator_id, shift["shift_id"], account_no=account_no,
-                       agent_id=agent_id, state="intent")
+                       agent_id=agent_id, state="intent", gps=gps)
     op_id = pay["op_id"]
     with store.transaction() as conn:
         _insert(conn, pay, allocations)

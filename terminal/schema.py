@@ -201,6 +201,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX ix_photos_op ON photos (op_id);
     """,
+    # 9: where a payment was taken (terminal/location.py: the fix as of the payment, JSON)
+    """
+    ALTER TABLE payments ADD COLUMN gps TEXT;
+    """,
 ]
 
 SERVER_OWNED_TABLES = ("routes", "accounts", "meters", "tariffs", "codes", "agents",

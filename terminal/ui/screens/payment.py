@@ -250,7 +250,7 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
         # has dropped since (booked elsewhere), the core refuses with "over_due"
         run(payments.cash_payment, app.services.store, self.account_no, self.amount_fen,
             app.services.operator["operator_id"], tendered, advance=self.amount_fen > self.due_fen,
-            on_done=self._paid, on_error=self._pay_failed)
+            gps=app.services.location.current(), on_done=self._paid, on_error=self._pay_failed)
 
     def _pay_failed(self, exc):
         self.busy = False
@@ -277,6 +277,7 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
         amount, account_no = self.amount_fen, self.account_no
         advance = amount > self.due_fen     # labelled as an advance on this screen
         operator_id = app.services.operator["operator_id"]
+        gps = app.services.location.current()    # where the card was taken
         self.card_state = "busy"
         self.card_log = []
         self.card_done = ""
@@ -284,7 +285,7 @@ class PaymentScreen(SettlesUnknownCard, AppScreen):
 
         def job(term, on_status):
             return payments.card_payment(store, term, account_no, amount, operator_id,
-                                         on_status=on_status, advance=advance)
+                                         on_status=on_status, advance=advance, gps=gps)
         self._card.start(job, on_done=self._card_result, on_error=self._card_error)
 
     def _show_status(self, text):
