@@ -10,19 +10,15 @@ import re
 
 from devices.sim.zvt_script import Script
 
-from test_ui_field_collect import card_pay, open_shift
-from test_ui_field_reader import assign
+from test_ui_field_collect import card_pay
+from test_ui_field_paper import collector_on_shift
 from test_ui_field_tour import visible_texts
 
 
 def test_an_instant_approval_shows_amount_messages_and_masked_card(make_ui, gateway, printer_sim,
                                                                    zvt_sim, ui_flows):
     ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim, terminal=zvt_sim)
-    assign(gateway, ui, "R001", "3001")
-    ui_flows.login(ui, "3001", "1234", shot=False)
-    ui_flows.download_route(ui, "R001")
-    ui.app.go("home")
-    open_shift(ui)
+    collector_on_shift(ui, gateway, ui_flows)
     account = ui.store.conn.execute(
         "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 1").fetchone()[0]
     zvt_sim.sim.queue(Script(outcome="approve"))

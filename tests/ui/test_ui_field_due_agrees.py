@@ -8,9 +8,8 @@ The real app offscreen, real taps, a real gateway process and the printer simula
 from terminal import tariffs
 from terminal.ui.widgets.field_common import fmt_fen
 
-from test_ui_field_collect import open_shift
-from test_ui_field_paper import fen, kv_value, printed
-from test_ui_field_reader import assign, keyin
+from test_ui_field_paper import collector_on_shift, fen, kv_value, printed
+from test_ui_field_reader import keyin
 
 
 def pay_cash(ui, account_no, amount_fen=None):
@@ -55,11 +54,7 @@ def figures_after(ui, printer_sim, account_no, receipt_no):
 
 def test_the_due_is_one_figure_on_every_screen_and_paper(make_ui, gateway, printer_sim, ui_flows):
     ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim)
-    assign(gateway, ui, "R001", "3001")
-    ui_flows.login(ui, "3001", "1234", shot=False)
-    ui_flows.download_route(ui, "R001")
-    ui.app.go("home")
-    open_shift(ui)
+    collector_on_shift(ui, gateway, ui_flows)
     a, b = [r[0] for r in ui.store.conn.execute(
         "SELECT account_no FROM accounts WHERE route_id='R001' AND arrears_fen > 5000 "
         "ORDER BY seq LIMIT 2")]

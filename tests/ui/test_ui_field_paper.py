@@ -49,6 +49,15 @@ def printed(ui, sim, last: str):
     return ui.wait_for(done, 30, f"{last!r} printed")
 
 
+def collector_on_shift(ui, gateway, ui_flows):
+    """Collector-reader 3001 logged in, route R001 on the device, a shift open; at home."""
+    assign(gateway, ui, "R001", "3001")
+    ui_flows.login(ui, "3001", "1234", shot=False)
+    ui_flows.download_route(ui, "R001")
+    ui.app.go("home")
+    open_shift(ui)
+
+
 def first_ink_row(path) -> int:
     img = Image.open(path).convert("L")
     for y in range(img.height):
@@ -60,11 +69,7 @@ def first_ink_row(path) -> int:
 def test_partial_cash_needs_explicit_exact_and_receipt_shows_what_is_still_owed(
         make_ui, gateway, printer_sim, ui_flows):
     ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim)
-    assign(gateway, ui, "R001", "3001")
-    ui_flows.login(ui, "3001", "1234", shot=False)
-    ui_flows.download_route(ui, "R001")
-    ui.app.go("home")
-    open_shift(ui)
+    collector_on_shift(ui, gateway, ui_flows)
     acct = ui.store.conn.execute(
         "SELECT account_no FROM accounts WHERE route_id='R001' AND arrears_fen > 2000 "
         "ORDER BY seq LIMIT 1").fetchone()[0]
