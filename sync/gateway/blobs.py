@@ -9,8 +9,8 @@
     GET /v1/supervisor/blobs/{sha256}  (supervisor) → the JPEG, for the office to see the
         photo a reading's op names (payload `photo`).
 
-Files live in `Settings.blob_dir` (default: `<database file>.blobs` beside a SQLite
-database, else `gateway-blobs` in the working folder): `<sha256>` when verified,
+Files live in `Settings.blob_dir` or `$CHAOSHOU_GATEWAY_BLOB_DIR` (default:
+`<database file>.blobs` beside a SQLite database, else `gateway-blobs` in the working folder): `<sha256>` when verified,
 `<sha256>.part` while arriving. Nothing about them is in the database, so the schema (and
 its Alembic revisions) is unchanged; a reading's op names its photo.
 """
@@ -33,8 +33,11 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
+BLOB_DIR_ENV = "CHAOSHOU_GATEWAY_BLOB_DIR"
+
+
 def blob_dir(ctx: Context) -> Path:
-    configured = getattr(ctx.settings, "blob_dir", "") or ""
+    configured = ctx.settings.blob_dir or os.environ.get(BLOB_DIR_ENV, "")
     if configured:
         folder = Path(configured)
     elif ctx.is_sqlite and ctx.engine.url.database not in (None, "", ":memory:"):

@@ -85,6 +85,8 @@ class GatewayProcess:
         full_env.pop("CHAOSHOU_GATEWAY_FAULT", None)
         full_env.update(self.env)
         full_env["CHAOSHOU_GATEWAY_CLOCK_FILE"] = str(self.clock_file)
+        if self.db_path is not None:     # photos beside the test's database, on any engine
+            full_env.setdefault("CHAOSHOU_GATEWAY_BLOB_DIR", str(self.db_path) + ".blobs")
         full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=self._log,
