@@ -14,8 +14,25 @@ import secrets
 from typing import Iterable
 
 GENESIS_HASH = "0" * 64
+CLIENT_VERSION_HEADER = "X-Client-Version"   # the client's version; the gateway may answer 426
 PIN_SCHEME = "pbkdf2_sha256"
 DEFAULT_PIN_ITERATIONS = 60_000
+
+
+def client_version() -> str:
+    """This installation's version (package metadata of `chaoshou`), sent in
+    CLIENT_VERSION_HEADER with every request."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("chaoshou")
+    except PackageNotFoundError:   # running from a source tree that was never installed
+        return "0"
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets given as text."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"),
+                               expected.encode("utf-8", "replace"))
 
 
 def canonical_json(obj) -> bytes:

@@ -19,10 +19,11 @@ import requests
 
 from sync.errors import (AuthError, CertificateError, Forbidden, NotEnrolled, ProtocolError,
                          TransientError, UpdateRequired)
+from sync import protocol
 from sync.protocol import token_nonce, token_proof
 from terminal.store import Store, now_iso
 
-APP_VERSION = "0.1.0"
+APP_VERSION = protocol.client_version()
 PAGE_LIMIT = 1000
 
 
@@ -120,7 +121,8 @@ class Transport:
         self.page_limit = page_limit
         self.session = requests.Session()
         self.session.verify = ca_bundle if ca_bundle else True
-        self.session.headers.update({"X-App-Version": APP_VERSION, "Accept": "application/json"})
+        self.session.headers.update({protocol.CLIENT_VERSION_HEADER: APP_VERSION,
+                                     "Accept": "application/json"})
         self.last_ok: float | None = None       # time.time() of the last authenticated success
         self.last_ok_iso: str | None = None
         self.requests_made = 0

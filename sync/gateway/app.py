@@ -1,16 +1,15 @@
-"""FastAPI application of the gateway: `create_app(db_url, ...)`, auth dependencies, error
-format (`{"error", "message"}`, never a 5xx for a bad body), gzip request bodies."""
+"""FastAPI application of the gateway: `create_app(db_url, ...)`, auth dependencies, the
+one error model `{"error", "message"}` (never a 5xx for a bad body; every status listed in
+the OpenAPI document), the request guard (authenticate first, bounded bodies: guard.py)."""
 
-import json
-import zlib
 from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -18,233 +17,23 @@ from sqlalchemy import select
 
 from sync.gateway import (access, console, db, ingest, migrate, money, observe, routedata, seed,
                           supervisor)
-from sync.gateway import blobs
 from sync.gateway.channels import routes as channel_routes
 from sync.gateway.customer import pages as customer_pages
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
-from sync.gateway.importer import AccountIn
+from sync.gateway.guard import MinClientVersion, RequestGuard, error as _error
+from sync.gateway.schemas import (AUTH, OPS_SCHEMA, AssignIn, BlockIn, CloseoutIn,
+                                  DownloadedIn, EnrolIn, HazardIn, Id, LoginIn,
+                                  MeterExchangeIn, MoveIn, ResolveIn, ThirdPartyIn, TokenIn,
+                                  UpsertIn, VerifyIn, VerifyOut, errors, forbid_nul)
 
 API_VERSION = "1.0.0"
-Id = Annotated[str, Field(min_length=1, max_length=64)]
-Fen = Annotated[int, Field(ge=0, le=10 ** 12)]
-SeqNo = Annotated[int, Field(ge=1, le=2 ** 53)]
 
 bearer = HTTPBearer(auto_error=False, description="device token or supervisor token")
 platform_key = APIKeyHeader(name="X-Platform-Key", auto_error=False)
 
 
-# ---------------------------------------------------------------- request models
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class EnrolIn(Strict):
-    code: Id
-    device_name: Annotated[str, Field(min_length=1, max_length=100)]
-
-
-class TokenIn(Strict):
-    device_id: Id
-    ts: Annotated[int, Field(ge=0, le=2 ** 53, description="unix seconds")]
-    nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{16,64}$", description=
-                                "fresh random hex chosen by the device for this request")]
-    proof: Annotated[str, Field(min_length=1, max_length=128, description=
-                                'hex HMAC-SHA256(device_key, f"{device_id}|{ts}|{nonce}")')]
-
-
-class BlockIn(Strict):
-    size: Annotated[int, Field(ge=1, le=100_000)] = 1000
-
-
-class DownloadedIn(Strict):
-    snapshot_id: Id
-
-
-class CloseoutIn(Strict):
-    shift_id: Id
-    device_id: Id
-    seq_from: SeqNo
-    seq_to: SeqNo
-    counts: dict[Annotated[str, Field(max_length=40)], Annotated[int, Field(ge=0, le=10 ** 9)]]
-    sums_fen: dict[Annotated[str, Field(max_length=40)], Annotated[int, Field(ge=-10 ** 12,
-                                                                             le=10 ** 12)]]
-    digest: Annotated[str, Field(max_length=128)]
-
-
-class ThirdPartyIn(Strict):
-    platform: Annotated[str, Field(min_length=1, max_length=32)]
-    txn_id: Annotated[str, Field(min_length=1, max_length=100)]
-    account_no: Annotated[str, Field(min_length=1, max_length=32)]
-    amount_fen: Annotated[int, Field(ge=1, le=10 ** 11)]
-    paid_at: Annotated[str, Field(min_length=1, max_length=40)]
-
-
-class VerifyIn(Strict):
-    device_id: Id
-    receipt_no: Annotated[str, Field(min_length=1, max_length=32)]
-    amount_fen: Fen
-    verify_code: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class LoginIn(Strict):
-    operator_id: Id
-    pin: Annotated[str, Field(min_length=1, max_length=32)]
-
-
-class AssignIn(Strict):
-    operator_id: Id
-    device_id: Id | None = None
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
-
-
-class ResolveIn(Strict):
-    note: Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-class HazardIn(Strict):
-    hazard: Annotated[str, Field(max_length=500)] | None
-
-
-class MoveIn(Strict):
-    route_id: Id
-    seq: Annotated[int, Field(ge=0, le=2 ** 31)]
-
-
-class UpsertIn(Strict):
-    route_id: Id
-    account: AccountIn
-
-
-OPS_SCHEMA = {
-    "type": "object", "required": ["ops"],
-    "properties": {"ops": {"type": "array", "items": {
-        "type": "object",
-        "required": ["op_id", "seq", "type", "payload", "payload_sha256"],
-        "properties": {"op_id": {"type": "string", "minLength": 1, "maxLength": 100},
-                       "seq": {"type": "integer", "minimum": 1},
-                       "type": {"type": "string"}, "device_time": {"type": "string"},
-                       "operator_id": {"type": "string"}, "payload": {"type": "object"},
-                       "payload_sha256": {"type": "string"}}}}},
-}
-
-
-# ---------------------------------------------------------------- middleware and errors
-
-def _error(status: int, code: str, message: str, headers=None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status,
-                        headers=headers)
-
-
-def _storable_json(body: bytes) -> bool:
-    """False when the JSON decodes to strings that cannot be encoded as UTF-8 (lone
-    surrogates); invalid JSON is left for the endpoint to report."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        return True
-    try:
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    except (ValueError, RecursionError):
-        return True
-    return True
-
-
-class RequestGuard:
-    """Read the whole request body once: size limit (413), gzip bodies inflated (bad gzip →
-    400, other encodings → 415), and NUL characters refused (400) — PostgreSQL cannot store
-    them and no field of ours has a use for them — except in an op batch, whose ops are
-    checked one by one (a bad op is rejected and still holds its seq), and in a photo
-    blob (binary, checked by its hash: sync/gateway/blobs.py)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def fail(status, code, message):
-            return await _error(status, code, message)(scope, receive, send)
-
-        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            return await fail(400, "nul_character", "NUL characters are not accepted")
-        headers = dict(scope["headers"])
-        encoding = headers.get(b"content-encoding", b"").lower().strip()
-        if encoding not in (b"", b"identity", b"gzip"):
-            return await fail(415, "unsupported_encoding", "only gzip bodies are accepted")
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                return await fail(413, "body_too_large", "request body too large")
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        new_headers = scope["headers"]
-        if encoding == b"gzip":
-            try:
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                body = inflater.decompress(body, self.max_bytes + 1)
-                if len(body) > self.max_bytes:
-                    return await fail(413, "body_too_large", "inflated body too large")
-                if not inflater.eof:
-                    raise zlib.error("truncated")
-            except zlib.error:
-                return await fail(400, "invalid_gzip", "request body is not valid gzip")
-            new_headers = [(k, v) for k, v in scope["headers"]
-                           if k not in (b"content-encoding", b"content-length")]
-            new_headers.append((b"content-length", str(len(body)).encode()))
-        # An op batch is checked op by op (fieldrules): an op holding a NUL is rejected
-        # with its seq held, so one bad op never leaves a gap behind it (docs/contracts.md §0).
-        per_op = scope["path"] == "/v1/ops"
-        if scope["path"].startswith("/v1/blobs/"):   # photo bytes, checked by their hash
-            per_op = True
-        if not per_op and (b"\x00" in body or b"\\u0000" in body):
-            return await fail(400, "nul_character", "NUL characters are not accepted")
-        if body and not per_op and not _storable_json(body):
-            return await fail(400, "invalid_text", "body holds text that cannot be stored "
-                                                   "(lone UTF-16 surrogates)")
-        scope = dict(scope, headers=new_headers)
-        sent = False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
-
-
-def _version(text: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else 0 for part in text.split(".")[:4])
-
-
-class MinClientVersion:
-    """Answer 426 to clients announcing (`X-Client-Version`) a version below the minimum."""
-
-    def __init__(self, app, minimum: str):
-        self.app, self.minimum = app, _version(minimum)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            value = dict(scope["headers"]).get(b"x-client-version")
-            if value is not None and \
-                    _version(value.decode("latin-1").strip()) < self.minimum:
-                return await _error(426, "update_required",
-                                    "this client version is too old; update the app")(
-                    scope, receive, send)
-        return await self.app(scope, receive, send)
-
+# ---------------------------------------------------------------- errors
 
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
@@ -256,12 +45,19 @@ def _install_errors(app: FastAPI) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(400, "invalid_request", f"{where}: {first.get('msg', 'invalid')}"[:300])
+        return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}"[:300])
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request, exc: StarletteHTTPException):
+    async def _http(request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+        headers = exc.headers
+        if exc.status_code == 405:   # Allow: every method of the path, not of one route
+            methods = {m for route in request.app.router.routes
+                       if getattr(route, "path_regex", None) is not None
+                       and route.path_regex.match(request.url.path)
+                       for m in (getattr(route, "methods", None) or ())}
+            headers = {"Allow": ", ".join(sorted(methods))}
+        return _error(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _internal(request, exc: Exception):
@@ -297,7 +93,10 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     app.state.ctx = ctx
     _install_errors(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
-    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes,
+                       authenticate=lambda token: access.device_for_token(ctx, token)
+                       is not None or access.supervisor_for_token(ctx, token) is not None,
+                       max_ops=settings.max_ops_per_batch, platform_key=settings.platform_key)
     if settings.min_client_version:
         app.add_middleware(MinClientVersion, minimum=settings.min_client_version)
     app.add_middleware(observe.Observe, routes=app.router.routes,
@@ -331,13 +130,17 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
 
     Device = Annotated[dict, Depends(device)]
     Supervisor = Annotated[str, Depends(supervisor_op)]
+    dev_errors = errors(*AUTH)               # device endpoints without a path id
+    dev_id_errors = errors(*AUTH, 404)       # … naming a route, snapshot
+    sv_errors = errors(*AUTH)
+    sv_id_errors = errors(*AUTH, 404)
 
-    @app.get("/v1/health", tags=["meta"])
+    @app.get("/v1/health", tags=["meta"], responses=errors())
     def health():
         """Liveness: the process answers."""
         return {"ok": True, "version": API_VERSION}
 
-    @app.get("/v1/ready", tags=["meta"])
+    @app.get("/v1/ready", tags=["meta"], responses=errors(503))
     def ready():
         """Readiness: the database answers and its schema is at this gateway's revision."""
         try:
@@ -356,42 +159,44 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
         return Response(data, media_type=content_type)
 
     # -- devices
-    @app.post("/v1/devices/enrol", tags=["device"])
+    @app.post("/v1/devices/enrol", tags=["device"], responses=errors(403))
     def enrol(body: EnrolIn):
         return access.enrol(ctx, body.code, body.device_name)
 
-    @app.post("/v1/devices/token", tags=["device"])
+    @app.post("/v1/devices/token", tags=["device"], responses=errors(*AUTH))
     def device_token(body: TokenIn):
         return access.reissue_token(ctx, body.device_id, body.ts, body.nonce, body.proof)
 
-    @app.get("/v1/reference", tags=["device"])
+    @app.get("/v1/reference", tags=["device"], responses=dev_errors)
     def reference(dev: Device):
-        return routedata.reference(ctx)
+        return routedata.reference(ctx, dev["device_id"])
 
-    @app.post("/v1/receipt-blocks", tags=["device"])
+    @app.post("/v1/receipt-blocks", tags=["device"], responses=dev_errors)
     def receipt_blocks(dev: Device, body: BlockIn = Body(default_factory=BlockIn)):
         return routedata.receipt_block(ctx, dev["device_id"], body.size)
 
-    @app.get("/v1/assignments", tags=["device"])
+    @app.get("/v1/assignments", tags=["device"], responses=dev_errors)
     def assignments(dev: Device):
         return routedata.assignments(ctx, dev["device_id"])
 
-    @app.post("/v1/routes/{route_id}/snapshots", tags=["device"])
+    @app.post("/v1/routes/{route_id}/snapshots", tags=["device"], responses=dev_id_errors)
     def create_snapshot(route_id: Id, dev: Device):
         return routedata.create_snapshot(ctx, route_id)
 
-    @app.get("/v1/routes/{route_id}/snapshots/{snapshot_id}", tags=["device"])
+    @app.get("/v1/routes/{route_id}/snapshots/{snapshot_id}", tags=["device"],
+             responses=errors(*AUTH, 404, 410))
     def snapshot_page(route_id: Id, snapshot_id: Id, dev: Device,
-                      after: Annotated[str | None, Query(max_length=20)] = None,
+                      after: Annotated[str | None, Query(pattern=r"^[0-9]{0,10}$")] = None,
                       limit: Annotated[int, Query(ge=1, le=routedata.MAX_PAGE)] = 1000):
         text = routedata.snapshot_page(ctx, route_id, snapshot_id, after, limit)
         return Response(text.encode("utf-8"), media_type="application/json")
 
-    @app.post("/v1/routes/{route_id}/downloaded", tags=["device"])
+    @app.post("/v1/routes/{route_id}/downloaded", tags=["device"], responses=dev_id_errors)
     def downloaded(route_id: Id, body: DownloadedIn, dev: Device):
         return routedata.mark_downloaded(ctx, dev["device_id"], route_id, body.snapshot_id)
 
-    @app.get("/v1/routes/{route_id}/changes", tags=["device"])
+    @app.get("/v1/routes/{route_id}/changes", tags=["device"],
+             responses=errors(*AUTH, 404, 410))
     def route_changes(route_id: Id, dev: Device,
                       since: Annotated[int, Query(ge=0, le=2 ** 53)] = 0):
         return routedata.changes(ctx, route_id, since)
@@ -399,17 +204,16 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     def _ingest_body(body: bytes, dev: dict) -> dict:
         return ingest.ingest(ctx, dev, ingest.parse_batch(body, settings.max_ops_per_batch))
 
-    @app.post("/v1/ops", tags=["device"], openapi_extra={"requestBody": {
-        "required": True, "content": {"application/json": {"schema": OPS_SCHEMA}}}})
+    @app.post("/v1/ops", tags=["device"], responses=dev_errors, openapi_extra={
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": OPS_SCHEMA}}}})
     async def post_ops(request: Request, dev: Device):
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise ApiError(413, "body_too_large", "request body too large")
+        body = await request.body()   # already bounded and inflated by the request guard
         result = await run_in_threadpool(_ingest_body, body, dev)
         observe.count_batch(result["results"])
         return JSONResponse(result)  # plain dicts: skip the slow jsonable_encoder pass
 
-    @app.get("/v1/ops/status", tags=["device"])
+    @app.get("/v1/ops/status", tags=["device"], responses=dev_errors)
     def ops_status(dev: Device, from_seq: Annotated[int, Query(ge=1, le=2 ** 53)] = 1,
                    to_seq: Annotated[int | None, Query(ge=1, le=2 ** 53)] = None):
         with ctx.read() as conn:
@@ -420,91 +224,109 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
         return {"held": held, "missing": ingest.missing_ranges(held, from_seq, hi),
                 "max_seq": top}
 
-    @app.post("/v1/shifts/closeout", tags=["device"])
+    @app.post("/v1/shifts/closeout", tags=["device"], responses=dev_errors)
     def shift_closeout(body: CloseoutIn, dev: Device):
         return money.closeout(ctx, dev["device_id"], body.model_dump())
 
     # -- public: third-party notifications, receipt verification
-    @app.post("/v1/thirdparty/payments", tags=["platform"])
+    @app.post("/v1/thirdparty/payments", tags=["platform"], responses=errors(*AUTH))
     def thirdparty(body: ThirdPartyIn,
                    key: Annotated[str | None, Depends(platform_key)] = None):
-        if not key:
-            raise ApiError(401, "unauthenticated", "X-Platform-Key header is required")
-        if key != settings.platform_key:
-            raise ApiError(403, "forbidden", "wrong platform key")
-        return money.thirdparty_payment(ctx, body.model_dump())
+        return money.thirdparty_payment(ctx, body.model_dump())   # key checked by the guard
 
-    @app.post("/v1/receipts/verify", tags=["public"])
+    @app.post("/v1/receipts/verify", tags=["public"], response_model=VerifyOut,
+              responses=errors())
     def verify_receipt(body: VerifyIn):
-        return money.verify_receipt(ctx, body.device_id, body.receipt_no, body.amount_fen,
-                                    body.verify_code)
+        return {"valid": money.receipt_is_valid(ctx, body.device_id, body.receipt_no,
+                                                body.amount_fen, body.verify_code)}
 
-    @app.get("/v1/receipts/verify", tags=["public"])
+    @app.get("/v1/receipts/verify", tags=["public"], response_model=VerifyOut,
+             responses=errors())
     def verify_receipt_get(device_id: Annotated[str, Query(min_length=1, max_length=64)],
                            receipt_no: Annotated[str, Query(min_length=1, max_length=32)],
                            amount_fen: Annotated[int, Query(ge=0, le=10 ** 12)],
                            verify_code: Annotated[str, Query(min_length=1, max_length=64)]):
-        return money.verify_receipt(ctx, device_id, receipt_no, amount_fen, verify_code)
+        return {"valid": money.receipt_is_valid(ctx, device_id, receipt_no, amount_fen,
+                                                verify_code)}
 
     # -- supervisor
-    @app.post("/v1/supervisor/login", tags=["supervisor"])
+    @app.post("/v1/supervisor/login", tags=["supervisor"], responses=errors(*AUTH, 429))
     def supervisor_login(body: LoginIn):
         return access.supervisor_login(ctx, body.operator_id, body.pin)
 
-    @app.get("/v1/supervisor/routes", tags=["supervisor"])
+    @app.get("/v1/supervisor/routes", tags=["supervisor"], responses=sv_errors)
     def sv_routes(op: Supervisor):
         return supervisor.progress(ctx)
 
-    @app.post("/v1/supervisor/routes/{route_id}/assign", tags=["supervisor"])
+    @app.post("/v1/supervisor/routes/{route_id}/assign", tags=["supervisor"],
+              responses=sv_id_errors)
     def sv_assign(route_id: Id, body: AssignIn, op: Supervisor):
         return supervisor.assign(ctx, op, route_id, body.operator_id, body.device_id,
                                  body.reason)
 
-    @app.post("/v1/supervisor/routes/{route_id}/request-download", tags=["supervisor"])
+    @app.post("/v1/supervisor/routes/{route_id}/request-download", tags=["supervisor"],
+              responses=sv_id_errors)
     def sv_request_download(route_id: Id, op: Supervisor):
         return supervisor.request_download(ctx, route_id)
 
-    @app.get("/v1/supervisor/exceptions", tags=["supervisor"])
+    @app.get("/v1/supervisor/exceptions", tags=["supervisor"], responses=sv_errors)
     def sv_exceptions(op: Supervisor,
                       status: Literal["open", "resolved", "all"] = "open",
                       kind: Annotated[str | None, Query(max_length=32)] = None,
                       limit: Annotated[int, Query(ge=1, le=5000)] = 500):
         return supervisor.list_exceptions(ctx, status, kind, limit)
 
-    @app.post("/v1/supervisor/exceptions/{exception_id}/resolve", tags=["supervisor"])
+    @app.post("/v1/supervisor/exceptions/{exception_id}/resolve", tags=["supervisor"],
+              responses=errors(*AUTH, 404, 409))
     def sv_resolve(exception_id: Annotated[int, Path(ge=1, le=2 ** 53)], body: ResolveIn,
                    op: Supervisor):
         return supervisor.resolve_exception(ctx, op, exception_id, body.note)
 
-    @app.post("/v1/supervisor/enrolment-codes", tags=["supervisor"])
+    @app.post("/v1/supervisor/enrolment-codes", tags=["supervisor"], responses=sv_errors)
     def sv_enrol_code(op: Supervisor):
         return access.new_enrol_code(ctx, op)
 
-    @app.get("/v1/supervisor/devices", tags=["supervisor"])
+    @app.get("/v1/supervisor/devices", tags=["supervisor"], responses=sv_errors)
     def sv_devices(op: Supervisor):
         return supervisor.list_devices(ctx)
 
-    @app.post("/v1/supervisor/devices/{device_id}/revoke", tags=["supervisor"])
+    @app.post("/v1/supervisor/devices/{device_id}/revoke", tags=["supervisor"],
+              responses=sv_id_errors)
     def sv_revoke(device_id: Id, op: Supervisor):
         return access.revoke(ctx, device_id)
 
-    @app.post("/v1/supervisor/accounts/{account_no}/hazard", tags=["supervisor"])
+    @app.get("/v1/supervisor/audit", tags=["supervisor"], responses=sv_errors)
+    def sv_audit(op: Supervisor, account_no: Annotated[str | None, Query(max_length=64)] = None,
+                 limit: Annotated[int, Query(ge=1, le=5000)] = 500):
+        return supervisor.audit_log(ctx, account_no, limit)
+
+    @app.post("/v1/supervisor/accounts/{account_no}/hazard", tags=["supervisor"],
+              responses=sv_id_errors)
     def sv_hazard(account_no: Id, body: HazardIn, op: Supervisor):
-        return supervisor.set_hazard(ctx, account_no, body.hazard)
+        return supervisor.set_hazard(ctx, op, account_no, body.hazard)
 
-    @app.post("/v1/supervisor/accounts/{account_no}/move", tags=["supervisor"])
+    @app.post("/v1/supervisor/accounts/{account_no}/move", tags=["supervisor"],
+              responses=sv_id_errors)
     def sv_move(account_no: Id, body: MoveIn, op: Supervisor):
-        return supervisor.move_account(ctx, account_no, body.route_id, body.seq)
+        return supervisor.move_account(ctx, op, account_no, body.route_id, body.seq)
 
-    @app.put("/v1/supervisor/accounts/{account_no}", tags=["supervisor"])
+    @app.put("/v1/supervisor/accounts/{account_no}", tags=["supervisor"],
+             responses=errors(*AUTH, 404, 409))
     def sv_upsert(account_no: Id, body: UpsertIn, op: Supervisor):
         if body.account.account_no != account_no:
-            raise ApiError(400, "account_mismatch", "account_no in path and body differ")
-        return supervisor.upsert_account(ctx, body.route_id, body.account.model_dump())
+            raise ApiError(422, "account_mismatch", "account.account_no: differs from the "
+                                                    "account_no in the path")
+        return supervisor.upsert_account(ctx, op, body.route_id, body.account)
 
-    @app.delete("/v1/supervisor/accounts/{account_no}", tags=["supervisor"])
+    @app.post("/v1/supervisor/accounts/{account_no}/meter-exchange", tags=["supervisor"],
+              responses=errors(*AUTH, 404, 409))
+    def sv_meter_exchange(account_no: Id, body: MeterExchangeIn, op: Supervisor):
+        return supervisor.exchange_meter(ctx, op, account_no, body.meter, body.reason)
+
+    @app.delete("/v1/supervisor/accounts/{account_no}", tags=["supervisor"],
+                responses=sv_id_errors)
     def sv_close(account_no: Id, op: Supervisor):
-        return supervisor.close_account(ctx, account_no)
+        return supervisor.close_account(ctx, op, account_no)
 
     console.mount(app, ctx)   # the office console at /console (sync/gateway/console)
     # -- other payment channels (docs/channels.md)
@@ -512,5 +334,14 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     app.include_router(channel_routes.office_router(ctx, Supervisor))
     app.include_router(customer_pages.router(ctx))   # the customer's phone: /pay, /verify
     blobs.mount(app, ctx, Device, Supervisor)   # photos from the handhelds
-    return app
 
+    def openapi():
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            forbid_nul(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+    return app

@@ -110,7 +110,8 @@ SETTINGS = {
     "pay_url_template": "https://pay.example.cn/p?acct={account_no}&amt={amount_fen}",
     "verify_url_template": ("https://verify.example.cn/r?d={device_id}&n={receipt_no}"
                             "&a={amount_fen}&c={verify_code}"),
-    "card_limits": {"min_fen": 100, "max_fen": 5_000_000},
+    "card_limits": {"min_fen": 100, "max_fen": 2_000_000, "max_total_fen": 5_000_000,
+                    "max_count": 50, "max_age_hours": 72},
 }
 
 

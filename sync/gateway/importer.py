@@ -213,7 +213,20 @@ def _accounts(conn, accounts: dict) -> None:
             cache.emit(route_id, no, {"kind": "upsert", "account": item})
     for i in range(0, len(new), 5000):
         conn.execute(db.accounts.insert(), new[i:i + 5000])
+    _own_meters(conn, {no: item["meter"]["meter_no"] for no, item in accounts.items()})
     cache.flush()
+
+
+def _own_meters(conn, meter_of: dict) -> None:
+    """The export is the office's master data: each imported account owns its meter
+    (`meters`, one account per meter: docs/contracts.md §4)."""
+    nos, meters = list(meter_of), list(meter_of.values())
+    for i in range(0, len(nos), 5000):
+        conn.execute(db.meters.delete().where(db.meters.c.account_no.in_(nos[i:i + 5000])))
+        conn.execute(db.meters.delete().where(db.meters.c.meter_no.in_(meters[i:i + 5000])))
+    rows = [{"meter_no": m, "account_no": a} for a, m in meter_of.items()]
+    for i in range(0, len(rows), 5000):
+        conn.execute(db.meters.insert(), rows[i:i + 5000])
 
 
 def import_files(ctx: Context, paths: list[Path]) -> dict:

@@ -37,8 +37,9 @@ def _reference(ctx: Context) -> dict:
                 "settings": _kv_json(ctx, conn, "settings", {})}
 
 
-def reference(ctx: Context) -> dict:
-    """Reference data with the agents blocked now (docs/channels.md §Regional agents)."""
+def reference(ctx: Context, device_id: str) -> dict:
+    """Reference data for one device, with the agents blocked now (docs/channels.md
+    §Regional agents)."""
     ref = _reference(ctx)
     ref["settings"]["blocked_agents"] = channel_agents.blocked(ctx)
     return ref

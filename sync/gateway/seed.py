@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from sync.gateway import db, importer
+from sync.gateway import db, importer, office
 from sync.gateway.console import auth
 from sync.gateway.context import Context, now_iso
 from sync.gateway.demo_data import CYCLE, READ_DATE, demo_utility, fake_accounts
@@ -23,7 +23,9 @@ def seed_demo(ctx: Context, accounts: int = 1200, pin_iterations: int | None = N
     with ctx.write() as conn:
         if ctx.kv_get(conn, "seeded"):
             return False
-        data = importer.validate([importer.from_document(demo_export(demo_utility(**kwargs)),
+        utility = demo_utility(**kwargs)
+        office.validate_utility(utility)    # the office's documents (office.py)
+        data = importer.validate([importer.from_document(demo_export(utility),
                                                          "demo utility")])
         importer.write(ctx, conn, data)     # the billing-export path (importer.py)
         conn.execute(db.enrol_codes.insert().values(code=DEMO_ENROL_CODE, reusable=True,
@@ -78,5 +80,8 @@ def _insert_route(conn, route: dict, accounts: list[dict]) -> None:
              "active": True, "bill_fen": a["arrears_fen"], "agent_id": a.get("agent_id"),
              "doc": db.dumps(a)}
             for a in accounts]
+    meters = [{"meter_no": a["meter"]["meter_no"], "account_no": a["account_no"]}
+              for a in accounts]
     for i in range(0, len(rows), 5000):
         conn.execute(db.accounts.insert(), rows[i:i + 5000])
+        conn.execute(db.meters.insert(), meters[i:i + 5000])

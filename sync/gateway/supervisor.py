@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import distinct, func, select
 
-from sync.gateway import db
+from sync.gateway import db, office
 from sync.gateway.context import ApiError, Context, now_iso
 from sync.gateway.ledger import AccountCache, keep_booked
 
@@ -149,7 +149,34 @@ def list_devices(ctx: Context) -> list[dict]:
     return [{**dict(r), "revoked": r["revoked_at"] is not None} for r in rows]
 
 
-# -- account edits (each reaches devices through the change feed)
+# -- account edits (each reaches devices through the change feed; each is audited)
+
+def _audit(conn, by: str, action: str, account_no: str | None, **detail) -> None:
+    conn.execute(db.supervisor_audit.insert().values(
+        at=now_iso(), operator_id=by, action=action, account_no=account_no,
+        detail=db.dumps(detail)))
+
+
+def _diff(before: dict | None, after: dict) -> dict:
+    """{field: [from, to]} of the account fields a write changes (meter fields dotted)."""
+    def flat(doc):
+        out = {k: v for k, v in (doc or {}).items() if k != "meter"}
+        out.update({f"meter.{k}": v for k, v in ((doc or {}).get("meter") or {}).items()})
+        return out
+    old, new = flat(before), flat(after)
+    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)}
+
+
+def audit_log(ctx: Context, account_no: str | None, limit: int) -> list[dict]:
+    a = db.supervisor_audit
+    q = select(a).order_by(a.c.id.desc()).limit(limit)
+    if account_no:
+        q = q.where(a.c.account_no == account_no)
+    with ctx.read() as conn:
+        rows = conn.execute(q).mappings().all()
+    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
 
 def _account(cache: AccountCache, account_no: str) -> dict:
     acc = cache.get(account_no)
@@ -158,10 +185,23 @@ def _account(cache: AccountCache, account_no: str) -> dict:
     return acc
 
 
-def set_hazard(ctx: Context, account_no: str, hazard: str | None) -> dict:
+def _require_route(conn, route_id: str) -> None:
+    if conn.execute(select(db.routes.c.route_id).where(
+            db.routes.c.route_id == route_id)).first() is None:
+        raise ApiError(404, "unknown_route", f"no route {route_id!r}")
+
+
+def _meter_owner(conn, meter_no: str) -> str | None:
+    return conn.execute(select(db.meters.c.account_no).where(
+        db.meters.c.meter_no == meter_no)).scalar()
+
+
+def set_hazard(ctx: Context, by: str, account_no: str, hazard: str | None) -> dict:
     with ctx.write() as conn:
         cache = AccountCache(conn)
         acc = _account(cache, account_no)
+        _audit(conn, by, "hazard", account_no, changes={"hazard": [acc["doc"].get("hazard"),
+                                                                   hazard]})
         acc["doc"]["hazard"] = hazard
         cache.dirty.add(account_no)
         cache.emit(acc["route_id"], account_no,
@@ -170,14 +210,21 @@ def set_hazard(ctx: Context, account_no: str, hazard: str | None) -> dict:
     return {"account_no": account_no, "hazard": hazard}
 
 
-def move_account(ctx: Context, account_no: str, route_id: str, seq: int) -> dict:
+def move_account(ctx: Context, by: str, account_no: str, route_id: str, seq: int) -> dict:
     with ctx.write() as conn:
-        if conn.execute(select(db.routes.c.route_id).where(
-                db.routes.c.route_id == route_id)).first() is None:
-            raise ApiError(404, "unknown_route", f"no route {route_id!r}")
+        _require_route(conn, route_id)
         cache = AccountCache(conn)
         acc = _account(cache, account_no)
         old = acc["route_id"]
+        meter_no = acc["doc"]["meter"]["meter_no"]
+        owner = _meter_owner(conn, meter_no)
+        if owner not in (None, account_no):
+            raise ApiError(409, "meter_in_use", f"meter {meter_no} of this closed account "
+                                                f"now belongs to account {owner}")
+        if owner is None:
+            conn.execute(db.meters.insert().values(meter_no=meter_no, account_no=account_no))
+        _audit(conn, by, "move", account_no, changes={"route_id": [old, route_id],
+                                                      "seq": [acc["doc"].get("seq"), seq]})
         acc["doc"]["seq"] = seq
         conn.execute(db.accounts.update().where(db.accounts.c.account_no == account_no)
                      .values(route_id=route_id, seq=seq, active=True, doc=db.dumps(acc["doc"])))
@@ -188,36 +235,88 @@ def move_account(ctx: Context, account_no: str, route_id: str, seq: int) -> dict
     return {"account_no": account_no, "route_id": route_id, "seq": seq}
 
 
-def upsert_account(ctx: Context, route_id: str, account: dict) -> dict:
+def _check_references(ctx: Context, conn, account: office.Account) -> None:
+    tariffs = {t["tariff_id"] for t in json.loads(ctx.kv_get(conn, "tariffs", "[]"))}
+    agents = {a for (a,) in conn.execute(select(db.agents.c.agent_id))}
+    problem = office.references_problem(account, tariffs, agents)
+    if problem:
+        raise ApiError(422, "unknown_reference", f"account.{problem}")
+
+
+def upsert_account(ctx: Context, by: str, route_id: str, account: office.Account) -> dict:
+    """Create or replace an account (validated by `office.Account`). Its meter must be
+    free or already its own: a meter moves between accounts only by a meter exchange."""
+    doc = account.model_dump()
+    no, meter_no = account.account_no, account.meter.meter_no
     with ctx.write() as conn:
-        if conn.execute(select(db.routes.c.route_id).where(
-                db.routes.c.route_id == route_id)).first() is None:
-            raise ApiError(404, "unknown_route", f"no route {route_id!r}")
+        _require_route(conn, route_id)
+        _check_references(ctx, conn, account)
         cache = AccountCache(conn)
-        acc = cache.get(account["account_no"])
-        account = keep_booked(acc and acc["doc"], account)
-        values = {"route_id": route_id, "seq": account["seq"], "active": True,
-                  "agent_id": account.get("agent_id"), "doc": db.dumps(account)}
+        acc = cache.get(no)
+        doc = keep_booked(acc and acc["doc"], doc)
+        owner = _meter_owner(conn, meter_no)
+        if owner not in (None, no):
+            raise ApiError(409, "meter_in_use", f"account.meter.meter_no: meter {meter_no} "
+                           f"belongs to account {owner}; exchange it off that account first")
+        if acc is not None and acc["doc"]["meter"]["meter_no"] != meter_no:
+            raise ApiError(409, "meter_changed", "account.meter.meter_no: another meter on "
+                           f"this account is a meter exchange: POST /v1/supervisor/accounts/"
+                           f"{no}/meter-exchange")
+        values = {"route_id": route_id, "seq": account.seq, "active": True,
+                  "agent_id": account.agent_id, "doc": db.dumps(doc)}
         if acc is None:
-            conn.execute(db.accounts.insert().values(account_no=account["account_no"],
-                                                     bill_fen=account["arrears_fen"], **values))
+            conn.execute(db.accounts.insert().values(account_no=no,
+                                                     bill_fen=account.arrears_fen, **values))
+            conn.execute(db.meters.insert().values(meter_no=meter_no, account_no=no))
         else:
             conn.execute(db.accounts.update().where(
-                db.accounts.c.account_no == account["account_no"]).values(**values))
+                db.accounts.c.account_no == no).values(**values))
             if acc["route_id"] != route_id:
-                cache.emit(acc["route_id"], account["account_no"],
-                           {"kind": "remove", "account_no": account["account_no"]})
-        cache.emit(route_id, account["account_no"], {"kind": "upsert", "account": account})
+                cache.emit(acc["route_id"], no, {"kind": "remove", "account_no": no})
+        _audit(conn, by, "upsert" if acc else "create", no, route_id=route_id,
+               changes=_diff(acc and acc["doc"], doc))
+        cache.emit(route_id, no, {"kind": "upsert", "account": doc})
         cache.flush()
-    return {"account_no": account["account_no"], "route_id": route_id}
+    return {"account_no": no, "route_id": route_id}
 
 
-def close_account(ctx: Context, account_no: str) -> dict:
+def exchange_meter(ctx: Context, by: str, account_no: str, meter: office.Meter,
+                   reason: str) -> dict:
+    """Replace an account's meter by another (free) one; devices receive a
+    `meter_exchange` change (docs/contracts.md §4) and the old meter is retired."""
+    new = meter.model_dump()
+    with ctx.write() as conn:
+        cache = AccountCache(conn)
+        acc = _account(cache, account_no)
+        if not acc["active"]:
+            raise ApiError(409, "account_closed", f"account {account_no} is closed")
+        old_no = acc["doc"]["meter"]["meter_no"]
+        owner = _meter_owner(conn, meter.meter_no)
+        if owner is not None:
+            raise ApiError(409, "meter_in_use", f"meter.meter_no: meter {meter.meter_no} "
+                                                f"belongs to account {owner}")
+        conn.execute(db.meters.delete().where(db.meters.c.meter_no == old_no))
+        conn.execute(db.meters.insert().values(meter_no=meter.meter_no, account_no=account_no))
+        before = dict(acc["doc"])
+        acc["doc"]["meter"] = new
+        cache.dirty.add(account_no)
+        _audit(conn, by, "meter_exchange", account_no, reason=reason,
+               changes=_diff(before, acc["doc"]))
+        cache.emit(acc["route_id"], account_no, {
+            "kind": "meter_exchange", "account_no": account_no, "old_meter_no": old_no,
+            "reason": reason, "account": acc["doc"]})
+        cache.flush()
+    return {"account_no": account_no, "old_meter_no": old_no, "meter_no": meter.meter_no}
+
+
+def close_account(ctx: Context, by: str, account_no: str) -> dict:
     with ctx.write() as conn:
         cache = AccountCache(conn)
         acc = _account(cache, account_no)
         conn.execute(db.accounts.update().where(db.accounts.c.account_no == account_no)
                      .values(active=False))
+        conn.execute(db.meters.delete().where(db.meters.c.account_no == account_no))
+        _audit(conn, by, "close", account_no, changes={"active": [acc["active"], False]})
         cache.emit(acc["route_id"], account_no, {"kind": "remove", "account_no": account_no})
         cache.flush()
     return {"account_no": account_no, "active": False}

@@ -289,18 +289,14 @@ def test_receipt_verification_valid_altered_forged(base_url, device):
     url = base_url + "/v1/receipts/verify"
     good = {"device_id": device["device_id"], "receipt_no": rc["receipt_no"],
             "amount_fen": 4321, "verify_code": rc["verify_code"]}
-    r = requests.post(url, json=good).json()
-    assert r["valid"] and r["chain"]["ok"]
-    assert requests.get(url, params=good).json()["valid"]
-    assert requests.post(url, json=dict(good, amount_fen=4322)).json()["reason"] == \
-        "amount_mismatch"
-    forged = dict(good, verify_code="0123456789abcdef")
-    assert requests.post(url, json=forged).json() == {
-        **requests.post(url, json=forged).json(), "valid": False, "reason": "bad_verify_code"}
-    assert requests.post(url, json=dict(good, receipt_no="999999")).json()["reason"] == \
-        "unknown_receipt"
-    assert requests.post(url, json=dict(good, device_id="DNOPE")).json()["reason"] == \
-        "unknown_device"
+    assert requests.post(url, json=good).json() == {"valid": True}
+    assert requests.get(url, params=good).json() == {"valid": True}
+    # anything else is one bit: nothing says whether the device exists or how many
+    # receipts it issued (issue 8 §8)
+    for bad in (dict(good, amount_fen=4322), dict(good, verify_code="0123456789abcdef"),
+                dict(good, receipt_no="999999"), dict(good, device_id="DNOPE")):
+        assert requests.post(url, json=bad).json() == {"valid": False}
+        assert requests.get(url, params=bad).json() == {"valid": False}
 
 
 def test_altered_receipt_content_is_detected(base_url, gateway, device):
@@ -314,8 +310,7 @@ def test_altered_receipt_content_is_detected(base_url, gateway, device):
     r = requests.post(base_url + "/v1/receipts/verify", json={
         "device_id": device["device_id"], "receipt_no": rc["receipt_no"], "amount_fen": 999,
         "verify_code": rc["verify_code"]}).json()
-    assert r == {**r, "valid": False, "reason": "content_altered"}
-    assert rc["receipt_no"] in r["chain"]["broken"]
+    assert r == {"valid": False}
 
 
 def test_fault_hook_exits_after_commit_before_answer(tmp_path):

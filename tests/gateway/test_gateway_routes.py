@@ -58,7 +58,7 @@ def test_receipt_blocks_never_overlap(base_url, device):
     assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
     assert spans[0][1] - spans[0][0] + 1 in (500, 1000)
     assert device["session"].post(base_url + "/v1/receipt-blocks",
-                                  json={"size": 0}).status_code == 400
+                                  json={"size": 0}).status_code == 422
 
 
 def test_snapshot_paging_count_digest_and_consistency(base_url, device, sv_headers):
@@ -84,7 +84,7 @@ def test_snapshot_paging_count_digest_and_consistency(base_url, device, sv_heade
     assert any(ord(ch) > 0xFFFF for a in accounts for ch in a["name"])
     r = s.get(f"{base_url}/v1/routes/R001/snapshots/{snap['snapshot_id']}",
               params={"after": "zz"})
-    assert r.status_code == 400
+    assert r.status_code == 422
     assert s.get(f"{base_url}/v1/routes/R001/snapshots/Snope").status_code == 404
     assert s.post(f"{base_url}/v1/routes/NOPE/snapshots").status_code == 404
 
@@ -111,7 +111,7 @@ def test_assignment_download_flag_and_downloaded(base_url, device, sv_headers):
     assert bad.status_code == 400 and bad.json()["error"] == "operator_role"
     no_reason = requests.post(f"{base_url}/v1/supervisor/routes/R003/assign",
                               json={"operator_id": "1001", "reason": ""}, headers=sv_headers)
-    assert no_reason.status_code == 400
+    assert no_reason.status_code == 422
 
 
 def test_change_feed_balance_hazard_move_and_tombstone(base_url, device, sv_headers):
@@ -219,4 +219,4 @@ def test_supervisor_upsert_new_account_reaches_feed_and_snapshot(base_url, devic
     assert account in accounts and page["digest"] == protocol.route_digest(accounts)
     mismatch = requests.put(f"{base_url}/v1/supervisor/accounts/3101999998",
                             json={"route_id": "R001", "account": account}, headers=sv_headers)
-    assert mismatch.status_code == 400
+    assert mismatch.status_code == 422
