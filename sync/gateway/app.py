@@ -21,11 +21,12 @@ from sync.gateway.channels import routes as channel_routes
 from sync.gateway.customer import pages as customer_pages
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
-from sync.gateway.guard import MinClientVersion, RequestGuard, error as _error
+from sync.gateway.guard import PUBLIC_PATHS, MinClientVersion, RequestGuard, error as _error
 from sync.gateway.schemas import (AUTH, OPS_SCHEMA, AssignIn, BlockIn, CloseoutIn,
                                   DownloadedIn, EnrolIn, HazardIn, Id, LoginIn,
                                   MeterExchangeIn, MoveIn, ResolveIn, ThirdPartyIn, TokenIn,
-                                  UpsertIn, VerifyIn, VerifyOut, errors, forbid_nul)
+                                  UpsertIn, VerifyIn, VerifyOut, document_errors, errors,
+                                  forbid_nul)
 
 API_VERSION = "1.0.0"
 
@@ -340,6 +341,7 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
             schema = get_openapi(title=app.title, version=app.version,
                                  description=app.description, routes=app.routes)
             forbid_nul(schema)
+            document_errors(schema, PUBLIC_PATHS)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -21,6 +21,7 @@ Every refusal is the one error model `{"error", "message"}`.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 
 from fastapi.responses import JSONResponse
@@ -35,6 +36,10 @@ MAX_DEPTH = 16                 # the deepest legitimate document (an account) is
 MAX_ELEMENTS = 5000            # values in one small document
 OPS_ELEMENTS_PER_OP = 400      # separators per op in a batch (fields, payload, notes)
 OPS_PATH = "/v1/ops"
+# CSV statements of the payment channels (docs/channels.md) may be as large as ops batches
+LARGE_BODY = re.compile(r"^/v1/(ops|channels/statements|supervisor/channels/statements/[^/]+)$")
+# own authentication: the office console (session cookie), payment platforms (signatures)
+OWN_AUTH_PREFIXES = ("/console/", "/v1/channels/")
 PUBLIC_PATHS = frozenset({
     "/v1/health", "/v1/ready", "/metrics", "/v1/devices/enrol", "/v1/devices/token", "/v1/receipts/verify",
     "/v1/supervisor/login", "/v1/thirdparty/payments",
@@ -156,7 +161,8 @@ class RequestGuard:
                 raise Refused(401, "unauthenticated", "X-Platform-Key header is required")
             if not protocol.same_secret(key, self.platform_key):
                 raise Refused(403, "forbidden", "wrong platform key")
-        elif path not in PUBLIC_PATHS:
+        elif path not in PUBLIC_PATHS and not path.startswith(OWN_AUTH_PREFIXES) \
+                and path != "/console":
             token = bearer_token(headers)
             if token is None:
                 raise Refused(401, "unauthenticated", "a bearer token is required")
@@ -169,7 +175,7 @@ class RequestGuard:
             raise Refused(415, "unsupported_encoding", "only gzip bodies are accepted")
         is_ops = path == OPS_PATH
         raw = is_ops or path.startswith("/v1/blobs/")   # checked per op / by the photo's hash
-        limit = self.max_bytes if is_ops else SMALL_BODY_BYTES
+        limit = self.max_bytes if LARGE_BODY.match(path) else SMALL_BODY_BYTES
         chunks, size = [], 0
         while True:
             message = await receive()

@@ -4,6 +4,7 @@ error model `{"error", "message"}` with the statuses each operation may answer â
 OpenAPI document at /openapi.json says what the gateway does."""
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -148,6 +149,23 @@ OPS_SCHEMA = {   # the envelope as ingest.parse_batch checks it (docs/contracts.
             "payload": {"type": "object"},
             "payload_sha256": {"type": "string", "maxLength": 128}}}}},
 }
+
+
+def document_errors(schema: dict, public: frozenset) -> None:
+    """Operations added elsewhere (payment channels) answer the front door's statuses too:
+    list them, with 401/403 where the operation is not public (a bearer token or a
+    platform's signature) and 404 where its path names a resource, in the one error model."""
+    ref = {"content": {"application/json": {"schema": {"$ref":
+                                                       "#/components/schemas/ErrorOut"}}}}
+    for path, methods in schema.get("paths", {}).items():
+        for op in methods.values():
+            wanted = set(FRONT) | (set(AUTH) if path not in public else set()) | \
+                ({404} if "{" in path else set())
+            responses = op.setdefault("responses", {})
+            if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                responses["422"] = {"description": _WHY[422], **ref}   # our handler's model
+            for status in sorted(wanted):
+                responses.setdefault(str(status), {"description": _WHY[status], **ref})
 
 
 NO_NUL = "^[^\\x00]*$"
