@@ -38,12 +38,13 @@ OPS_ELEMENTS_PER_OP = 400      # separators per op in a batch (fields, payload, 
 OPS_PATH = "/v1/ops"
 # CSV statements of the payment channels (docs/channels.md) may be as large as ops batches
 LARGE_BODY = re.compile(r"^/v1/(ops|channels/statements|supervisor/channels/statements/[^/]+)$")
-# own authentication: the office console (session cookie), payment platforms (signatures)
-OWN_AUTH_PREFIXES = ("/console/", "/v1/channels/")
+# own authentication: the office console (session cookie), payment platforms (signatures);
+# the customer's pages (/pay, /verify) are public
+OWN_AUTH_PREFIXES = ("/console/", "/v1/channels/", "/pay/")
 PUBLIC_PATHS = frozenset({
     "/v1/health", "/v1/ready", "/metrics", "/v1/devices/enrol", "/v1/devices/token", "/v1/receipts/verify",
     "/v1/supervisor/login", "/v1/thirdparty/payments",
-    "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+    "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/pay", "/verify"})
 
 
 class Refused(Exception):
