@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from sync.gateway import (access, console, db, ingest, migrate, money, observe, routedata, seed,
                           supervisor)
+from sync.gateway import blobs
 from sync.gateway.channels import routes as channel_routes
 from sync.gateway.customer import pages as customer_pages
 from sync.gateway.context import ApiError, Context, Settings

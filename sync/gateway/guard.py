@@ -37,7 +37,8 @@ MAX_ELEMENTS = 5000            # values in one small document
 OPS_ELEMENTS_PER_OP = 400      # separators per op in a batch (fields, payload, notes)
 OPS_PATH = "/v1/ops"
 # CSV statements of the payment channels (docs/channels.md) may be as large as ops batches
-LARGE_BODY = re.compile(r"^/v1/(ops|channels/statements|supervisor/channels/statements/[^/]+)$")
+LARGE_BODY = re.compile(r"^/v1/(ops|blobs/[^/]+|channels/statements"
+                        r"|supervisor/channels/statements/[^/]+)$")
 # own authentication: the office console (session cookie), payment platforms (signatures);
 # the customer's pages (/pay, /verify) are public
 OWN_AUTH_PREFIXES = ("/console/", "/v1/channels/", "/pay/")
