@@ -280,7 +280,7 @@ shift_reviews = Table("shift_reviews", metadata,  # a shift's variance marked ex
                       Column("by_user", String(200), nullable=False),
                       Column("at", String(200), nullable=False))
 
-# -- a meter's account (sync/gateway/supervisor.py; revision 0004)
+# -- a meter's account (sync/gateway/supervisor.py; revision 0005)
 meters = Table("meters", metadata,  # a meter belongs to one account (docs/contracts.md §4)
                Column("meter_no", String(200), primary_key=True),
                Column("account_no", String(200), nullable=False, index=True))

@@ -13,7 +13,10 @@ import requests
 from sync.gateway.testing import GatewayProcess, enrol_device, supervisor_token
 
 P99_BOUND_S = 0.100
+# 150 MB for a gateway that starts at 67 MB (SQLite); on PostgreSQL the process starts
+# higher, so the bound is on what the requests add: at most 83 MB
 RSS_BOUND = 150 * 1024 * 1024
+RSS_GROWTH_BOUND = RSS_BOUND - 67 * 1024 * 1024
 MIN_HEALTH_SAMPLES = 200
 
 
@@ -67,6 +70,7 @@ def test_gzip_bombs_are_refused_while_health_stays_fast(tmp_path):
                     {"Authorization": f"Bearer {sv}"})] + \
             [("POST", "/v1/devices/enrol", {})] * 8
         watch = Watch(base, gw.proc.pid)
+        start_rss = watch.proc.memory_info().rss
         watch.thread.start()
         answers = [None] * len(targets)
 
@@ -90,8 +94,10 @@ def test_gzip_bombs_are_refused_while_health_stays_fast(tmp_path):
         assert unauthenticated == [401, 401]
         assert not watch.errors
         print(f"\n/v1/health p99 {watch.p99() * 1000:.1f} ms over {len(watch.latencies)} "
-              f"requests; gateway RSS max {watch.max_rss / 2**20:.0f} MB")
-        assert watch.max_rss < RSS_BOUND, f"gateway RSS reached {watch.max_rss / 2**20:.0f} MB"
+              f"requests; gateway RSS {start_rss / 2**20:.0f} MB at start, "
+              f"{watch.max_rss / 2**20:.0f} MB at most")
+        assert watch.max_rss < max(RSS_BOUND, start_rss + RSS_GROWTH_BOUND), \
+            f"gateway RSS reached {watch.max_rss / 2**20:.0f} MB from {start_rss / 2**20:.0f} MB"
         assert watch.p99() < P99_BOUND_S, f"/v1/health p99 {watch.p99() * 1000:.0f} ms"
         # and the gateway still serves real work afterwards
         r = requests.get(base + "/v1/reference",

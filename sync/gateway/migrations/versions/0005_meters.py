@@ -1,10 +1,10 @@
-"""Revision 4: a meter belongs to one account (`meters`).
+"""Revision 5: a meter belongs to one account (`meters`).
 
 Existing active accounts' meters are copied into `meters`; a meter that two accounts name
 (possible before this revision) stays with the first account by account number.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 import json
 from typing import Sequence, Union
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003'
+revision: str = '0005'
+down_revision: Union[str, Sequence[str], None] = '0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
