@@ -42,7 +42,8 @@ OPTIONS = {
     "bench_route_accounts": (int, 0, "add route R900 with N generated accounts"),
     "snapshot_ttl": (int, 3600, "seconds a route snapshot stays readable"),
     "change_retention": (int, 60 * 24 * 3600, "seconds change-feed rows are kept"),
-    "platform_key": (str, "demo-platform-key", "X-Platform-Key of third-party notices"),
+    "platform_key": (str, None, "X-Platform-Key of third-party notices (required, except "
+                                "with --seed-demo: demo-platform-key)"),
     "pin_iterations": (int, None, "PBKDF2 iterations of the demo PIN hashes"),
     "fault_after_commit": (int, None, "exit(75) after the N-th committed ops batch"),
     "min_client_version": (str, None, "answer 426 to clients whose X-Client-Version is lower"),
@@ -51,6 +52,7 @@ OPTIONS = {
     "no_access_log": (bool, False, "do not log every request (the access log is on)"),
 }
 ENV_ALIASES = {"platform_key": "CHAOSHOU_PLATFORM_KEY"}
+DEMO_PLATFORM_KEY = "demo-platform-key"   # only with --seed-demo
 
 
 def parse_fault(value: str | None) -> int | None:
@@ -114,6 +116,11 @@ def resolve(command: str, argv: list[str]) -> dict:
     if bool(opts["db"]) == bool(opts["db_url"]):
         raise SystemExit("give exactly one of --db FILE or --db-url URL")
     opts["url"] = opts["db_url"] or "sqlite:///" + str(Path(opts["db"]).resolve())
+    if command == "serve" and not opts["platform_key"]:
+        if not opts["seed_demo"]:   # never a guessable key on a real gateway
+            raise SystemExit("refusing to start without a platform key: give --platform-key "
+                             "KEY (or CHAOSHOU_PLATFORM_KEY, or platform_key in --config)")
+        opts["platform_key"] = DEMO_PLATFORM_KEY
     return opts
 
 

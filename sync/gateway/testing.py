@@ -81,6 +81,8 @@ class GatewayProcess:
                str(self.port or 0), "--port-file", str(port_file)] \
             + (["--migrate"] if self.migrate else []) \
             + (["--seed-demo"] if self.seed_demo else []) + self.args
+        if not self.seed_demo and "--platform-key" not in self.args:   # required then
+            cmd += ["--platform-key", DEMO_PLATFORM_KEY]
         full_env = dict(os.environ)
         full_env.pop("CHAOSHOU_GATEWAY_FAULT", None)
         full_env.update(self.env)
