@@ -32,7 +32,7 @@ def test_head_revision_builds_the_models_schema(tmp_path):
 
 def test_start_refuses_an_unmigrated_database_then_migrate_applies(tmp_path):
     url = database_url(tmp_path / "new.db")
-    refused = gateway_cmd("--db-url", url, "--port", "0")
+    refused = gateway_cmd("--db-url", url, "--port", "0", "--platform-key", "k")
     assert refused.returncode == 2
     assert "no gateway schema revision" in refused.stderr
     assert "python -m sync.gateway migrate" in refused.stderr
