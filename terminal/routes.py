@@ -12,6 +12,7 @@ re-download.
 Walking a route on this device (walk order, filters, progress, the account screen's
 data) is terminal.route_walk.
 """
+import datetime as dt
 import hashlib
 import json
 
@@ -74,6 +75,10 @@ def check_account(a) -> None:
     for key in ("name", "address"):
         if not isinstance(a.get(key), str):
             raise RouteImportError(f"account {no}: '{key}' must be text")
+    for key in ("phone", "tariff_id", "agent_id", "hazard"):
+        if a.get(key) is not None and not isinstance(a[key], str):
+            raise RouteImportError(f"account {no}: '{key}' must be text or null")
+    _check_date(no, "arrears_due_date", a.get("arrears_due_date"))
     for key in ("arrears_fen", "credit_fen"):
         if a.get(key) is not None and not _is_int(a[key]):
             raise RouteImportError(f"account {no}: '{key}' must be integer fen")
@@ -91,6 +96,20 @@ def check_account(a) -> None:
     for key in ("prev_value", "avg_daily_wh", "limit_low", "limit_high"):
         if m.get(key) is not None and not _is_int(m[key]):
             raise RouteImportError(f"account {no}: meter '{key}' must be an integer or null")
+    _check_date(no, "meter prev_date", m.get("prev_date"))
+
+
+def _check_date(account_no, key: str, value) -> None:
+    """A date field is null or `YYYY-MM-DD` (contracts §0)."""
+    if value is None:
+        return
+    try:
+        ok = isinstance(value, str) and len(value) == 10 and \
+            dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RouteImportError(f"account {account_no}: '{key}' must be a date YYYY-MM-DD")
 
 
 def _check_booked(account_no, booked) -> None:
@@ -408,7 +427,8 @@ def apply_changes(store: Store, route_id: str, changes: list[dict], version: int
     """
     if not _is_int(version):
         raise RouteImportError("version must be an integer")
-    counts = {"balance": 0, "hazard": 0, "upsert": 0, "remove": 0, "ignored": 0}
+    counts = {"balance": 0, "hazard": 0, "upsert": 0, "remove": 0, "meter_exchange": 0,
+              "ignored": 0}
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM routes WHERE route_id=?", (route_id,)).fetchone() is None:
             raise RouteImportError(f"route {route_id} is not on this device; download it first")
@@ -432,6 +452,12 @@ def apply_changes(store: Store, route_id: str, changes: list[dict], version: int
             elif kind == "upsert":
                 check_account(ch.get("account"))
                 _insert_accounts(conn, route_id, [ch["account"]])
+            elif kind == "meter_exchange":   # the office replaced the account's meter
+                check_account(ch.get("account"))
+                _insert_accounts(conn, route_id, [ch["account"]])
+                audit(conn, "meter_exchange", None, route_id=route_id,
+                      account_no=ch["account"]["account_no"], old_meter_no=ch.get("old_meter_no"),
+                      meter_no=ch["account"]["meter"]["meter_no"])
             elif kind == "remove":
                 _delete_accounts(conn, [ch.get("account_no")])
             else:

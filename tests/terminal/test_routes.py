@@ -154,7 +154,8 @@ def test_apply_changes_all_kinds(store, doc):
         {"kind": "from_the_future", "x": 1},
     ]
     result = routes.apply_changes(store, "R001", changes, 9)
-    assert result == {"balance": 1, "hazard": 1, "upsert": 1, "remove": 1, "ignored": 1}
+    assert result == {"balance": 1, "hazard": 1, "upsert": 1, "remove": 1,
+                      "meter_exchange": 0, "ignored": 1}
     assert routes.current_version(store, "R001") == 9
     d0 = route_walk.account_detail(store, a0)
     assert d0["account"]["credit_fen"] == 500 and d0["account"]["last_third_party"]["platform"] == "alipay"
