@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
-from sync.gateway.office import Account, Meter, whole_numbers
+from sync.gateway.office import Account, Meter
+from sync.gateway.office import Office as Strict   # strict, unknown fields refused
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Fen = Annotated[int, Field(ge=0, le=10 ** 12)]
@@ -41,11 +42,6 @@ def errors(*statuses: int) -> dict:
     """OpenAPI `responses` for these statuses (plus the front door's), one error model."""
     return {s: {"model": ErrorOut, "description": _WHY[s]}
             for s in sorted(set(FRONT) | set(statuses))}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    _whole = model_validator(mode="before")(whole_numbers)
 
 
 class EnrolIn(Strict):
