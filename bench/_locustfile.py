@@ -33,8 +33,8 @@ class Handheld(HttpUser):
     def on_start(self):
         self.n = next(_numbers)
         self.rng = random.Random(self.n)
-        dev = self.client.post("/v1/devices/enrol", name="enrol", json={
-            "code": DEMO_ENROL_CODE, "device_name": f"load-{self.n}"}).json()
+        dev = self.call("POST", "/v1/devices/enrol", "enrol", json={
+            "code": DEMO_ENROL_CODE, "device_name": f"load-{self.n}"})
         self.client.headers.update({"Authorization": f"Bearer {dev['token']}",
                                     "X-Device-Id": dev["device_id"]})
         self.ops = OpFactory(dev, operator_id="3001")
