@@ -280,7 +280,7 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
 
     @app.post("/v1/supervisor/exceptions/{exception_id}/resolve", tags=["supervisor"],
               responses=errors(*AUTH, 404, 409))
-    def sv_resolve(exception_id: Annotated[int, Path(ge=1, le=2 ** 53)], body: ResolveIn,
+    def sv_resolve(exception_id: Annotated[int, Path(ge=1, le=2 ** 31 - 1)], body: ResolveIn,
                    op: Supervisor):
         return supervisor.resolve_exception(ctx, op, exception_id, body.note)
 
