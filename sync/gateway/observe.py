@@ -125,10 +125,15 @@ class Observe:
         self.in_flight = 0
 
     def _route(self, scope) -> str:
+        """The path template of the route that answered: the router records it in the scope
+        (routes of included routers too); else the app's own routes are matched again."""
+        path = getattr(scope.get("route"), "path", None)
+        if path:
+            return path
         for route in self.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return route.path
+            path = getattr(route, "path", None)
+            if path is not None and route.matches(scope)[0] == Match.FULL:
+                return path
         return "unmatched"
 
     async def __call__(self, scope, receive, send):
