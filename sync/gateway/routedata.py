@@ -17,12 +17,28 @@ MAX_PAGE = 5000
 MAX_CHANGES = 5000
 
 
-def _reference(ctx: Context) -> dict:
+def _may_log_in(conn, device_id: str) -> set[str]:
+    """Operators whose PIN verifier this device receives (docs/contracts.md §4): an operator
+    who holds routes only where one of them is on this device or on no device yet; an
+    operator who holds no route (supervisors, collectors) everywhere, as the gateway binds
+    them to no device."""
+    holders: dict[str, bool] = {}
+    for operator_id, on_device in conn.execute(
+            select(db.routes.c.operator_id, db.routes.c.device_id)
+            .where(db.routes.c.operator_id.is_not(None))):
+        holders[operator_id] = holders.get(operator_id, False) or on_device in (None,
+                                                                                 device_id)
+    return {o for (o,) in conn.execute(select(db.operators.c.operator_id))
+            if holders.get(o, True)}
+
+
+def _reference(ctx: Context, device_id: str) -> dict:
     with ctx.read() as conn:
+        allowed = _may_log_in(conn, device_id)
         operators = [{"operator_id": r.operator_id, "name": r.name,
                       "roles": json.loads(r.roles), "pin_hash": r.pin_hash}
                      for r in conn.execute(select(db.operators).order_by(
-                         db.operators.c.operator_id))]
+                         db.operators.c.operator_id)) if r.operator_id in allowed]
         members: dict[str, list] = {}
         for agent_id, account_no in conn.execute(
                 select(db.accounts.c.agent_id, db.accounts.c.account_no)
@@ -40,7 +56,7 @@ def _reference(ctx: Context) -> dict:
 def reference(ctx: Context, device_id: str) -> dict:
     """Reference data for one device, with the agents blocked now (docs/channels.md
     §Regional agents)."""
-    ref = _reference(ctx)
+    ref = _reference(ctx, device_id)
     ref["settings"]["blocked_agents"] = channel_agents.blocked(ctx)
     return ref
 

@@ -220,3 +220,22 @@ def test_supervisor_upsert_new_account_reaches_feed_and_snapshot(base_url, devic
     mismatch = requests.put(f"{base_url}/v1/supervisor/accounts/3101999998",
                             json={"route_id": "R001", "account": account}, headers=sv_headers)
     assert mismatch.status_code == 422
+
+
+def test_reference_sends_a_reader_verifier_only_to_devices_of_the_readers_routes(base_url):
+    """docs/contracts.md §4: once route R002 (reader 1002's only route) is on device A,
+    device B no longer receives 1002's PIN verifier; A does; operators holding no route
+    (collector 2001, supervisor 9001) stay on both."""
+    a, b = enrol_device(base_url), enrol_device(base_url)
+
+    def operators(dev):
+        r = requests.get(base_url + "/v1/reference",
+                         headers={"Authorization": f"Bearer {dev['token']}"}, timeout=10)
+        r.raise_for_status()
+        return {o["operator_id"] for o in r.json()["operators"]}
+
+    assert "1002" in operators(b)                      # R002 on no device yet
+    assign_route(base_url, "R002", a["device_id"], operator_id="1002")
+    on_a, on_b = operators(a), operators(b)
+    assert "1002" in on_a and "1002" not in on_b
+    assert {"2001", "9001"} <= on_a & on_b
