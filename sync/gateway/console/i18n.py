@@ -64,6 +64,13 @@ WORDS = {
     "ch_cash": ("手持机现金", "Handheld cash"), "ch_card": ("手持机刷卡", "Handheld card"),
     "ch_agent": ("代收点", "Agents"), "platform": ("平台", "Platform"),
     "hazard": ("安全提示", "Hazard"), "edit": ("修改", "Edit"),
+    "edit_account": ("修改用户资料", "Edit the account"), "refused": ("未能保存", "Not saved"),
+    # the account's office fields (sync/gateway/office.py), as the edit form names them
+    "f_name": ("户名", "Name"), "f_address": ("地址", "Address"), "f_phone": ("电话", "Phone"),
+    "f_tariff_id": ("电价", "Tariff"), "f_arrears_fen": ("欠费（分）", "Arrears (fen)"),
+    "f_arrears_due_date": ("欠费到期日", "Arrears due date"),
+    "f_agent_id": ("代收点", "Agent"), "f_hazard": ("安全提示", "Hazard"),
+    "date_format": ("日期格式：YYYY-MM-DD", "Dates as YYYY-MM-DD"),
 }
 
 
