@@ -8,7 +8,7 @@ sync/transport.py and sync/errors.py. It never drops or edits captured data on a
 Errors are classified for the worker: `TransientError` (network, timeout, 5xx, 429/503 —
 try again later, honouring `retry_after`), `AuthError` (401 that re-authentication could
 not cure — the device must be enrolled again), `Forbidden` (403 — stop, keep everything),
-`UpdateRequired` (426). Every error carries a bilingual message (`zh`, `en`).
+`UpdateRequired` (426). Every error carries an English message (`en`, a catalog msgid the UI translates).
 """
 from __future__ import annotations
 

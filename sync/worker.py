@@ -28,7 +28,7 @@ from terminal.store import Store, now_iso
 log = logging.getLogger(__name__)
 
 BLOCKED = {"needs_reenrolment", "forbidden", "update_required"}
-INTERNAL = {"code": "internal", "zh": "同步内部错误，稍后重试", "en": "Internal sync error; will retry"}
+INTERNAL = {"code": "internal", "en": "Internal sync error; will retry"}
 
 
 class SyncWorker:

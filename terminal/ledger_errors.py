@@ -1,18 +1,28 @@
 """Bilingual errors of the money side of the core (tariffs, payments, receipts, shifts).
 
-Every refusal carries a machine `code` for the UI and tests, a Chinese and an English
-message; `str(err)` shows both, so a log or a dialog is readable to either reader.
+Every refusal carries a machine `code` for the UI and tests and an English message. A moved
+refusal is `refusal(code, msgid, **params)`: the English `msgid` with `{name}` placeholders
+is the source text, its Chinese lives in the `chaoshou_core` catalog (assets/locale) and the
+UI shows it through `terminal.ui.i18n.error_text`. Refusals not yet moved still carry their
+own Chinese (`zh`); `str(err)` shows what the error has.
 """
 
 
 class LedgerError(ValueError):
     """A refused money operation; nothing was written."""
 
-    def __init__(self, code: str, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
+    def __init__(self, code: str, zh: str | None, en: str, **params):
         self.code = code
+        self.msgid = None if zh else en          # translated by the UI through the catalogs
+        self.params = params
+        self.en = en.format(**params) if params else en
         self.zh = zh
-        self.en = en
+        super().__init__(f"{zh} / {self.en}" if zh else self.en)
+
+
+def refusal(code: str, msgid: str, **params) -> LedgerError:
+    """A refusal whose English `msgid` is translated through the catalogs."""
+    return LedgerError(code, None, msgid, **params)
 
 
 def require_int(value, what_zh: str, what_en: str) -> int:

@@ -14,7 +14,7 @@ import json
 import uuid
 
 from terminal import outbox, receipt_docs
-from terminal.ledger_errors import LedgerError, require_int
+from terminal.ledger_errors import refusal, require_int
 from terminal.store import Store, audit, now_iso
 
 # Renminbi notes and coins in fen (1, 2 and 5 fen coins are still legal tender).
@@ -32,13 +32,11 @@ def current_shift(store: Store) -> dict | None:
 def require_open_shift(store: Store, operator_id: str) -> dict:
     shift = current_shift(store)
     if shift is None:
-        raise LedgerError("no_open_shift", "未开班，请先开班（备用金）再收费",
-                          "No shift is open: open a shift with a cash float first")
+        raise refusal("no_open_shift", "No shift is open: open a shift with a cash float first")
     if shift["operator_id"] != operator_id:
-        raise LedgerError("shift_of_other_operator",
-                          f"当前班次属于操作员 {shift['operator_id']}，请先结班",
-                          f"The open shift belongs to operator {shift['operator_id']}; "
-                          "close it first")
+        raise refusal("shift_of_other_operator",
+                      "The open shift belongs to operator {operator_id}; close it first",
+                      operator_id=shift["operator_id"])
     return shift
 
 
@@ -46,13 +44,12 @@ def open_shift(store: Store, operator_id: str, float_fen: int) -> dict:
     """Open a shift with a cash float; writes op `shift_open`. Returns the shift row."""
     require_int(float_fen, "备用金", "Float")
     if float_fen < 0 or float_fen > MAX_FLOAT_FEN:
-        raise LedgerError("bad_float", "备用金金额无效",
-                          f"The float must be between 0 and {MAX_FLOAT_FEN} fen")
+        raise refusal("bad_float",
+                      "The float must be between 0 and {MAX_FLOAT_FEN} fen", MAX_FLOAT_FEN=MAX_FLOAT_FEN)
     shift_id = str(uuid.uuid4())
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM shifts WHERE closed_at IS NULL").fetchone():
-            raise LedgerError("shift_already_open", "已有未结班次，请先结班",
-                              "A shift is already open; close it first")
+            raise refusal("shift_already_open", "A shift is already open; close it first")
         op = outbox.append(conn, "shift_open", {"shift_id": shift_id, "float_fen": float_fen},
                            operator_id=operator_id)
         conn.execute("INSERT INTO shifts (shift_id, operator_id, opened_at, float_fen) "
@@ -65,11 +62,11 @@ def _shift(store: Store, shift_id: str | None) -> dict:
     if shift_id is None:
         shift = current_shift(store)
         if shift is None:
-            raise LedgerError("no_open_shift", "未开班", "No shift is open")
+            raise refusal("no_open_shift", "No shift is open")
         return shift
     row = store.conn.execute("SELECT * FROM shifts WHERE shift_id=?", (shift_id,)).fetchone()
     if row is None:
-        raise LedgerError("unknown_shift", "班次不存在", f"Shift {shift_id} does not exist")
+        raise refusal("unknown_shift", "Shift {shift_id} does not exist", shift_id=shift_id)
     return dict(row)
 
 
@@ -117,11 +114,11 @@ def counted_from(denominations: dict) -> int:
     for denom, count in denominations.items():
         d = int(denom) if isinstance(denom, str) and denom.isdigit() else denom
         if d not in DENOMINATIONS:
-            raise LedgerError("bad_denomination", f"无此面额：{denom}",
-                              f"Not a Renminbi denomination (fen): {denom!r}")
+            raise refusal("bad_denomination",
+                          "Not a Renminbi denomination (fen): {denom!r}", denom=denom)
         require_int(count, "张数", "Count")
         if count < 0:
-            raise LedgerError("bad_count", "张数不能为负", "A count cannot be negative")
+            raise refusal("bad_count", "A count cannot be negative")
         total += d * count
     return total
 
@@ -156,22 +153,22 @@ def close_shift(store: Store, operator_id: str, counted_fen: int | None = None,
     if denominations is not None:
         from_denoms = counted_from(denominations)
         if counted_fen is not None and counted_fen != from_denoms:
-            raise LedgerError("count_mismatch", "点钞合计与输入金额不一致",
-                              "The denominations do not add up to the counted amount")
+            raise refusal("count_mismatch",
+                          "The denominations do not add up to the counted amount")
         counted_fen = from_denoms
     if counted_fen is None:
-        raise LedgerError("no_count", "请输入实点现金", "Enter the counted cash")
+        raise refusal("no_count", "Enter the counted cash")
     require_int(counted_fen, "实点现金", "Counted cash")
     if counted_fen < 0:
-        raise LedgerError("bad_count", "实点现金不能为负", "Counted cash cannot be negative")
+        raise refusal("bad_count", "Counted cash cannot be negative")
     shift = require_open_shift(store, operator_id)
     dev = receipts.device_id(store)
     with store.transaction() as conn:
         fig = figures(store, shift["shift_id"])
         if fig["unknown_count"] or store.get_meta("card_reversal_pending"):
-            raise LedgerError("unknown_card_payments", "有结果未知的银行卡交易，请先查询处理再结班",
-                              "Card payments with an unknown result must be resolved before "
-                              "closing the shift")
+            raise refusal("unknown_card_payments",
+                          "Card payments with an unknown result must be resolved before "
+                          "closing the shift")
         seq_from = conn.execute("SELECT seq FROM outbox WHERE type='shift_open' AND "
                                 "json_extract(payload,'$.shift_id')=?",
                                 (shift["shift_id"],)).fetchone()[0]
@@ -201,7 +198,7 @@ def z_report(store: Store, z_no: int, copy: bool = True) -> dict:
     """A closed shift's Z report again (a COPY by default)."""
     row = store.conn.execute("SELECT * FROM shifts WHERE z_no=?", (z_no,)).fetchone()
     if row is None:
-        raise LedgerError("unknown_z", f"Z 报表 {z_no} 不存在", f"Z report {z_no} does not exist")
+        raise refusal("unknown_z", "Z report {z_no} does not exist", z_no=z_no)
     fig = figures(store, row["shift_id"])
     summary = json.loads(row["summary"])
     report = dict(fig, z_no=z_no, counted_fen=row["counted_fen"], variance_fen=row["variance_fen"],

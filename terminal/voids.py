@@ -24,7 +24,7 @@ import json
 import fieldrules
 from terminal import outbox, receipt_docs, receipts, shifts
 from terminal.card_data import card_result, status_sink
-from terminal.ledger_errors import LedgerError
+from terminal.ledger_errors import LedgerError, refusal
 from terminal.store import Store, audit, now_iso
 
 REASON_FIELD = fieldrules.field("void", "reason")
@@ -58,10 +58,10 @@ def _roles(conn, operator_id: str) -> list[str]:
 def _check(store: Store, payment_op_id: str, reason: str, approved_by: str):
     """The payment row and the cleaned reason, or LedgerError (nothing written)."""
     if reason is not None and not isinstance(reason, str):
-        raise LedgerError("reason_invalid", "作废原因必须是文字", "The reason must be text")
+        raise refusal("reason_invalid", "The reason must be text")
     reason = fieldrules.normalise(reason or "")
     if not reason:
-        raise LedgerError("reason_required", "请填写作废原因", "Enter the reason for the void")
+        raise refusal("reason_required", "Enter the reason for the void")
     for field, value in ((REASON_FIELD, reason), (APPROVER_FIELD, approved_by)):
         problem = fieldrules.check(field, value) if isinstance(value, str) else None
         if problem:
@@ -69,17 +69,17 @@ def _check(store: Store, payment_op_id: str, reason: str, approved_by: str):
                               problem.message_en)
     conn = store.conn
     if "supervisor" not in _roles(conn, approved_by or ""):
-        raise LedgerError("not_supervisor", "作废须由主管批准", "A void needs a supervisor's approval")
+        raise refusal("not_supervisor", "A void needs a supervisor's approval")
     pay = conn.execute("SELECT * FROM payments WHERE op_id=?", (payment_op_id,)).fetchone()
     if pay is None:
-        raise LedgerError("unknown_payment", "交易不存在", "That payment does not exist")
+        raise refusal("unknown_payment", "That payment does not exist")
     if pay["state"] == "voided":
-        raise LedgerError("already_voided", "该收据已作废", "This payment is already voided")
+        raise refusal("already_voided", "This payment is already voided")
     if pay["state"] not in ("done", "approved"):
-        raise LedgerError("not_voidable", "该交易不能作废", "This payment cannot be voided")
+        raise refusal("not_voidable", "This payment cannot be voided")
     shift = shifts.current_shift(store)
     if shift is None or shift["shift_id"] != pay["shift_id"]:
-        raise LedgerError("other_shift", "只能作废本班次的收据", "Only payments of the open shift can be voided")
+        raise refusal("other_shift", "Only payments of the open shift can be voided")
     receipts.require_numbers(store)
     return dict(pay), reason
 
@@ -94,7 +94,7 @@ def _record(store: Store, pay: dict, reason: str, approved_by: str, operator_id:
         # re-check inside the write lock: a second void of the same payment must fail
         state = conn.execute("SELECT state FROM payments WHERE op_id=?", (payment_op_id,)).fetchone()[0]
         if state not in ("done", "approved"):
-            raise LedgerError("already_voided", "该收据已作废", "This payment is already voided")
+            raise refusal("already_voided", "This payment is already voided")
         stamp = now_iso()
         conn.execute("INSERT INTO voids (op_id, payment_op_id, reason, approved_by, operator_id, "
                      "device_time) VALUES (?, ?, ?, ?, ?, ?)",
@@ -146,19 +146,19 @@ def void_payment(store: Store, payment_op_id: str, reason: str, operator_id: str
     pay, reason = _check(store, payment_op_id, reason, approved_by)
     if pay["method"] == "card":
         if terminal is None:
-            raise LedgerError("card_void_needs_terminal", "银行卡交易须通过刷卡终端撤销",
-                              "A card payment is voided by reversing it on the payment terminal")
+            raise refusal("card_void_needs_terminal",
+                          "A card payment is voided by reversing it on the payment terminal")
         if pending_reversal(store) is not None:
-            raise LedgerError("reversal_unresolved", "有结果未知的撤销，请先查询处理",
-                              "A reversal with an unknown result must be resolved first")
+            raise refusal("reversal_unresolved",
+                          "A reversal with an unknown result must be resolved first")
         from terminal import payments
         if payments.unknown_payments(store):
-            raise LedgerError("card_unresolved", "有结果未知的银行卡交易，请先查询处理",
-                              "A card payment with an unknown result must be resolved first")
+            raise refusal("card_unresolved",
+                          "A card payment with an unknown result must be resolved first")
         card = json.loads(pay["card"] or "{}")
         if card.get("terminal_receipt_no") is None:
-            raise LedgerError("no_terminal_receipt", "缺少终端凭证号，无法撤销",
-                              "The terminal receipt number is unknown; the payment cannot be reversed")
+            raise refusal("no_terminal_receipt",
+                          "The terminal receipt number is unknown; the payment cannot be reversed")
     if supervisor_pin is not None:
         from terminal import operators
         operators.approve(store, approved_by, supervisor_pin, "void", payment_op_id=payment_op_id)
@@ -194,15 +194,15 @@ def _reverse(store, terminal, pay, card, reason, approved_by, operator_id, on_st
             with store.transaction() as conn:
                 audit(conn, "card_reversal_unknown", operator_id, payment_op_id=pay["op_id"],
                       why=type(exc).__name__)
-            raise LedgerError("reversal_unknown", "撤销结果未知，请查询终端后处理（不要重复撤销）",
-                              "The reversal result is unknown: check with the terminal "
-                              "(resolve it; do not reverse again)") from exc
+            raise refusal("reversal_unknown",
+                          "The reversal result is unknown: check with the terminal "
+                          "(resolve it; do not reverse again)") from exc
         returned = None
     if not outcome and returned is not None:
         outcome.append(_settle(store, pay, pending, card_result(returned)))
     if not outcome or outcome[0] is None:
-        raise LedgerError("reversal_declined", "终端拒绝撤销，交易仍有效",
-                          "The terminal declined the reversal; the payment stands")
+        raise refusal("reversal_declined",
+                      "The terminal declined the reversal; the payment stands")
     return outcome[0]
 
 
@@ -224,14 +224,14 @@ def resolve_reversal(store: Store, terminal) -> VoidResult | None:
     (the payment stands). LedgerError `terminal_unreachable` keeps it pending."""
     pending = pending_reversal(store)
     if pending is None:
-        raise LedgerError("no_pending_reversal", "没有待查询的撤销", "No reversal is pending")
+        raise refusal("no_pending_reversal", "No reversal is pending")
     pay = dict(store.conn.execute("SELECT * FROM payments WHERE op_id=?",
                                   (pending["payment_op_id"],)).fetchone())
     try:
         last = card_result(terminal.last_result())
     except Exception as exc:
-        raise LedgerError("terminal_unreachable", "无法连接终端，撤销仍待查询，请稍后再查",
-                          "Cannot reach the terminal; the reversal stays pending — try again") from exc
+        raise refusal("terminal_unreachable",
+                      "Cannot reach the terminal; the reversal stays pending — try again") from exc
     trace = getattr(last, "trace", None) if last is not None else None
     match = (last is not None and getattr(last, "approved", False)
              and getattr(last, "amount_fen", None) == pay["amount_fen"]

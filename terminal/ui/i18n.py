@@ -2,7 +2,8 @@
 
 Msgids are the English texts. Catalogs live in
 `assets/locale/<lang>/LC_MESSAGES/<domain>.po` (+ the compiled `.mo`), domains
-`chaoshou` (app shell) and `chaoshou_field` (field screens), looked up in that order.
+`chaoshou` (app shell), `chaoshou_field` (field screens) and `chaoshou_core` (the core's and
+the sync client's messages), looked up in that order.
 
 How a screen uses it (the rule both screen developers follow):
 
@@ -13,7 +14,9 @@ How a screen uses it (the rule both screen developers follow):
 - In Python: ``from terminal.ui.i18n import _`` then ``_("Save")`` (current language).
   Text set from Python is NOT re-rendered on a switch: keep the msgid in a property and
   translate in kv, or re-set it in ``on_pre_enter``.
-- Core errors carry `message_zh`/`message_en`: show them with ``error_text(exc)``.
+- Core errors carry an English `msgid` (+ `params` for its placeholders); the Chinese is in
+  the `chaoshou_core` catalog: show them with ``error_text(exc)``, a sync status's
+  `last_error` with ``status_text(err)``.
 
 Building the catalogs: edit the .po, then ``python -m terminal.ui.i18n`` compiles every
 .po to its .mo with Babel (pure Python, the dev extra); scripts/build-android.sh runs it
@@ -32,7 +35,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "assets" / "locale"
-DOMAINS = ("chaoshou", "chaoshou_field")
+DOMAINS = ("chaoshou", "chaoshou_field", "chaoshou_core")
 LANGS = ("zh", "en")
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
@@ -143,14 +146,24 @@ def gateway_text(code: str | None, message: str | None, lang: str | None = None)
 
 
 def error_text(exc: BaseException, lang: str | None = None) -> str:
-    """An error for the operator: the core's or the sync client's bilingual message
-    (`message_zh`/`message_en`, or `zh`/`en`) in the current language when it has one."""
+    """An error for the operator in `lang` (default: the current language): the core's or
+    the sync client's English `msgid` (its `params` filled in) through the catalogs; an
+    error still carrying its own pair (`message_zh`/`message_en` or `zh`/`en`) as written."""
     lang = lang or _current
+    msgid = getattr(exc, "msgid", None)
+    if msgid:
+        return tr(msgid, lang).format(**(getattr(exc, "params", None) or {}))
     zh = getattr(exc, "message_zh", None) or getattr(exc, "zh", None)
     en = getattr(exc, "message_en", None) or getattr(exc, "en", None)
     if lang == "zh" and zh:
         return str(zh)
     return str(en or zh or exc or exc.__class__.__name__)
+
+
+def status_text(err: dict | None, lang: str | None = None) -> str:
+    """A sync status's `last_error` ({"code", "en", "detail"}) in `lang`."""
+    err = err or {}
+    return tr(err["en"], lang) if err.get("en") else str(err.get("code") or "")
 
 
 def compile_all() -> list[Path]:

@@ -23,12 +23,13 @@ log = logging.getLogger(__name__)
 
 
 class RemoteSyncError(Exception):
-    """A sync call failed in the worker process; carries its bilingual message."""
+    """A sync call failed in the worker process; carries its English message, the msgid
+    the catalogs translate (error_text)."""
 
     def __init__(self, kind: str, status: dict):
         self.kind, self.status = kind, status
         self.code = status.get("code")
-        self.message_zh = status.get("zh") or status.get("detail") or kind
+        self.msgid = status.get("en")
         self.message_en = status.get("en") or status.get("detail") or kind
         super().__init__(f"{kind}: {self.message_en} {status.get('detail') or ''}".strip())
 
@@ -116,8 +117,7 @@ class ProcessSyncWorker:
                     else:
                         fut.set_exception(RemoteSyncError(*value))
         for fut in self._futures.values():
-            fut.set_exception(RemoteSyncError("stopped", {"en": "The sync worker stopped",
-                                                          "zh": "同步进程已停止"}))
+            fut.set_exception(RemoteSyncError("stopped", {"en": "The sync worker stopped"}))
         self._futures.clear()
 
     def _send(self, *cmd) -> None:

@@ -7,6 +7,7 @@ from sync_kit import (READER, assert_exactly_once, capture_readings, device, dra
                       local_accounts, server_ops)
 from terminal import outbox, payments, shifts
 from terminal.store import Store
+from terminal.ui.i18n import status_text
 from tests.deadline import wait_until
 
 CHAOS = {"drop_request": 0.04, "drop_response": 0.06, "duplicate": 0.05, "delay": 0.05,
@@ -60,7 +61,8 @@ def test_gateway_stopped_and_restarted_mid_sync(tmp_path):
     held_before = len(server_ops(gw_path, store.get_meta("device_id")))
     status = wait_until(lambda: (lambda s: s if s["online"] is False and s["state"] == "backoff"
                                  else None)(worker.status()), 30, "the worker backing off")
-    assert status["last_error"]["zh"] and status["last_error"]["en"]
+    assert status["last_error"]["en"]         # the Chinese is the catalog's (issue 15 §4)
+    assert status_text(status["last_error"], "zh") != status["last_error"]["en"]
     assert 0 < status["pending"]["reading"] and held_before < 1200
     # down for a while: the worker keeps retrying (three more attempts fail)
     attempts = {status["last_attempt_at"]}

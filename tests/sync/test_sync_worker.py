@@ -10,6 +10,7 @@ from sync_kit import (DEMO_CODE, READER, assert_exactly_once, assign, capture_re
 from terminal import shifts
 from terminal.canonical import sha256_hex
 from terminal.store import Store
+from terminal.ui.i18n import status_text
 from tests.deadline import seconds, wait_until
 
 
@@ -122,7 +123,8 @@ def test_offline_backoff_then_recovery(gw, tmp_path):
             st = worker.status()
             assert st["pending"] == {"reading": 7}
             assert st["last_error"]["code"] in ("busy", "offline")
-            assert st["last_error"]["zh"] and st["last_error"]["en"]
+            assert st["last_error"]["en"]         # the Chinese is the catalog's (issue 15 §4)
+            assert status_text(st["last_error"], "zh") != st["last_error"]["en"]
             tries = proxy.stats["requests"]
             wait_for(lambda: proxy.stats["requests"] >= tries + 3, what="retries continue")
             proxy.enabled = False                  # the network comes back

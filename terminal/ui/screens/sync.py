@@ -7,7 +7,7 @@ from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import ListProperty, StringProperty
 
-from terminal.ui.i18n import gateway_text
+from terminal.ui.i18n import gateway_text, status_text
 from terminal.ui.widgets import AppScreen
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
@@ -67,7 +67,7 @@ class SyncScreen(AppScreen):
                 done=upload.get("done", 0), attention=upload.get("attention", 0)))
         err = status.get("last_error") or {}
         if err:
-            lines.append(tr("Last error: {e}").format(e=err.get(self.app.lang) or err.get("en") or err.get("code")))
+            lines.append(tr("Last error: {e}").format(e=status_text(err)))
         if status.get("next_attempt_in"):
             lines.append(tr("Next try in {s} s").format(s=int(status["next_attempt_in"])))
         if status.get("missing_seqs"):
@@ -120,7 +120,7 @@ class SyncScreen(AppScreen):
                 self.outcome = tr("Synced; {n} captures still waiting.").format(n=services.pending)
         else:
             err = services.sync_error or {}
-            reason = err.get(self.app.lang) or err.get("en") or ""
+            reason = status_text(err) if err.get("en") else ""
             self.outcome = tr(
                 "No connection — {n} captures are safe on this device and will be sent when the connection is back."
             ).format(n=services.pending)
