@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from tests.browser.test_console import USERS, as_role, csrf_of
-from tests.sync.sync_kit import collector_on_route
+from tests.sync.sync_kit import collector_on_route, supervisor
 
 ROUTE = "R001"
 
@@ -93,3 +93,29 @@ def test_auditor_cannot_edit_an_account(page, gateway, sign_in, tmp_path):
     assert refused.status == 403
     assert gateway.query("SELECT doc FROM accounts WHERE account_no = :a", a=no) == [(doc,)]
     assert audits(gateway, no) == []
+
+
+def test_an_edit_of_an_account_changed_meanwhile_is_refused_and_keeps_both(
+        page, gateway, sign_in):
+    [(no,)] = gateway.query("SELECT account_no FROM accounts WHERE route_id = :r "
+                            "ORDER BY seq LIMIT 1", r=ROUTE)
+    as_role(sign_in, page, gateway, "supervisor")
+    page.goto(f"{gateway.base_url}/console/accounts/{no}")
+    shown_arrears = page.input_value("#edit-form input[name=arrears_fen]")
+    meanwhile = supervisor(gateway.base_url).post(        # another write while the page is open
+        f"{gateway.base_url}/v1/supervisor/accounts/{no}/hazard", json={"hazard": "高压线下"},
+        timeout=10)
+    meanwhile.raise_for_status()
+    before = stored(gateway, no)
+    page.fill("#edit-form input[name=phone]", "13700001111")
+    with page.expect_navigation() as nav:
+        page.click("#edit-form button")
+    assert nav.value.status == 409 and "已被更改" in page.inner_text("#error")
+    assert stored(gateway, no) == before                       # the page's stale values not put back
+    assert page.input_value("#edit-form input[name=phone]") == "13700001111"   # typed, kept
+    assert page.input_value("#edit-form input[name=hazard]") == "高压线下"     # the new stored one
+    assert page.input_value("#edit-form input[name=arrears_fen]") == shown_arrears
+    with page.expect_navigation():
+        page.click("#edit-form button")
+    after = stored(gateway, no)
+    assert (after["phone"], after["hazard"]) == ("13700001111", "高压线下")

@@ -4,6 +4,11 @@ by the same write (`supervisor.upsert_account`: audited with each field's before
 sent to the handhelds through the change feed, docs/contracts.md §4). A refusal is the page
 again with 422, the field named in the user's language and what was typed kept.
 
+The form carries the version of the document it was shown from and the values it showed:
+when the account changed meanwhile (a payment booked, another edit), the edit is refused
+(409) rather than putting back the arrears the page showed, and the form is shown again
+with the stored values and this user's changes on top.
+
 The form only turns posted text into the model's input: a blank optional field (phone,
 due date, agent, hazard) is none; numbers and dates are read by the model in its lax
 (form) mode, so "12.5" or "2026/10/25" are refused by the model itself.
@@ -34,6 +39,11 @@ def edited(doc: dict, form: dict) -> dict:
     return out
 
 
+def shown(doc: dict) -> dict:
+    """The form's fields as the page shows them (none as blank)."""
+    return {k: "" if doc.get(k) is None else str(doc[k]) for k in FIELDS}
+
+
 def refused_field(exc: Exception) -> tuple[str, str]:
     """(field, message) of a refusal by the model or by the write (`account.<field> …`)."""
     if isinstance(exc, ValidationError):
@@ -55,13 +65,19 @@ def router(console: Console) -> APIRouter:
         if detail is None:
             raise Denied(404, "not_found")
         doc = edited(detail["doc"], form)
+        if form.get("version") != detail["version"]:
+            # the stored values again, with what this user changed on top (nothing lost)
+            mine = {k: form[k] for k in FIELDS if k in form and form[k] != form.get("was_" + k)}
+            return render(request, "account.html", http_status=409, page="accounts",
+                          **detail, form=edited(detail["doc"], {**shown(detail["doc"]), **mine}),
+                          stale=True)
         try:
             account = office.Account.model_validate(doc, strict=False)
             await run_in_threadpool(supervisor.upsert_account, ctx, user["username"],
                                     detail["account"]["route_id"], account)
         except (ValidationError, ApiError) as exc:
             if isinstance(exc, ApiError) and exc.status != 422:
-                raise Denied(exc.status, "refused", exc.message) from None
+                raise Denied(exc.status, "not_saved", exc.message) from None
             field, message = refused_field(exc)
             return render(request, "account.html", http_status=422, page="accounts",
                           **detail, form=doc, error_field=field, error_message=message)

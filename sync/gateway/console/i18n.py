@@ -64,7 +64,10 @@ WORDS = {
     "ch_cash": ("手持机现金", "Handheld cash"), "ch_card": ("手持机刷卡", "Handheld card"),
     "ch_agent": ("代收点", "Agents"), "platform": ("平台", "Platform"),
     "hazard": ("安全提示", "Hazard"), "edit": ("修改", "Edit"),
-    "edit_account": ("修改用户资料", "Edit the account"), "refused": ("未能保存", "Not saved"),
+    "edit_account": ("修改用户资料", "Edit the account"), "not_saved": ("未能保存：", "Not saved:"),
+    "changed_meanwhile": ("该用户资料在您编辑期间已被更改（如有缴费入账），请核对后重新保存",
+                          "The account changed while you edited it (e.g. a payment was booked): "
+                          "check it and save again"),
     # the account's office fields (sync/gateway/office.py), as the edit form names them
     "f_name": ("户名", "Name"), "f_address": ("地址", "Address"), "f_phone": ("电话", "Phone"),
     "f_tariff_id": ("电价", "Tariff"), "f_arrears_fen": ("欠费（分）", "Arrears (fen)"),

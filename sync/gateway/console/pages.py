@@ -1,6 +1,7 @@
 """Today, Accounts and Devices pages."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -73,10 +74,17 @@ def account_detail(ctx: Context, account_no: str) -> dict | None:
         audit_rows = conn.execute(
             select(db.supervisor_audit).where(db.supervisor_audit.c.account_no == account_no)
             .order_by(db.supervisor_audit.c.id.desc()).limit(20)).mappings().all()
-    return {"account": row, "doc": json.loads(row["doc"]), "readings": readings,
+    return {"account": row, "doc": json.loads(row["doc"]), "version": doc_version(row["doc"]),
+            "readings": readings,
             "payments": payments, "platform": platform,
             "receipts": [_receipt_status(x) for x in receipts],
             "audit": [{**dict(x), "detail": json.loads(x["detail"])} for x in audit_rows]}
+
+
+def doc_version(stored: str) -> str:
+    """A short digest of the stored account document (with what the gateway booked on it):
+    the edit form carries it, so an edit of a document that changed meanwhile is refused."""
+    return hashlib.sha256(stored.encode("utf-8")).hexdigest()[:32]
 
 
 def _receipt_status(r) -> dict:
