@@ -17,14 +17,14 @@ import datetime as dt
 import json
 
 from terminal import payments, receipt_docs, tariffs
-from terminal.ledger_errors import LedgerError, fen_text, require_int
+from terminal.ledger_errors import LedgerError, fen_text, refusal, require_int
 
 
 def _agent(store, agent_id: str):
     row = store.conn.execute("SELECT * FROM agents WHERE agent_id=?", (agent_id,)).fetchone()
     if row is None:
-        raise LedgerError("unknown_agent", f"代管单位 {agent_id} 不存在",
-                          f"Agent {agent_id} is not on this device")
+        raise refusal("unknown_agent",
+                      "Agent {agent_id} is not on this device", agent_id=agent_id)
     return row
 
 
@@ -74,14 +74,13 @@ def allocate(store, agent_id: str, amount_fen: int, today: dt.date | None = None
     """Split `amount_fen` across the members by the rule in the module docstring."""
     require_int(amount_fen, "金额", "Amount")
     if amount_fen <= 0:
-        raise LedgerError("amount_not_positive", "金额必须大于零", "The amount must be greater than zero")
+        raise refusal("amount_not_positive", "The amount must be greater than zero")
     table = dues(store, agent_id, today)
     total = sum(d["total_due_fen"] for d in table)
     if amount_fen > total:
-        raise LedgerError("amount_exceeds_due",
-                          f"金额超过各户应缴合计 {fen_text(total)} 元；预存请逐户指定金额",
-                          f"The amount exceeds the members' total due ({fen_text(total)} yuan); "
-                          "allocate an advance payment account by account")
+        raise refusal("amount_exceeds_due",
+                      "The amount exceeds the members' total due ({total} yuan); "
+                      "allocate an advance payment account by account", total=fen_text(total))
     left = amount_fen
     got: dict[str, int] = {}
     order = sorted(table, key=lambda d: (d["due_date"], d["walk"])) + table
@@ -103,19 +102,19 @@ def check_allocations(store, agent_id: str, amount_fen: int, allocations: list[d
     for a in allocations:
         acct = a.get("account_no")
         if acct not in member:
-            raise LedgerError("not_a_member", f"户号 {acct} 不属于该代管单位",
-                              f"Account {acct} is not a member of agent {agent_id}")
+            raise refusal("not_a_member",
+                          "Account {acct} is not a member of agent {agent_id}",
+                          acct=acct, agent_id=agent_id)
         if acct in seen:
-            raise LedgerError("duplicate_allocation", f"户号 {acct} 重复", f"Account {acct} appears twice")
+            raise refusal("duplicate_allocation", "Account {acct} appears twice", acct=acct)
         seen.add(acct)
         amt = require_int(a.get("amount_fen"), "分配金额", "Allocated amount")
         if amt <= 0:
-            raise LedgerError("amount_not_positive", "分配金额必须大于零",
-                              "Each allocated amount must be greater than zero")
+            raise refusal("amount_not_positive",
+                          "Each allocated amount must be greater than zero")
         out.append({"account_no": acct, "name": member[acct], "amount_fen": amt})
     if not out or sum(a["amount_fen"] for a in out) != amount_fen:
-        raise LedgerError("allocation_sum", "各户金额之和必须等于缴费金额",
-                          "The allocated amounts must add up to the payment amount")
+        raise refusal("allocation_sum", "The allocated amounts must add up to the payment amount")
     return out
 
 

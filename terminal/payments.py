@@ -33,7 +33,7 @@ import re
 
 from terminal import outbox, receipt_docs, receipts, shifts, tariffs
 from terminal.card_data import card_result, status_sink
-from terminal.ledger_errors import LedgerError, fen_text, require_int
+from terminal.ledger_errors import LedgerError, fen_text, refusal, require_int
 from terminal.paid_elsewhere import paid_elsewhere
 from terminal.store import Store, audit, now_iso
 from terminal.validation import check_gps
@@ -90,14 +90,13 @@ def cash_limits(store: Store) -> dict:
 def check_amount(amount_fen, cap_fen: int, minimum: int = 1) -> int:
     require_int(amount_fen, "金额", "Amount")
     if amount_fen <= 0:
-        raise LedgerError("amount_not_positive", "金额必须大于零",
-                          "The amount must be greater than zero")
+        raise refusal("amount_not_positive", "The amount must be greater than zero")
     if amount_fen < minimum:
-        raise LedgerError("amount_below_minimum", f"金额不能低于 {fen_text(minimum)} 元",
-                          f"The amount must be at least {fen_text(minimum)} yuan")
+        raise refusal("amount_below_minimum",
+                      "The amount must be at least {minimum} yuan", minimum=fen_text(minimum))
     if amount_fen > cap_fen:
-        raise LedgerError("amount_over_cap", f"单笔金额不能超过 {fen_text(cap_fen)} 元",
-                          f"A single payment cannot exceed {fen_text(cap_fen)} yuan")
+        raise refusal("amount_over_cap",
+                      "A single payment cannot exceed {cap_fen} yuan", cap_fen=fen_text(cap_fen))
     return amount_fen
 
 
@@ -107,15 +106,15 @@ def masked_pan(value) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise CardDataError("bad_masked_pan", "卡号格式无效", "The masked card number is not valid")
+        raise CardDataError("bad_masked_pan", None, "The masked card number is not valid")
     compact = _SEPARATORS.sub("", value)
     digits = sum(c.isdigit() for c in compact)
     if compact.isdigit() and len(compact) >= 13 or digits > 10:
-        raise CardDataError("full_pan_refused", "不得保存完整卡号，已拒绝（未保存任何卡数据）",
+        raise CardDataError("full_pan_refused", None,
                             "A full card number was refused; no card data was stored")
     m = _MASKED.match(compact)
     if not m or not 13 <= len(compact) <= 19:
-        raise CardDataError("bad_masked_pan", "卡号格式无效（只接受前6后4位，中间掩码）",
+        raise CardDataError("bad_masked_pan", None,
                             "The masked card number must be first 6 / last 4 with the middle masked")
     return m.group(1) + "*" * len(m.group(2)) + m.group(3)
 
@@ -123,8 +122,8 @@ def masked_pan(value) -> str | None:
 def _account(store: Store, account_no: str):
     row = store.conn.execute("SELECT * FROM accounts WHERE account_no=?", (account_no,)).fetchone()
     if row is None:
-        raise LedgerError("unknown_account", f"户号 {account_no} 不存在",
-                          f"Account {account_no} is not on this device")
+        raise refusal("unknown_account",
+                      "Account {account_no} is not on this device", account_no=account_no)
     return row
 
 
@@ -202,14 +201,14 @@ def check_tendered(store: Store, amount_fen: int, tendered_fen) -> tuple[int, in
         return amount_fen, 0
     require_int(tendered_fen, "实收现金", "Tendered cash")
     if tendered_fen < amount_fen:
-        raise LedgerError("tendered_too_little", "实收现金少于缴费金额",
-                          f"Tendered {fen_text(tendered_fen)} is less than the amount "
-                          f"{fen_text(amount_fen)}")
+        raise refusal("tendered_too_little",
+                      "Tendered {tendered_fen} is less than the amount {amount_fen}",
+                      tendered_fen=fen_text(tendered_fen), amount_fen=fen_text(amount_fen))
     change = tendered_fen - amount_fen
     cap = cash_limits(store)["max_change_fen"]
     if change > cap:
-        raise LedgerError("change_too_large", f"找零超过 {fen_text(cap)} 元，请核对实收金额",
-                          f"Change above {fen_text(cap)} yuan: check the tendered amount")
+        raise refusal("change_too_large",
+                      "Change above {cap} yuan: check the tendered amount", cap=fen_text(cap))
     return tendered_fen, change
 
 
@@ -286,21 +285,20 @@ def check_card_limits(store: Store, amount_fen: int, now: dt.datetime | None = N
     check_amount(amount_fen, lim["max_fen"], lim["min_fen"])
     count, total, oldest = _offline_card(store)
     if count + 1 > lim["max_count"]:
-        raise LedgerError("card_count_limit", f"离线银行卡交易已达 {lim['max_count']} 笔，请先同步",
-                          f"{count} card payments await upload (limit {lim['max_count']}): sync first")
+        raise refusal("card_count_limit",
+                      "{count} card payments await upload (limit {max_count}): sync first",
+                      count=count, max_count=lim["max_count"])
     if total + amount_fen > lim["max_total_fen"]:
-        raise LedgerError("card_total_limit",
-                          f"离线银行卡交易总额将超过 {fen_text(lim['max_total_fen'])} 元，请先同步",
-                          f"Card payments awaiting upload would exceed "
-                          f"{fen_text(lim['max_total_fen'])} yuan: sync first")
+        raise refusal("card_total_limit",
+                      "Card payments awaiting upload would exceed {max_total_fen} yuan: sync first",
+                      max_total_fen=fen_text(lim["max_total_fen"]))
     if oldest is not None:
         now = now or dt.datetime.now().astimezone()
         age = now - dt.datetime.fromisoformat(oldest)
         if age > dt.timedelta(hours=lim["max_age_hours"]):
-            raise LedgerError("card_age_limit",
-                              f"有超过 {lim['max_age_hours']} 小时未上传的银行卡交易，请先同步",
-                              f"A card payment has waited more than {lim['max_age_hours']} h "
-                              "for upload: sync first")
+            raise refusal("card_age_limit",
+                          "A card payment has waited more than {max_age_hours} h for upload: "
+                          "sync first", max_age_hours=lim["max_age_hours"])
 
 
 def _card_fields(result) -> tuple[dict, dict]:
@@ -322,7 +320,7 @@ def _card_fields(result) -> tuple[dict, dict]:
 def _pay_row(conn, op_id: str) -> dict:
     row = conn.execute("SELECT * FROM payments WHERE op_id=?", (op_id,)).fetchone()
     if row is None:
-        raise LedgerError("unknown_payment", "交易不存在", f"Payment {op_id} does not exist")
+        raise refusal("unknown_payment", "Payment {op_id} does not exist", op_id=op_id)
     return dict(row)
 
 
@@ -422,16 +420,16 @@ def card_payment(store: Store, terminal, account_no: str | None, amount_fen: int
     `agents.prepare` checked (`agents.agent_card_payment`). Returns the state reached:
     approved, declined or unknown."""
     if unknown_payments(store) or store.get_meta("card_reversal_pending"):
-        raise LedgerError("card_unresolved", "有结果未知的银行卡交易，请先查询处理",
-                          "A card payment or reversal with an unknown result must be resolved first")
+        raise refusal("card_unresolved",
+                      "A card payment or reversal with an unknown result must be resolved first")
     check_card_limits(store, amount_fen, now)
     amount = amount_fen
     shift = shifts.require_open_shift(store, operator_id)
     receipts.require_numbers(store)
     if agent_id is not None:
         if not allocations or sum(a["amount_fen"] for a in allocations) != amount:
-            raise LedgerError("allocation_sum", "各户金额之和必须等于缴费金额",
-                              "The allocated amounts must add up to the payment amount")
+            raise refusal("allocation_sum",
+                          "The allocated amounts must add up to the payment amount")
     else:
         allocations = _account_content(store, account_no, amount, today, advance)[1]
     pay = _new_payment("card", amount, operator_id, shift["shift_id"], account_no=account_no,
@@ -473,12 +471,12 @@ def resolve_unknown(store: Store, terminal, payment_op_id: str,
     """
     pay = _pay_row(store.conn, payment_op_id)
     if pay["method"] != "card" or pay["state"] not in ("sent", "unknown"):
-        raise LedgerError("not_unknown", "该交易结果已确定", "This payment's result is already known")
+        raise refusal("not_unknown", "This payment's result is already known")
     try:
         last = card_result(terminal.last_result())
     except Exception as exc:
-        raise LedgerError("terminal_unreachable", "无法连接终端，交易仍为结果未知，请稍后再查",
-                          "Cannot reach the terminal; the payment stays unknown — try again") from exc
+        raise refusal("terminal_unreachable",
+                      "Cannot reach the terminal; the payment stays unknown — try again") from exc
     own_trace = json.loads(pay["card"]).get("trace") if pay["card"] else None
     match = last is not None and getattr(last, "amount_fen", None) == pay["amount_fen"]
     if match and own_trace is not None:

@@ -24,7 +24,7 @@ import sqlite3
 import string
 
 from terminal.canonical import GENESIS_HASH, canonical_json
-from terminal.ledger_errors import LedgerError, require_int
+from terminal.ledger_errors import refusal, require_int
 from terminal.store import Store, now_iso
 
 DEFAULT_PAY_URL = "https://pay.example-utility.cn/p?acct={account_no}"
@@ -167,16 +167,17 @@ def add_block(store: Store, start: int, end: int) -> None:
     require_int(start, "起始号", "Block start")
     require_int(end, "结束号", "Block end")
     if start < 1 or end < start:
-        raise LedgerError("bad_block", f"收据号段无效：{start}–{end}",
-                          f"Invalid receipt number block {start}-{end}")
+        raise refusal("bad_block",
+                      "Invalid receipt number block {start}-{end}", start=start, end=end)
     with store.transaction() as conn:
         clash = conn.execute("SELECT start_no, end_no FROM receipt_blocks "
                              "WHERE start_no <= ? AND end_no >= ?", (end, start)).fetchone()
         if clash:
             if (clash[0], clash[1]) == (start, end):
                 return  # the same block again (a retried request): nothing to do
-            raise LedgerError("block_overlap", f"收据号段 {start}–{end} 与已有号段重叠",
-                              f"Receipt block {start}-{end} overlaps block {clash[0]}-{clash[1]}")
+            raise refusal("block_overlap",
+                          "Receipt block {start}-{end} overlaps block {clash_from}-{clash_to}",
+                          start=start, end=end, clash_from=clash[0], clash_to=clash[1])
         conn.execute("INSERT INTO receipt_blocks (start_no, end_no, next_no) VALUES (?, ?, ?)",
                      (start, end, start))
 
@@ -193,16 +194,16 @@ def blocks(store: Store) -> list[tuple[int, int, int]]:
 
 def require_numbers(store: Store, needed: int = 1) -> None:
     if numbers_left(store) < needed:
-        raise LedgerError("no_receipt_numbers", "收据号已用完，请先同步领取新号段",
-                          "No receipt numbers left: sync to get a new block first")
+        raise refusal("no_receipt_numbers",
+                      "No receipt numbers left: sync to get a new block first")
 
 
 def _take_number(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT start_no, next_no FROM receipt_blocks WHERE next_no <= end_no "
                        "ORDER BY start_no LIMIT 1").fetchone()
     if row is None:
-        raise LedgerError("no_receipt_numbers", "收据号已用完，请先同步领取新号段",
-                          "No receipt numbers left: sync to get a new block first")
+        raise refusal("no_receipt_numbers",
+                      "No receipt numbers left: sync to get a new block first")
     conn.execute("UPDATE receipt_blocks SET next_no = next_no + 1 WHERE start_no=?", (row[0],))
     return row[1]
 

@@ -32,7 +32,7 @@ import datetime as dt
 import json
 import sqlite3
 
-from terminal.ledger_errors import LedgerError, require_int
+from terminal.ledger_errors import refusal, require_int
 
 E5_PER_FEN = 100_000  # kwh_e3 × price_e4 units per fen
 PPM = 1_000_000
@@ -65,8 +65,8 @@ class Tariff:
         return tariff
 
     def check(self) -> None:
-        bad = LedgerError("bad_tariff", f"电价 {self.tariff_id} 的档位无效",
-                          f"Tariff {self.tariff_id} has invalid bands")
+        bad = refusal("bad_tariff",
+                      "Tariff {tariff_id} has invalid bands", tariff_id=self.tariff_id)
         if self.kind not in ("flat", "tiered") or not self.bands:
             raise bad
         if self.kind == "flat" and len(self.bands) != 1:
@@ -104,7 +104,7 @@ def charge_lines(tariff: Tariff, kwh_e3: int) -> list[Line]:
     """The current charge of `kwh_e3` as band lines (bands with no consumption left out)."""
     require_int(kwh_e3, "用电量", "Consumption")
     if kwh_e3 < 0:
-        raise LedgerError("negative_kwh", "用电量不能为负", "Consumption cannot be negative")
+        raise refusal("negative_kwh", "Consumption cannot be negative")
     lines: list[Line] = []
     low = 0
     for i, (upto, price) in enumerate(tariff.bands, start=1):
@@ -175,8 +175,8 @@ def due_if_paid(bill: "Bill | dict", amount_fen: int) -> int:
 def _account(conn: sqlite3.Connection, account_no: str):
     row = conn.execute("SELECT * FROM accounts WHERE account_no=?", (account_no,)).fetchone()
     if row is None:
-        raise LedgerError("unknown_account", f"户号 {account_no} 不存在",
-                          f"Account {account_no} is not on this device")
+        raise refusal("unknown_account",
+                      "Account {account_no} is not on this device", account_no=account_no)
     return row
 
 
@@ -184,8 +184,8 @@ def get_tariff(conn: sqlite3.Connection, tariff_id: str | None) -> Tariff:
     row = None if tariff_id is None else conn.execute(
         "SELECT * FROM tariffs WHERE tariff_id=?", (tariff_id,)).fetchone()
     if row is None:
-        raise LedgerError("unknown_tariff", f"电价 {tariff_id} 不存在，无法计费",
-                          f"Tariff {tariff_id} is not on this device; cannot bill")
+        raise refusal("unknown_tariff",
+                      "Tariff {tariff_id} is not on this device; cannot bill", tariff_id=tariff_id)
     return Tariff.from_dict(dict(row))
 
 

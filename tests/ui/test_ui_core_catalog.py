@@ -150,13 +150,18 @@ def test_every_sync_error_and_status_shows_its_former_chinese():
 
 
 def test_every_msgid_the_core_uses_has_its_chinese_in_the_catalog():
-    """Walks today's code: each refusal(code, msgid, …) and sync error class's `en`."""
+    """Walks today's code: each refusal(code, msgid, …) or error(code, None, msgid, …) and
+    each sync error class's `en`."""
     catalog = _core_catalog()
     used = []
     for src in _core_files(None).values():
         for node in ast.walk(ast.parse(src)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "refusal":
                 used.append(node.args[1].value)
+            elif isinstance(node, ast.Call) and len(node.args) == 3 \
+                    and isinstance(node.args[1], ast.Constant) and node.args[1].value is None \
+                    and isinstance(node.args[2], ast.Constant):
+                used.append(node.args[2].value)
     used += [cls.en for cls in vars(sync_errors).values()
              if isinstance(cls, type) and issubclass(cls, sync_errors.SyncError)]
     assert used
