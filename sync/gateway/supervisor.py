@@ -243,9 +243,12 @@ def _check_references(ctx: Context, conn, account: office.Account) -> None:
         raise ApiError(422, "unknown_reference", f"account.{problem}")
 
 
-def upsert_account(ctx: Context, by: str, route_id: str, account: office.Account) -> dict:
+def upsert_account(ctx: Context, by: str, route_id: str, account: office.Account,
+                   unchanged_from: dict | None = None) -> dict:
     """Create or replace an account (validated by `office.Account`). Its meter must be
-    free or already its own: a meter moves between accounts only by a meter exchange."""
+    free or already its own: a meter moves between accounts only by a meter exchange.
+    With `unchanged_from` (the stored document an edit was made on), refused with 409
+    `account_changed` if the account is no longer that document (checked in the write)."""
     doc = account.model_dump()
     no, meter_no = account.account_no, account.meter.meter_no
     with ctx.write() as conn:
@@ -253,6 +256,8 @@ def upsert_account(ctx: Context, by: str, route_id: str, account: office.Account
         _check_references(ctx, conn, account)
         cache = AccountCache(conn)
         acc = cache.get(no)
+        if unchanged_from is not None and (acc is None or acc["doc"] != unchanged_from):
+            raise ApiError(409, "account_changed", f"account {no} changed since it was read")
         doc = keep_booked(acc and acc["doc"], doc)
         owner = _meter_owner(conn, meter_no)
         if owner not in (None, no):

@@ -53,6 +53,13 @@ def refused_field(exc: Exception) -> tuple[str, str]:
     return head.rstrip(":").removeprefix("account."), rest
 
 
+def stale(request: Request, detail: dict, form: dict):
+    """409: the stored values again, with what this user changed on top (nothing lost)."""
+    mine = {k: form[k] for k in FIELDS if k in form and form[k] != form.get("was_" + k)}
+    return render(request, "account.html", http_status=409, page="accounts", **detail,
+                  form=edited(detail["doc"], {**shown(detail["doc"]), **mine}), stale=True)
+
+
 def router(console: Console) -> APIRouter:
     r = APIRouter()
     ctx = console.ctx
@@ -66,16 +73,15 @@ def router(console: Console) -> APIRouter:
             raise Denied(404, "not_found")
         doc = edited(detail["doc"], form)
         if form.get("version") != detail["version"]:
-            # the stored values again, with what this user changed on top (nothing lost)
-            mine = {k: form[k] for k in FIELDS if k in form and form[k] != form.get("was_" + k)}
-            return render(request, "account.html", http_status=409, page="accounts",
-                          **detail, form=edited(detail["doc"], {**shown(detail["doc"]), **mine}),
-                          stale=True)
+            return stale(request, detail, form)
         try:
             account = office.Account.model_validate(doc, strict=False)
             await run_in_threadpool(supervisor.upsert_account, ctx, user["username"],
-                                    detail["account"]["route_id"], account)
+                                    detail["account"]["route_id"], account, detail["doc"])
         except (ValidationError, ApiError) as exc:
+            if isinstance(exc, ApiError) and exc.code == "account_changed":
+                detail = await run_in_threadpool(account_detail, ctx, account_no[:64])
+                return stale(request, detail, form)
             if isinstance(exc, ApiError) and exc.status != 422:
                 raise Denied(exc.status, "not_saved", exc.message) from None
             field, message = refused_field(exc)
