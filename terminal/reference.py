@@ -37,6 +37,22 @@ def _check(ref) -> None:
             raise ReferenceDataError(f"agent {a['agent_id']}: members must be a list")
     if not isinstance(ref.get("settings") or {}, dict):
         raise ReferenceDataError("settings must be an object")
+    _check_card_limits((ref.get("settings") or {}).get("card_limits"))
+
+
+def _check_card_limits(limits) -> None:
+    """The office's offline card limits, the only source of the device's (settings cannot
+    change them): whole non-negative numbers, min_fen <= max_fen <= max_total_fen."""
+    if limits is None:
+        return
+    if not isinstance(limits, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in limits.values()):
+        raise ReferenceDataError("card_limits must hold whole numbers >= 0")
+    lo, hi, total = limits.get("min_fen", 0), limits.get("max_fen"), limits.get("max_total_fen")
+    if hi is not None and lo > hi:
+        raise ReferenceDataError("card_limits: min_fen is above max_fen")
+    if hi is not None and total is not None and hi > total:
+        raise ReferenceDataError("card_limits: max_fen (per payment) is above max_total_fen")
 
 
 def import_reference(store: Store, ref: dict) -> dict:

@@ -55,14 +55,11 @@ DEFAULTS = {
     "location": dict(LOCATION_DEFAULTS),
     # meter photos (devices/camera): android | file | sim; "" = the platform's own
     "camera": {"kind": ""},
-    # offline card limits (terminal.payments: meta `card_limits`); empty = the office's value
-    "cardlimits": {"max_fen": "", "max_total_fen": "", "max_count": "", "max_age_hours": ""},
 }
 
+# the gateway URL and CA bundle are left out: they change only on the Settings screen, with a
+# supervisor's approval; the card limits come from the office (docs/contracts.md §4)
 SETTINGS_PANEL = [
-    {"type": "title", "title": "Gateway"},
-    {"type": "string", "title": "Gateway URL", "section": "gateway", "key": "url"},
-    {"type": "string", "title": "CA bundle (PEM file, empty = system)", "section": "gateway", "key": "ca_bundle"},
     {"type": "title", "title": "Devices"},
     {"type": "string", "title": "Printer port URL", "section": "devices", "key": "printer_url"},
     {"type": "options", "title": "Printer baud", "section": "devices", "key": "printer_baud",
@@ -78,11 +75,6 @@ SETTINGS_PANEL = [
     {"type": "numeric", "title": "Fix worse than (m) is inaccurate", "section": "location", "key": "max_accuracy_m"},
     {"type": "title", "title": "Language"},
     {"type": "options", "title": "Language", "section": "app", "key": "language", "options": ["zh", "en"]},
-    {"type": "title", "title": "Offline card limits"},
-    {"type": "numeric", "title": "Per payment (fen)", "section": "cardlimits", "key": "max_fen"},
-    {"type": "numeric", "title": "Total stored (fen)", "section": "cardlimits", "key": "max_total_fen"},
-    {"type": "numeric", "title": "Count", "section": "cardlimits", "key": "max_count"},
-    {"type": "numeric", "title": "Maximum age (hours)", "section": "cardlimits", "key": "max_age_hours"},
 ]
 
 

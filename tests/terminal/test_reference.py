@@ -61,3 +61,18 @@ def test_malformed_reference_changes_nothing(store, ref, breakage, message):
         reference.import_reference(store, bad)
     assert store.conn.execute("SELECT name FROM tariffs WHERE tariff_id='COM-FLAT'").fetchone()[0] == "一般工商业"
     assert len(operators.list_operators(store)) == 5
+
+
+@pytest.mark.parametrize("bad", [{"max_fen": 3_000_000, "max_total_fen": 2_000_000},
+                                 {"min_fen": 600, "max_fen": 500},
+                                 {"max_fen": "5000"}, {"max_count": -1}])
+def test_inconsistent_card_limits_are_refused_and_change_nothing(store, ref, bad):
+    """The handheld's card limits come from the office (docs/contracts.md §4); a per-payment
+    limit above the total limit, a minimum above the maximum or a non-integer is refused."""
+    reference.import_reference(store, ref)
+    before = store.get_meta("card_limits")
+    broken = json.loads(json.dumps(ref))
+    broken["settings"]["card_limits"] = {**ref["settings"]["card_limits"], **bad}
+    with pytest.raises(reference.ReferenceDataError, match="card_limits"):
+        reference.import_reference(store, broken)
+    assert store.get_meta("card_limits") == before

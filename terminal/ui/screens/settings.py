@@ -1,14 +1,17 @@
 """Settings: gateway URL and CA bundle, printer and card-terminal port URLs and baud with
-"test print" / "test terminal", language, offline card limits, and about (version,
-device id, database path and size). Saved to the app's config (App.build_config);
-the card limits also go to the store (meta `card_limits`) where the core reads them."""
-import json
-from decimal import Decimal, InvalidOperation
+"test print" / "test terminal", language, the offline card limits in force (shown, not
+editable: they come from the office's reference data, docs/contracts.md §4), and about
+(version, device id, database path and size). Saved to the app's config (App.build_config).
+On an enrolled device a change of the gateway URL or the CA bundle (where the money goes)
+saves only with a supervisor's approval on the device: operator number + PIN, checked
+offline against the stored verifier (terminal.operators.approve, audited, same lockout);
+ports, bauds and language stay free."""
 from pathlib import Path
 
 from kivy.lang import Builder
 from kivy.properties import StringProperty
 
+from terminal import operators
 from terminal.ui.widgets import AppScreen
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
@@ -17,18 +20,8 @@ NAME = "settings"
 BAUDS = ["9600", "19200", "38400", "57600", "115200"]
 LIMIT_KEYS = ("max_fen", "max_total_fen", "max_count", "max_age_hours")
 MONEY_KEYS = ("max_fen", "max_total_fen")
-
-
-def yuan_to_fen(text: str) -> int:
-    """'5000' or '5000.50' (yuan) → integer fen; ValueError on anything else."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(text) from None
-    fen = value * 100
-    if value < 0 or fen != fen.to_integral_value():
-        raise ValueError(text)
-    return int(fen)
+APPROVED = (("gateway", "url"), ("gateway", "ca_bundle"))   # need a supervisor's approval
+NEEDS_APPROVAL = "Changing the gateway or TLS needs a supervisor: enter the supervisor's number and PIN below."
 
 
 def fen_to_yuan(fen) -> str:
@@ -47,17 +40,6 @@ def test_document() -> dict:
         {"t": "text", "text": "王𠮷 李𬌗"},
         {"t": "qr", "data": "https://chaoshou.example/test", "caption": "二维码 QR"},
         {"t": "feed", "n": 3}, {"t": "cut"}]}
-
-
-def save_card_limits(store, limits: dict) -> dict:
-    """Worker: merge the limits into meta `card_limits`; returns the stored JSON."""
-    with store.transaction() as conn:
-        row = conn.execute("SELECT value FROM meta WHERE key='card_limits'").fetchone()
-        current = json.loads(row[0]) if row and row[0] else {}
-        current.update(limits)
-        conn.execute("INSERT INTO meta (key, value) VALUES ('card_limits', ?) ON CONFLICT (key) "
-                     "DO UPDATE SET value=excluded.value", (json.dumps(current, sort_keys=True),))
-    return current
 
 
 def about(store, db_size: int) -> dict:
@@ -86,6 +68,7 @@ class SettingsScreen(AppScreen):
         ids.printer_baud.text = cfg.get("devices", "printer_baud")
         ids.terminal_url.text = cfg.get("devices", "terminal_url")
         ids.terminal_baud.text = cfg.get("devices", "terminal_baud")
+        ids.approver_id.text = ids.approver_pin.text = ""
         self.message = ""
         services = self.app.services
         services.run(about, services.store, services.database_size(), on_done=self._about)
@@ -93,9 +76,8 @@ class SettingsScreen(AppScreen):
 
     def _about(self, info: dict) -> None:
         limits = info["card_limits"]
-        cfg = self.app.config
         for key in LIMIT_KEYS:
-            value = cfg.get("cardlimits", key) or (str(limits[key]) if key in limits else "")
+            value = str(limits[key]) if key in limits else ""
             if key in MONEY_KEYS and value:
                 value = fen_to_yuan(value)
             self.ids[f"limit_{key}"].text = value
@@ -122,21 +104,10 @@ class SettingsScreen(AppScreen):
     def _ports(self, urls: list[str]) -> None:
         self.ports_hint = ", ".join(urls[:6])
 
-    def save(self) -> None:
+    def save(self, then=None) -> None:
+        """Save; a change of APPROVED settings first needs the supervisor's approval."""
         cfg = self.app.config
         ids = self.ids
-        limits = {}
-        try:
-            for key in LIMIT_KEYS:
-                text = ids[f"limit_{key}"].text.strip()
-                if not text:
-                    continue
-                limits[key] = yuan_to_fen(text) if key in MONEY_KEYS else int(text)
-                if limits[key] <= 0:
-                    raise ValueError(text)
-        except ValueError:
-            self.message = self.app.tr("Card limits must be positive numbers (yuan, up to 2 decimals).")
-            return
         url = ids.gateway_url.text.strip()
         if url and not url.startswith(("http://", "https://")):
             self.message = self.app.tr("The gateway address is not valid. It looks like https://host:port")
@@ -146,27 +117,48 @@ class SettingsScreen(AppScreen):
                    ("devices", "printer_baud", ids.printer_baud.text),
                    ("devices", "terminal_url", ids.terminal_url.text.strip()),
                    ("devices", "terminal_baud", ids.terminal_baud.text)]
-        changes += [("cardlimits", key, str(limits.get(key, ""))) for key in LIMIT_KEYS]
-        for section, key, value in changes:
-            if cfg.get(section, key) != value:
-                cfg.set(section, key, value)
-                self.app.on_config_change(cfg, section, key, value)
-        cfg.write()
+        changes = [c for c in changes if cfg.get(c[0], c[1]) != c[2]]
+        guarded = [f"{section}.{key}" for section, key, _v in changes if (section, key) in APPROVED]
         services = self.app.services
-        if limits:
-            services.run(save_card_limits, services.store, limits)
+        if not guarded or not services.device_id:   # not enrolled: no operator, no money yet
+            self._apply(changes, then)
+            return
+        supervisor, pin = ids.approver_id.text.strip(), ids.approver_pin.text
+        ids.approver_pin.text = ""
+        if not supervisor or not pin:
+            self.message = self.app.tr(NEEDS_APPROVAL)
+            return
+        services.run(operators.approve, services.store, supervisor, pin, "settings",
+                     changed=guarded, on_done=lambda _op: self._apply(changes, then),
+                     on_error=self._refused)
+
+    def _refused(self, exc: BaseException) -> None:
+        self.message = self.app.error_text(exc)
+
+    def _apply(self, changes: list, then=None) -> None:
+        cfg = self.app.config
+        for section, key, value in changes:
+            cfg.set(section, key, value)
+            self.app.on_config_change(cfg, section, key, value)
+        cfg.write()
         self.message = self.app.tr("Saved.")
-        services.check_devices()
+        self.app.services.check_devices()
+        if then:
+            then()
 
     def test_print(self) -> None:
-        self.save()
+        self.save(then=self._test_print)
+
+    def _test_print(self) -> None:
         self.message = self.app.tr("Printing a test page…")
         self.app.services.run_printer(lambda p: p.print_document(test_document()),
                                       on_done=lambda _r: self._said("Test page printed."),
                                       on_error=self._device_error)
 
     def test_terminal(self) -> None:
-        self.save()
+        self.save(then=self._test_terminal)
+
+    def _test_terminal(self) -> None:
         self.message = self.app.tr("Asking the card terminal…")
         self.app.services.run_terminal(lambda t: t.status(), on_done=self._terminal_status,
                                        on_error=self._device_error)
