@@ -185,7 +185,8 @@ def _new_payment(method: str, amount: int, operator_id: str, shift_id: str, *,
     """A payment row; `gps` is the fix as of the payment (terminal/location.py), or None."""
     fix, problems = check_gps(gps)
     if problems:
-        raise LedgerError("gps_invalid", problems[0].message_zh, problems[0].message_en)
+        p = problems[0]       # its English msgid travels on, translated by the UI
+        raise LedgerError("gps_invalid", p.message_zh, p.msgid or p.message_en, **p.params)
     return {"op_id": outbox.new_op_id(), "account_no": account_no, "agent_id": agent_id,
             "method": method, "amount_fen": amount, "tendered_fen": tendered,
             "change_fen": change, "state": state, "shift_id": shift_id,

@@ -40,9 +40,8 @@ class MeterChanged(ReadingError):
     was being keyed: nothing is saved; the reader keys the reading again on the new meter."""
 
     def __init__(self):
-        super().__init__([v._err("meter_changed", "营业所已更改此表，请重新抄读",
-                                 "This meter was changed by the office — key the reading again",
-                                 True)])
+        super().__init__([v._err("meter_changed", None,
+                                 "This meter was changed by the office — key the reading again", True)])
 
 
 class AlreadyRead(ReadingError):
@@ -110,9 +109,10 @@ def capture_reading(store: Store, *, account_no: str, operator_id: str, status: 
     have replaced it meanwhile): otherwise MeterChanged, nothing written.
     """
     if status not in ("read", "skipped"):
-        raise ReadingError([v._err("bad_status", "状态无效", f"Unknown status {status!r}", True)])
+        raise ReadingError([v._err("bad_status", None,
+                                   "Unknown status {status!r}", True, status=status)])
     if status == "read" and value is None:
-        raise ReadingError([v._err("empty", "请输入读数", "A read needs a value", True)])
+        raise ReadingError([v._err("empty", None, "A read needs a value", True)])
     problems = v.check_note(note)
     gps, gps_problems = v.check_gps(gps)
     if problems or gps_problems:
@@ -133,7 +133,7 @@ def capture_reading(store: Store, *, account_no: str, operator_id: str, status: 
         if corrects is None and existing is not None:
             raise AlreadyRead(existing["op_id"])
         if corrects is not None and (existing is None or existing["op_id"] != corrects):
-            raise ReadingError([v._err("not_current", "只能更正本期当前的读数",
+            raise ReadingError([v._err("not_current", None,
                                        "Only the current reading of this cycle can be corrected", True)])
         payload = {"account_no": account_no, "meter_no": acc["meter_no"], "route_id": acc["route_id"],
                    "cycle": acc["cycle"], "status": status, "value": value, "consumption": consumption,
@@ -211,7 +211,7 @@ class ReadingEntry:
     def set_trouble(self, code: str | None) -> list:
         """Choose (or clear with None) the one trouble code; an unknown code is refused."""
         if code and _codes.get_code(self.store.conn, "trouble", code) is None:
-            return [v._err("unknown_trouble_code", "未知的故障代码", "Unknown trouble code", True)]
+            return [v._err("unknown_trouble_code", None, "Unknown trouble code", True)]
         self.trouble_code = code or None
         self.reset()  # the checks depend on the code
         return []
@@ -281,7 +281,7 @@ class ReadingEntry:
             self.entries.append(value)
         if value is None or value != first.value:
             self.reset()
-            return Outcome(None, [v._err("reentry_mismatch", "两次输入不一致，请重新抄读",
+            return Outcome(None, [v._err("reentry_mismatch", None,
                                          "The two entries differ; read the meter again and start over")])
         ms = int(round((self._clock() - self._t_first) * 1000))
         return self._save(first, reentry_ms=ms)
@@ -343,9 +343,9 @@ def correct_reading(store: Store, original_op_id: str, operator_id: str, keyed: 
     row = store.conn.execute("SELECT account_no, superseded_by FROM readings WHERE op_id=?",
                              (original_op_id,)).fetchone()
     if row is None:
-        raise ReadingError([v._err("unknown_reading", "找不到要更正的读数", "No such reading to correct", True)])
+        raise ReadingError([v._err("unknown_reading", None, "No such reading to correct", True)])
     if row["superseded_by"]:
-        raise ReadingError([v._err("not_current", "此读数已被更正过，请更正最新的记录",
+        raise ReadingError([v._err("not_current", None,
                                    "This reading was already corrected; correct the latest one", True)])
     entry = ReadingEntry(store, row["account_no"], operator_id, corrects=original_op_id, today=today)
     gps_fix, gps_problems = v.check_gps(gps)

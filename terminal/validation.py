@@ -62,23 +62,33 @@ _SPACES = {" ", "\u3000", "\t"}
 
 @dataclasses.dataclass(frozen=True)
 class Result:
+    """A check's outcome. A moved message has no `message_zh`: its English `msgid` (with
+    `params` filled into `message_en`) is translated by the UI through the chaoshou_core
+    catalog (terminal.ui.i18n.error_text)."""
     level: str  # ok | warning | error
     code: str
-    message_zh: str
+    message_zh: str | None
     message_en: str
     blocking: bool = False
+    msgid: str | None = None
+    params: dict = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
     @property
     def message(self) -> str:
-        return f"{self.message_zh} {self.message_en}"
+        return f"{self.message_zh} {self.message_en}" if self.message_zh else self.message_en
 
 
-def _err(code, zh, en, blocking=False) -> Result:
-    return Result("error", code, zh, en, blocking)
+def _result(level, code, zh, en, blocking, params) -> Result:
+    return Result(level, code, zh, en.format(**params) if params else en, blocking,
+                  None if zh else en, params)
 
 
-def _warn(code, zh, en) -> Result:
-    return Result("warning", code, zh, en)
+def _err(code, zh, en, blocking=False, **params) -> Result:
+    return _result("error", code, zh, en, blocking, params)
+
+
+def _warn(code, zh, en, **params) -> Result:
+    return _result("warning", code, zh, en, False, params)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,30 +159,31 @@ def normalise(keyed, dials: int, decimals: int = 0) -> tuple[int | None, list[Re
         if ch in _POINTS:
             ch = "."
         elif not ("0" <= ch <= "9"):
-            return None, [_err("not_digits", f"只能输入数字，“{ch}”不是数字",
-                               f"Digits only: '{ch}' is not a digit", True)]
+            return None, [_err("not_digits", None,
+                               "Digits only: '{ch}' is not a digit", True, ch=ch)]
         text.append(ch)
     s = "".join(text)
     if not s.replace(".", ""):
-        return None, [_err("empty", "请输入读数", "Enter the reading", True)]
+        return None, [_err("empty", None, "Enter the reading", True)]
     if s.count(".") > 1:
-        return None, [_err("not_digits", "小数点只能有一个", "Only one decimal point", True)]
+        return None, [_err("not_digits", None, "Only one decimal point", True)]
     if "." in s:
         whole, frac = s.split(".")
         if decimals == 0:
-            return None, [_err("no_decimals", "此表没有小数位，请不要输入小数点",
+            return None, [_err("no_decimals", None,
                                "This meter has no decimal dials; key whole digits only", True)]
         if len(frac) > decimals:
-            return None, [_err("too_many_decimals", f"小数位最多 {decimals} 位",
-                               f"At most {decimals} decimal digit(s) on this meter", True)]
+            return None, [_err("too_many_decimals", None,
+                               "At most {decimals} decimal digit(s) on this meter", True,
+                               decimals=decimals)]
         if len(whole) > dials - decimals:
             return None, [_err("too_many_digits", f"整数位超过表盘位数（{dials - decimals} 位）",
                                f"More whole digits than the meter's {dials - decimals}", True)]
         digits = (whole or "0") + frac.ljust(decimals, "0")
     else:
         if len(s) > dials:
-            return None, [_err("too_many_digits", f"位数超过表盘位数（{dials} 位）",
-                               f"More digits than the meter's {dials} dials", True)]
+            return None, [_err("too_many_digits", None,
+                               "More digits than the meter's {dials} dials", True, dials=dials)]
         digits = s
     return int(digits), []
 
@@ -255,30 +266,30 @@ def check_reading(keyed, meter: MeterSpec, *, read_date: dt.date, trouble_code: 
         return Assessment(value, None, False, None, ())
     kwh_e3 = to_kwh_e3(cons, meter.decimals, meter.multiplier)
     if rollover:
-        results.append(_warn("rollover", "表计已走满一圈归零，请确认读数",
+        results.append(_warn("rollover", None,
                              "The meter rolled over past zero; please confirm the reading"))
     if cons < 0:
         if trouble_code:
-            results.append(_err("negative", "读数小于上次读数，请重新输入核对",
+            results.append(_err("negative", None,
                                 "Reading below the previous one; key it again to confirm"))
         else:
-            results.append(_err("negative", "读数小于上次读数：请核对表盘；如电表倒转请选择故障代码",
+            results.append(_err("negative", None,
                                 "Reading below the previous one: check the dials, or choose a "
                                 "trouble code (e.g. meter running backwards)", True))
         return Assessment(value, cons, False, kwh_e3, tuple(results))
     if cons == 0:
         if trouble_code or skip_code:
-            results.append(_warn("zero", "本期用电量为零，请确认", "Zero consumption; please confirm"))
+            results.append(_warn("zero", None, "Zero consumption; please confirm"))
         else:
-            results.append(_err("zero_needs_code", "本期用电量为零：请选择故障或原因代码",
+            results.append(_err("zero_needs_code", None,
                                 "Zero consumption: choose a trouble or skip code", True))
         return Assessment(value, cons, rollover, kwh_e3, tuple(results))
     if meter.limit_low is not None or meter.limit_high is not None:
         if meter.limit_high is not None and cons > meter.limit_high:
-            results.append(_err("above_limit", "用电量高于上限，请重新输入核对",
+            results.append(_err("above_limit", None,
                                 "Consumption above the office's upper limit; key it again to confirm"))
         elif meter.limit_low is not None and cons < meter.limit_low:
-            results.append(_err("below_limit", "用电量低于下限，请重新输入核对",
+            results.append(_err("below_limit", None,
                                 "Consumption below the office's lower limit; key it again to confirm"))
     elif meter.avg_daily_wh:
         expected_e3 = meter.avg_daily_wh * days_between(meter.prev_date, read_date)
@@ -296,10 +307,10 @@ def clean_note(note: str | None) -> str | None:
 def check_note(note: str | None, required: bool = False) -> list[Result]:
     """The content rules every captured text follows (fieldrules, shared with the gateway)."""
     if note is not None and not isinstance(note, str):
-        return [_err("note_invalid", "备注必须是文字", "The note must be text", True)]
+        return [_err("note_invalid", None, "The note must be text", True)]
     text = clean_note(note) or ""
     if required and not text:
-        return [_err("note_required", "此代码需要填写备注", "This code needs a note", True)]
+        return [_err("note_required", None, "This code needs a note", True)]
     problem = fieldrules.check(NOTE_FIELD, text)
     if problem:
         return [_err(f"note_{problem.code}", problem.message_zh, problem.message_en, True)]
@@ -309,17 +320,17 @@ def check_note(note: str | None, required: bool = False) -> list[Result]:
 def check_skip(rule: dict | None, *, has_value: bool, note: str | None, photo) -> list[Result]:
     """A skip code's rule: reading required | forbidden | optional, note/photo required."""
     if rule is None:
-        return [_err("unknown_skip_code", "未知的原因代码", "Unknown skip code", True)]
+        return [_err("unknown_skip_code", None, "Unknown skip code", True)]
     out = []
     reading = rule.get("reading", "optional")
     if reading == "forbidden" and has_value:
-        out.append(_err("reading_forbidden", "此原因代码不允许输入读数",
+        out.append(_err("reading_forbidden", None,
                         "This skip code does not allow a reading", True))
     if reading == "required" and not has_value:
-        out.append(_err("reading_required", "此原因代码需要输入读数", "This skip code needs a reading", True))
+        out.append(_err("reading_required", None, "This skip code needs a reading", True))
     out.extend(check_note(note, bool(rule.get("note_required"))))
     if rule.get("photo_required") and not photo:
-        out.append(_err("photo_required", "此原因代码需要拍照", "This skip code needs a photo", True))
+        out.append(_err("photo_required", None, "This skip code needs a photo", True))
     return out
 
 
@@ -333,11 +344,11 @@ def check_gps(gps) -> tuple[dict | None, list[Result]]:
         acc = float(gps.get("accuracy_m") or 0.0)
         age = None if gps.get("age_s") is None else int(gps["age_s"])
     except (KeyError, TypeError, ValueError):
-        return None, [_err("gps_invalid", "定位数据无效", "Invalid GPS position", True)]
+        return None, [_err("gps_invalid", None, "Invalid GPS position", True)]
     state = gps.get("state")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= acc < 1e6) \
             or (age is not None and age < 0) or state not in (None, *location.STATES):
-        return None, [_err("gps_invalid", "定位数据超出范围", "GPS position out of range", True)]
+        return None, [_err("gps_invalid", None, "GPS position out of range", True)]
     fix = {"lat": lat, "lon": lon, "accuracy_m": acc}
     if age is not None:
         fix["age_s"] = age

@@ -11,6 +11,7 @@ from terminal import outbox, photos, readings, route_walk, routes, validation
 from terminal.canonical import sha256_hex
 from terminal.readings import ReadingEntry
 from terminal.store import Store
+from terminal.ui.i18n import error_text
 
 TODAY = dt.date(2026, 11, 27)
 
@@ -362,7 +363,7 @@ def test_reading_of_a_meter_changed_under_the_entry_is_refused(store, new_meter)
     assert not out.saved and out.need is None
     assert [r.code for r in out.results] == ["meter_changed"]
     assert "key the reading again" in out.results[0].message_en
-    assert "重新抄读" in out.results[0].message_zh
+    assert "重新抄读" in error_text(out.results[0], "zh")
     assert store.conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 0
     assert store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == before
     # the entry now holds the new meter: a value keyed again is checked against it

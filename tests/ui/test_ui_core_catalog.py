@@ -158,9 +158,9 @@ def test_every_msgid_the_core_uses_has_its_chinese_in_the_catalog():
         for node in ast.walk(ast.parse(src)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "refusal":
                 used.append(node.args[1].value)
-            elif isinstance(node, ast.Call) and len(node.args) == 3 \
+            elif isinstance(node, ast.Call) and len(node.args) >= 3 \
                     and isinstance(node.args[1], ast.Constant) and node.args[1].value is None \
-                    and isinstance(node.args[2], ast.Constant):
+                    and isinstance(getattr(node.args[2], "value", None), str):
                 used.append(node.args[2].value)
     used += [cls.en for cls in vars(sync_errors).values()
              if isinstance(cls, type) and issubclass(cls, sync_errors.SyncError)]

@@ -55,8 +55,7 @@ def after_save(store, route_id, account_no, op_id):
 
 
 def result_text(results) -> str:
-    zh = lang() == "zh"
-    return "\n".join((r.message_zh if zh else r.message_en) for r in results if r.level != "ok")
+    return "\n".join(error_text(r, lang()) for r in results if r.level != "ok")
 
 
 class ReadingScreen(AppScreen):
