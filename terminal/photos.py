@@ -26,9 +26,13 @@ _MAX_SIDE = 1600
 
 
 class PhotoError(ValueError):
-    def __init__(self, code: str, zh: str, en: str):
-        super().__init__(en)
-        self.code, self.message_zh, self.message_en = code, zh, en
+    """A photo refused; its English `msgid` is translated by the UI (chaoshou_core catalog)."""
+
+    def __init__(self, code: str, zh: str | None, en: str, **params):
+        self.code, self.message_zh = code, zh
+        self.msgid, self.params = (None if zh else en), params
+        self.message_en = en.format(**params) if params else en
+        super().__init__(self.message_en)
 
 
 def photo_dir(store: Store) -> Path:
@@ -50,8 +54,7 @@ def _jpeg_within(image: Image.Image, max_bytes: int) -> bytes:
             if out.tell() <= max_bytes:
                 return out.getvalue()
         if min(image.size) < 64:
-            raise PhotoError("photo_too_large", "照片无法压缩到限定大小",
-                             "The photo cannot be made small enough")
+            raise PhotoError("photo_too_large", None, "The photo cannot be made small enough")
         image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.LANCZOS)
 
 
@@ -61,7 +64,7 @@ def store_photo(store: Store, source, max_bytes: int = DEFAULT_MAX_BYTES) -> str
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             data = _jpeg_within(image, max_bytes)
     except (OSError, Image.DecompressionBombError) as exc:
-        raise PhotoError("photo_unreadable", "照片无法读取", f"The photo cannot be read ({exc})") from exc
+        raise PhotoError("photo_unreadable", None, "The photo cannot be read ({exc})", exc=exc) from exc
     sha = hashlib.sha256(data).hexdigest()
     path = photo_path(store, sha)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,7 @@ def claim(conn, sha256: str, op_id: str) -> None:
     """In the capture's transaction: the photo belongs to `op_id` (it must be stored)."""
     row = conn.execute("SELECT op_id FROM photos WHERE sha256=?", (sha256,)).fetchone()
     if row is None:
-        raise PhotoError("photo_missing", "照片不存在，请重新拍照", "The photo is missing: take it again")
+        raise PhotoError("photo_missing", None, "The photo is missing: take it again")
     conn.execute("UPDATE photos SET op_id=? WHERE sha256=?", (op_id, sha256))
 
 

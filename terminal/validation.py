@@ -177,8 +177,8 @@ def normalise(keyed, dials: int, decimals: int = 0) -> tuple[int | None, list[Re
                                "At most {decimals} decimal digit(s) on this meter", True,
                                decimals=decimals)]
         if len(whole) > dials - decimals:
-            return None, [_err("too_many_digits", f"整数位超过表盘位数（{dials - decimals} 位）",
-                               f"More whole digits than the meter's {dials - decimals}", True)]
+            return None, [_err("too_many_digits", None, "More whole digits than the meter's {whole}",
+                               True, whole=dials - decimals)]
         digits = (whole or "0") + frac.ljust(decimals, "0")
     else:
         if len(s) > dials:
