@@ -3,7 +3,8 @@ on loopback (docs/channels.md)."""
 import pytest
 
 from tests.channels.channel_kit import SandboxProcess, sv_session
-from tests.gateway.conftest import gateway  # noqa: F401 — the gateway tests' module gateway
+# the gateway tests' module gateway, on SQLite and on PostgreSQL (tests/engines.py)
+from tests.gateway.conftest import engine, gateway  # noqa: F401
 
 
 @pytest.fixture(scope="module")
