@@ -86,3 +86,22 @@ def test_an_agent_overdue_is_blocked_and_its_statement_adds_up(gateway, office, 
     assert statement["collected_fen"] == position["collected_fen"] == 3_600
     assert statement["remitted_fen"] == 3_000
     assert statement["closing_fen"] == position["outstanding_fen"] == 600
+
+
+@pytest.mark.parametrize("day_from, day_to, field", [
+    ("0000-00-00", "2026-12-04", "day_from"),      # not a date
+    ("2026-12-04", "2026-13-01", "day_to"),
+    ("2026-12-04", "2026-12-03", "day_to"),        # the range ends before it starts
+    ("9999-12-31", "0001-01-01", "day_to"),
+    ("0001-01-01", "9999-12-31", None),            # the widest range is a statement
+])
+def test_a_statement_range_is_checked_and_named_on_refusal(gateway, office, day_from, day_to,
+                                                            field):
+    answer = office.get(gateway.base_url + URL + "/statement", timeout=30,
+                        params={"day_from": day_from, "day_to": day_to})
+    if field is None:
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["from"], answer.json()["to"]) == (day_from, day_to)
+        return
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid_request" and field in answer.json()["message"]

@@ -254,3 +254,18 @@ def test_the_gateway_signs_its_answers_with_its_own_key(gateway, sandbox, handhe
                                              r.content.replace(b"arrears", b"arrearz"))
     other = platform_sign.public_pem(platform_sign.new_rsa_key())
     assert not platform_sign.verify_response("rsa", other, r.headers, r.content)
+
+
+@pytest.mark.parametrize("query", ["", "?account_no=", "?account_no=" + "9" * 40,
+                                   "?account_no=3101000001"])
+def test_an_unsigned_bill_query_is_refused_before_its_query_is_read(gateway, query):
+    """Whatever the query, a caller that did not sign learns only that (401), never which
+    parameter it got wrong (422)."""
+    r = requests.get(gateway.base_url + "/v1/channels/bills" + query, timeout=30)
+    assert r.status_code == 401, r.text
+    assert set(r.json()) == {"error", "message"}
+
+
+def test_a_signed_bill_query_with_a_bad_account_number_names_the_field(gateway, sandbox):
+    r = sandbox.signer().request("GET", "/v1/channels/bills?account_no=" + "9" * 40)
+    assert r.status_code == 422 and "account_no" in r.json()["message"], r.text

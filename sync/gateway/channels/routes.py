@@ -5,7 +5,7 @@ import json
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
@@ -19,6 +19,17 @@ TradeNo = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 AgentId = Annotated[str, Path(min_length=1, max_length=64)]
 Channel = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 Day = Annotated[date, Query(description="YYYY-MM-DD")]
+
+
+def day_range(day_from: Day, day_to: Day) -> tuple[str, str]:
+    """[day_from, day_to] of a statement or a report, as ISO days; a range that ends before
+    it starts is refused 422 naming `day_to`."""
+    if day_to < day_from:
+        raise ApiError(422, "invalid_request", "query.day_to: must not be before day_from")
+    return day_from.isoformat(), day_to.isoformat()
+
+
+DayRange = Annotated[tuple[str, str], Depends(day_range)]
 CSV_BODY = {"requestBody": {"required": True, "content": {
     "text/csv": {"schema": {"type": "string", "description": "daily statement file, "
                                                             "docs/channels.md"}}}}}
@@ -69,11 +80,16 @@ async def answer(ctx: Context, row: dict, fn, *args) -> Response:
 def platform_router(ctx: Context) -> APIRouter:
     r = APIRouter(prefix="/v1/channels", tags=["platform"])
 
+    async def signer(request: Request) -> dict:
+        """The signing platform's row: a dependency, so that an unsigned request is refused
+        401 before its query is read (never 422 to a caller that did not sign)."""
+        row, _ = await signed(ctx, request)
+        return row
+
     @r.get("/bills", response_model=models.BillOut)
-    async def bill_query(request: Request,
+    async def bill_query(row: Annotated[dict, Depends(signer)],
                          account_no: Annotated[str, Query(min_length=1, max_length=32)]):
         """Bill query by account number (signed; the signed path includes the query)."""
-        row, _ = await signed(ctx, request)
         return await answer(ctx, row, biller.bill, ctx, account_no)
 
     @r.post("/payments", response_model=models.NoticeResult,
@@ -138,9 +154,9 @@ def office_router(ctx: Context, supervisor) -> APIRouter:
         return recon.set_fee(ctx, channel, body.model_dump())
 
     @r.get("/channels/daily")
-    def daily(op: supervisor, day_from: Day, day_to: Day):
+    def daily(op: supervisor, days: DayRange):
         """Gross, fees and net per channel and day."""
-        return recon.daily(ctx, day_from.isoformat(), day_to.isoformat())
+        return recon.daily(ctx, *days)
 
     @r.put("/agents/{agent_id}/agreement")
     def put_agreement(agent_id: AgentId, body: models.AgreementIn, op: supervisor):
@@ -160,7 +176,8 @@ def office_router(ctx: Context, supervisor) -> APIRouter:
         return agents.lift(ctx, agent_id, body.days, body.note, op)
 
     @r.get("/agents/{agent_id}/statement")
-    def agent_statement(agent_id: AgentId, op: supervisor, day_from: Day, day_to: Day):
-        return agents.statement(ctx, agent_id, day_from.isoformat(), day_to.isoformat())
+    def agent_statement(agent_id: AgentId, op: supervisor, days: DayRange):
+        """Collections and remittances of one agent from day_from to day_to (UTC days)."""
+        return agents.statement(ctx, agent_id, *days)
 
     return r
