@@ -169,3 +169,14 @@ def test_every_msgid_the_core_uses_has_its_chinese_in_the_catalog():
     assert not missing, missing
     for msgid in used:                  # the Chinese fills in the same values, no others
         assert set(_names(catalog[msgid])) <= set(_names(msgid)), msgid
+
+
+def test_committed_core_mo_matches_its_po():
+    """A handheld reads the compiled catalog (docs/android.md): it must say what the .po says."""
+    import gettext
+    po = i18n.LOCALE_DIR / "zh" / "LC_MESSAGES" / "chaoshou_core.po"
+    with open(po.with_suffix(".mo"), "rb") as fh:
+        committed = gettext.GNUTranslations(fh)
+    catalog = _core_catalog()
+    assert catalog
+    assert {m: committed.gettext(m) for m in catalog} == catalog
