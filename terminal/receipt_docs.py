@@ -234,6 +234,8 @@ def bill_notice(store: Store, account_no: str, kwh_e3: int | None = None, today=
         blocks.append(_kv("预存 Credit", _less(bill.credit_fen)))
     if bill.paid_here_fen:
         blocks.append(_kv("已缴 Paid", _less(bill.paid_here_fen)))
+    if bill.voided_here_fen:
+        blocks.append(_kv("作废退还 Voided", _money(bill.voided_here_fen)))
     blocks += [_kv("应缴合计 Total due", _money(bill.total_due_fen)), {"t": "rule"},
                {"t": "qr", "data": receipts.pay_url(store, account_no, bill.total_due_fen),
                 "caption": "扫码缴费 Scan to pay"}]

@@ -90,6 +90,8 @@ class AccountScreen(AppScreen):
                 parts.append(tr("Credit {a}").format(a=fmt_fen(bill["credit_fen"])))
             if bill["paid_here_fen"]:
                 parts.append(tr("Paid here {a}").format(a=fmt_fen(bill["paid_here_fen"])))
+            if bill.get("voided_here_fen"):
+                parts.append(tr("Voided here {a}").format(a=fmt_fen(bill["voided_here_fen"])))
             parts.append(tr("Due {a}").format(a=fmt_fen(bill["total_due_fen"])))
             self.balance_text = "   ".join(parts)
         else:

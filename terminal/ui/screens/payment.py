@@ -54,7 +54,8 @@ def card_summary_text(card: dict) -> str:
 
 
 def bill_lines(bill: dict) -> str:
-    """The bill as text lines: one per tariff band, then arrears, late fee, credit, paid."""
+    """The bill as text lines: one per tariff band, then arrears, late fee, credit, paid
+    here, voided here (docs/ledger.md "The due figure")."""
     out = []
     for line in bill["lines"]:
         price = f"{line['price_e4'] // 10000}.{line['price_e4'] % 10000:04d}"
@@ -72,6 +73,8 @@ def bill_lines(bill: dict) -> str:
         out.append(tr("Credit") + "   -" + fmt_fen(bill["credit_fen"]))
     if bill["paid_here_fen"]:
         out.append(tr("Paid here") + "   -" + fmt_fen(bill["paid_here_fen"]))
+    if bill.get("voided_here_fen"):   # given back by a void the office has not booked yet
+        out.append(tr("Voided here") + "   +" + fmt_fen(bill["voided_here_fen"]))
     return "\n".join(out)
 
 
