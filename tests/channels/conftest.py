@@ -4,7 +4,7 @@ import pytest
 
 from tests.channels.channel_kit import SandboxProcess, sv_session
 # the gateway tests' module gateway, on SQLite and on PostgreSQL (tests/engines.py)
-from tests.gateway.conftest import engine, gateway  # noqa: F401
+from tests.gateway.conftest import engine, gateway  # noqa: F401 — both database engines
 
 
 @pytest.fixture(scope="module")
