@@ -6,6 +6,10 @@ a constant-time compare. After `MAX_FAILURES` wrong PINs in a row the operator i
 out for `lockout_seconds` (meta key `lockout_seconds`, default 300); the count and the lock
 live in `login_failures`, so a restart does not reset them. Every login, failed attempt,
 lockout and refused attempt while locked goes to the audit log (never the PIN).
+
+A supervisor's PIN has at least `SUPERVISOR_PIN_DIGITS` digits: a supervisor's login or
+approval with a shorter PIN is refused even when it matches, so a verifier taken from a
+device yields an approval only after an offline search of 10^8 PINs (docs/contracts.md §4).
 """
 import dataclasses
 import hashlib
@@ -20,6 +24,7 @@ ROLES = ("reader", "collector", "supervisor")
 SCHEME = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 60_000
 MAX_FAILURES = 5
+SUPERVISOR_PIN_DIGITS = 8
 DEFAULT_LOCKOUT_SECONDS = 300
 _FULL_WIDTH = {0xFF10 + i: str(i) for i in range(10)}
 
@@ -35,7 +40,7 @@ class Operator:
 
 
 class LoginError(Exception):
-    """Login refused. `code`: wrong_pin | locked | no_role; `remaining_s` while locked."""
+    """Login refused. `code`: wrong_pin | locked | no_role | pin_too_short; `remaining_s` while locked."""
 
     def __init__(self, code: str, message_zh: str, message_en: str, remaining_s: int = 0,
                  attempts_left: int | None = None):
@@ -141,7 +146,9 @@ def login(store: Store, operator_id: str, pin: str, *, role: str | None = None, 
         else:
             conn.execute("DELETE FROM login_failures WHERE operator_id=?", (operator_id,))
             operator = _operator(op_row)
-            if role and not operator.has_role(role):
+            if operator.has_role("supervisor") and len(pin) < SUPERVISOR_PIN_DIGITS:
+                audit(conn, "login_short_pin", operator_id)
+            elif role and not operator.has_role(role):
                 audit(conn, "login_no_role", operator_id, role=role)
             else:
                 audit(conn, event, operator_id, **({"role": role} if role else {}), **detail)
@@ -153,6 +160,10 @@ def login(store: Store, operator_id: str, pin: str, *, role: str | None = None, 
         left = MAX_FAILURES - failures
         raise LoginError("wrong_pin", f"工号或密码错误，还可尝试 {left} 次",
                          f"Wrong operator or PIN; {left} attempt(s) left before lockout", 0, left)
+    if operator.has_role("supervisor") and len(pin) < SUPERVISOR_PIN_DIGITS:
+        raise LoginError("pin_too_short", f"主管密码至少 {SUPERVISOR_PIN_DIGITS} 位，请到公司更换",
+                         f"A supervisor's PIN has at least {SUPERVISOR_PIN_DIGITS} digits;"
+                         " have the office issue a new one")
     if role and not operator.has_role(role):
         raise LoginError("no_role", f"{operator.name} 没有{_ROLE_ZH.get(role, role)}权限",
                          f"{operator.name} does not hold the {role} role")

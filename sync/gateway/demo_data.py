@@ -16,7 +16,7 @@ Demo operators and PINs (documented, for demos and tests only):
 
     1001 张伟 reader 1234        1002 李娜 reader 1234
     2001 王芳 collector 1234     3001 刘洋 reader+collector 1234
-    9001 陈静 supervisor 9999
+    9001 陈静 supervisor 99999999
 
 Names include characters outside GBK, also outside the BMP (𠮷, 𬌗, 䶮, 𬀩); see RARE_NAMES.
 """
@@ -97,7 +97,7 @@ OPERATORS = [  # operator_id, name, roles, demo PIN
     ("1002", "李娜", ["reader"], "1234"),
     ("2001", "王芳", ["collector"], "1234"),
     ("3001", "刘洋", ["reader", "collector"], "1234"),
-    ("9001", "陈静", ["supervisor"], "9999"),
+    ("9001", "陈静", ["supervisor"], "99999999"),
 ]
 
 ROUTE_DEFS = (  # route_id, name, kind, reader operator

@@ -3,7 +3,7 @@ loopback port, plus small HTTP helpers for enrolment, supervisor login and assig
 
     with run_gateway(tmp_path / "gw.db") as base_url:
         device = enrol_device(base_url)              # {"device_id", "token", "device_key"}
-        token = supervisor_token(base_url)            # demo supervisor 9001 / 9999
+        token = supervisor_token(base_url)            # demo supervisor 9001 / 99999999
         assign_route(base_url, "R001", device["device_id"])
 
 `OpFactory(device)` builds valid op envelopes (readings, payments with chained signed
@@ -37,7 +37,7 @@ from sync import protocol
 REPO = Path(__file__).resolve().parents[2]
 DEMO_ENROL_CODE = "DEMO-ENROL"
 DEMO_PLATFORM_KEY = "demo-platform-key"
-DEMO_SUPERVISOR = ("9001", "9999")
+DEMO_SUPERVISOR = ("9001", "99999999")
 
 
 class GatewayProcess:

@@ -4,5 +4,5 @@ it signs every request, queries bills, notifies payments and refunds and retries
 notification with back-off, and sends its daily statement file.
 
     python -m sync.sandbox_platform --gateway http://127.0.0.1:8000 --platform sandpay \\
-        --supervisor 9001:9999          # registers its public key with the gateway
+        --supervisor 9001:99999999          # registers its public key with the gateway
 """

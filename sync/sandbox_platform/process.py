@@ -19,7 +19,7 @@ from sync import platform_sign
 from sync.sandbox_platform.notifier import Signer
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_SUPERVISOR = "9001:9999"
+DEMO_SUPERVISOR = "9001:99999999"
 
 
 def wait_until(cond, what: str, timeout: float = 60.0):

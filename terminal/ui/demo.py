@@ -114,7 +114,7 @@ class Demo:
         return (f"演示模式：收据图片保存在 {self.receipts_dir.resolve()}\n"
                 f"Demo: printed receipts are saved as PNG in {self.receipts_dir.resolve()}\n"
                 "操作员 Operators: 1001 / 1002 抄表 reader, 2001 收费 collector, "
-                "3001 抄表+收费, PIN 1234; 9001 主管 supervisor, PIN 9999\n"
+                "3001 抄表+收费, PIN 1234; 9001 主管 supervisor, PIN 99999999\n"
                 f"客户缴费页 Customer pages: {self.gateway_url}/pay · "
                 f"支付宝沙箱 sandbox platform: {self._sandbox.base_url}/trades")
 
@@ -201,10 +201,10 @@ def screenshot_tour(out_dir: Path, demo_root: Path) -> list[Path]:
         app.go("sync")
         wait(lambda: app.sm.current == "sync")
         shot("sync")
-        login("9001", "9999")
+        login("9001", "99999999")
         app.go("supervisor")
         screen = app.sm.get_screen("supervisor")
-        screen.pin = "9999"
+        screen.pin = "99999999"
         screen.connect()
         wait(lambda: screen.connected and screen.routes)
         shot("supervisor")

@@ -15,7 +15,7 @@ from terminal.store import Store
 from tests.deadline import Deadline
 
 DEMO_CODE = "DEMO-ENROL"
-SUPERVISOR = ("9001", "9999")
+SUPERVISOR = ("9001", "99999999")
 READER = "1001"
 
 

@@ -17,7 +17,7 @@ from terminal import agents, outbox, payments, receipts, shifts, tariffs, voids
 from terminal.ledger_errors import LedgerError
 from terminal.store import Store
 
-COLLECTOR, SUPERVISOR, PIN = "2001", "9001", "9999"
+COLLECTOR, SUPERVISOR, PIN = "2001", "9001", "99999999"
 ROUTE = "R001"
 # a day before every arrears due date of the demo utility: no late fee, so the office's
 # balance and the payments move the due one fen for one fen (the late fee has its own test)

@@ -36,9 +36,9 @@ def test_every_money_op_is_accepted_and_reconciled(gw, tmp_path):
     assert lump > 0
     agents.agent_payment(store, agent[0], lump, COLLECTOR)
     voids.void_payment(store, cash.op_id, "金额有误 wrong amount", COLLECTOR, "9001",
-                       supervisor_pin="9999")
+                       supervisor_pin="99999999")
     voids.void_payment(store, card2.op_id, "刷错卡 wrong card", COLLECTOR, "9001",
-                       supervisor_pin="9999", terminal=term)
+                       supervisor_pin="99999999", terminal=term)
     z = shifts.close_shift(store, COLLECTOR, counted_fen=20000 + 2500 + lump)
     assert z["report"]["variance_fen"] == 0
 

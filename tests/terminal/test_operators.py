@@ -27,7 +27,7 @@ def store(tmp_path):
             {"operator_id": "1001", "name": "张伟", "roles": ["reader"], "pin_hash": operators.hash_pin("1234", ITER)},
             {"operator_id": "3001", "name": "刘洋", "roles": ["reader", "collector"],
              "pin_hash": gateway_hash_pin("5678", ITER)},
-            {"operator_id": "9001", "name": "陈静", "roles": ["supervisor"], "pin_hash": operators.hash_pin("9999", ITER)},
+            {"operator_id": "9001", "name": "陈静", "roles": ["supervisor"], "pin_hash": operators.hash_pin("99999999", ITER)},
         ])
     return s
 
@@ -124,7 +124,7 @@ def test_unknown_operator_is_a_failure_with_the_same_message(store):
 
 
 def test_supervisor_approval(store):
-    op = operators.approve(store, "9001", "9999", "void", payment_op_id="p1")
+    op = operators.approve(store, "9001", "99999999", "void", payment_op_id="p1")
     assert op.operator_id == "9001"
     assert events(store)[-1] == ("approval", "9001", {"action": "void", "payment_op_id": "p1", "role": "supervisor"})
     with pytest.raises(LoginError) as err:
@@ -133,3 +133,19 @@ def test_supervisor_approval(store):
     with pytest.raises(LoginError) as err:
         operators.approve(store, "9001", "0000", "void")
     assert err.value.code == "wrong_pin"
+
+
+def test_a_supervisor_pin_shorter_than_eight_digits_approves_nothing(store):
+    """docs/contracts.md §4: a supervisor's approval needs >= 8 digits, so a verifier taken
+    from the device needs an offline search of 10^8 PINs; a 4-digit supervisor PIN that
+    matches is still refused (login and approval), audited, and counts no failure."""
+    with store.transaction() as conn:
+        operators.write_operators(conn, [{"operator_id": "9002", "name": "周", "roles": ["supervisor"],
+                                          "pin_hash": operators.hash_pin("4321", ITER)}])
+    for attempt in (lambda: operators.approve(store, "9002", "4321", "void"),
+                    lambda: operators.login(store, "9002", "4321")):
+        with pytest.raises(LoginError) as exc:
+            attempt()
+        assert exc.value.code == "pin_too_short"
+    assert [e for e, who, _d in events(store) if who == "9002"] == ["login_short_pin"] * 2
+    assert operators.lock_state(store, "9002")["failures"] == 0

@@ -222,12 +222,12 @@ def test_void_with_supervisor_pin_checked_here(store):
     from terminal import operators
     with store.transaction() as conn:
         conn.execute("UPDATE operators SET pin_hash=? WHERE operator_id='9001'",
-                     (operators.hash_pin("9999", iterations=1000),))
+                     (operators.hash_pin("99999999", iterations=1000),))
     r = payments.cash_payment(store, "3100000001", 3000, "2001", advance=True)
     with pytest.raises(operators.LoginError):
         voids.void_payment(store, r.op_id, "错", "2001", "9001", supervisor_pin="0000")
     assert store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 0
-    v = voids.void_payment(store, r.op_id, "错", "2001", "9001", supervisor_pin="9999")
+    v = voids.void_payment(store, r.op_id, "错", "2001", "9001", supervisor_pin="99999999")
     assert v.voided_receipt_no == r.receipt_no
     events = [row[0] for row in store.conn.execute("SELECT event FROM audit_log ORDER BY id")]
     assert "login_failed" in events and "approval" in events and events[-1] == "void"

@@ -23,7 +23,7 @@ def ref():
 def test_import_reference(store, ref):
     counts = reference.import_reference(store, ref)
     assert counts["operators"] == 5 and counts["tariffs"] == 2
-    assert operators.login(store, "9001", "9999").has_role("supervisor")
+    assert operators.login(store, "9001", "99999999").has_role("supervisor")
     assert [c["code"] for c in codes.list_codes(store, "skip")] == [c["code"] for c in dd.SKIP_CODES]
     s03 = codes.get_code(store.conn, "skip", "S03")
     assert s03["reading"] == "optional" and s03["note_required"] is True and s03["zh"] == "表被遮挡"

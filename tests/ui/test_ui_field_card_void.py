@@ -25,9 +25,9 @@ def _as_supervisor(ui, ui_flows):
     ui.app.go("home")
     ui.wait_screen("home")
     ui.tap("logout_button")
-    ui_flows.login(ui, "9001", "9999", shot=False)
+    ui_flows.login(ui, "9001", "99999999", shot=False)
     ui.go("supervisor")
-    ui.keypad("9999")
+    ui.keypad("99999999")
     screen = ui.screen
     ui.wait_for(lambda: screen.connected and not screen.busy, 20, "connected")
     ui.tap("tab_voids")
@@ -39,7 +39,7 @@ def _start_void(ui, receipt_no, reason):
     ui.tap(f"void_{receipt_no}")
     ui.tap("void_reason")
     ui.type(reason)
-    ui.keypad("9999")
+    ui.keypad("99999999")
 
 
 def _void_state(ui, op_id):

@@ -18,7 +18,7 @@ def test_login_with_keypad_shows_tiles_by_role(gateway, make_ui, ui_flows):
     assert ui.services.operator["operator_id"] == "2001"
     ui.tap("logout_button")
     ui.wait_screen("login")
-    ui_flows.login(ui, "9001", "9999")          # supervisor
+    ui_flows.login(ui, "9001", "99999999")          # supervisor
     tiles = {t.target for t in ui.find("tiles").children}
     assert {"supervisor", "routes", "sync", "settings"} <= tiles and "agents" not in tiles
     events = [r[0] for r in ui.store.conn.execute(

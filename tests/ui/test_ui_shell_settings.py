@@ -86,7 +86,7 @@ def test_settings_gateway_change_needs_a_supervisors_approval(gateway, make_ui):
 
     ui.find("approver_id").text = ""
     ui.type("9001", into="approver_id")
-    ui.type("9999", into="approver_pin")
+    ui.type("99999999", into="approver_pin")
     ui.tap("save")
     ui.wait_for(lambda: screen.message == "Saved.", 10, "approved change saved")
     ui.shot("approved")

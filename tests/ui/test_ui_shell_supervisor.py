@@ -25,11 +25,11 @@ def test_supervisor_reassigns_and_device_picks_up(gateway, make_ui, ui_flows, tm
 
     # the supervisor's handheld
     sup = make_ui(gateway=gateway, enrol=True, language="en")
-    ui_flows.login(sup, "9001", "9999")
+    ui_flows.login(sup, "9001", "99999999")
     sup.tap("tile_supervisor")
     sup.wait_screen("supervisor")
     sup.shot("supervisor-pin")
-    sup.keypad("9999")
+    sup.keypad("99999999")
     screen = sup.screen
     sup.wait_for(lambda: screen.connected and screen.routes, 20, "gateway routes")
     sup.shot("supervisor-routes")
@@ -85,7 +85,7 @@ def test_supervisor_reassigns_and_device_picks_up(gateway, make_ui, ui_flows, tm
 def test_supervisor_approves_a_void_with_pin(gateway, make_ui, ui_flows, printer_sim):
     from terminal import payments, shifts
     ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim, language="en")
-    ui_flows.login(ui, "9001", "9999")
+    ui_flows.login(ui, "9001", "99999999")
     ui_flows.assign(gateway, "R001", ui.store.get_meta("device_id"), "3001")
     ui.tap("tile_routes")
     ui.wait_screen("routes")
@@ -98,7 +98,7 @@ def test_supervisor_approves_a_void_with_pin(gateway, make_ui, ui_flows, printer
     receipt_no = paid.receipt_no
 
     ui.go("supervisor")
-    ui.keypad("9999")
+    ui.keypad("99999999")
     screen = ui.screen
     ui.wait_for(lambda: screen.connected, 20, "connected")
     ui.tap("tab_voids")
@@ -111,7 +111,7 @@ def test_supervisor_approves_a_void_with_pin(gateway, make_ui, ui_flows, printer
     ui.wait_for(lambda: not screen.busy and screen.message, 20, "refusal")
     ui.shot("void-wrong-pin")
     assert ui.store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 0
-    ui.keypad("9999")
+    ui.keypad("99999999")
     ui.wait_for(lambda: ui.store.conn.execute("SELECT COUNT(*) FROM voids").fetchone()[0] == 1, 20,
                 "void recorded")
     ui.shot("voided")

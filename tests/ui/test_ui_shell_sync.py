@@ -42,10 +42,10 @@ def test_supervisor_resolves_an_exception(gateway, make_ui, ui_flows):
     ui.wait_for(lambda: gateway.query("SELECT COUNT(*) AS n FROM exceptions WHERE resolved_at IS NULL")[0]["n"],
                 30, "an open exception on the gateway")
     exception_id = gateway.query("SELECT id FROM exceptions")[0]["id"]
-    ui_flows.login(ui, "9001", "9999")
+    ui_flows.login(ui, "9001", "99999999")
     ui.tap("tile_supervisor")
     screen = ui.wait_screen("supervisor")
-    ui.keypad("9999")
+    ui.keypad("99999999")
     ui.wait_for(lambda: screen.connected, 20, "connected")
     ui.tap("tab_exceptions")
     ui.wait_for(lambda: ui.exists(f"resolve_{exception_id}"), 10, "exception listed")
