@@ -236,20 +236,21 @@ def tier_check(kwh_e3: int, expected_e3: int, *, reveal: bool = True) -> list[Re
     pct = (kwh_e3 - expected_e3) * 100 // expected_e3 if kwh_e3 >= expected_e3 else \
         -((expected_e3 - kwh_e3) * 100 // expected_e3)
     kwh = f"{kwh_e3 // 1000}.{kwh_e3 % 1000 // 100}"  # one decimal, truncated, no float
-    shown_zh = f"（{kwh} kWh，{pct:+d}%）" if reveal else ""
-    shown_en = f" ({kwh} kWh, {pct:+d}%)" if reveal else ""
+    # revealed: the figures; else the same words without them (the Chinese is the catalog's)
+    shown = " ({kwh} kWh, {pct:+d}%)" if reveal else ""
+    values = {"kwh": kwh, "pct": pct} if reveal else {}
     if kwh_e3 * 100 > expected_e3 * (100 + e_hi):
-        return [_err("high_error", f"用电量远高于预期{shown_zh}，请重新输入核对",
-                     f"Consumption far above expected{shown_en}; key it again to confirm")]
+        return [_err("high_error", None,
+                     f"Consumption far above expected{shown}; key it again to confirm", **values)]
     if kwh_e3 * 100 < expected_e3 * (100 - e_lo):
-        return [_err("low_error", f"用电量远低于预期{shown_zh}，请重新输入核对",
-                     f"Consumption far below expected{shown_en}; key it again to confirm")]
+        return [_err("low_error", None,
+                     f"Consumption far below expected{shown}; key it again to confirm", **values)]
     if kwh_e3 * 100 > expected_e3 * (100 + w_hi):
-        return [_warn("high_warning", f"用电量高于预期{shown_zh}，请确认",
-                      f"Consumption above expected{shown_en}; please confirm")]
+        return [_warn("high_warning", None, f"Consumption above expected{shown}; please confirm",
+                      **values)]
     if kwh_e3 * 100 < expected_e3 * (100 - w_lo):
-        return [_warn("low_warning", f"用电量低于预期{shown_zh}，请确认",
-                      f"Consumption below expected{shown_en}; please confirm")]
+        return [_warn("low_warning", None, f"Consumption below expected{shown}; please confirm",
+                      **values)]
     return []
 
 

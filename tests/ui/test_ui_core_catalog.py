@@ -99,13 +99,28 @@ def _names(msgid: str) -> list[str]:
     return [f[1] for f in __import__("string").Formatter().parse(msgid) if f[1]]
 
 
+def _pattern(holed: str) -> re.Pattern:
+    """`holed` as a pattern: its words exactly, any text where a value was filled in."""
+    return re.compile(".*".join(re.escape(part) for part in holed.split(HOLE)), re.S)
+
+
 def _as_holed(msgid: str) -> str:
     return re.sub(r"\{[^{}]*\}", HOLE, msgid)
 
 
+class _Hole(str):
+    """A value that shows as HOLE whatever its format spec or conversion."""
+
+    def __format__(self, spec):
+        return HOLE
+
+    def __repr__(self):
+        return HOLE
+
+
 def _shown_in_chinese(msgid: str) -> str:
     """What the UI shows for a core error carrying `msgid` (its values left as holes)."""
-    err = LedgerError("any", None, msgid, **{n: HOLE for n in _names(msgid)})
+    err = LedgerError("any", None, msgid, **{n: _Hole(HOLE) for n in _names(msgid)})
     return i18n.error_text(err, "zh")
 
 
@@ -119,13 +134,43 @@ def test_every_pair_written_in_code_before_is_shown_the_same_through_the_catalog
     for path, kind, zh, en in before:
         if (zh, en) in still_in_code:
             continue                     # not moved yet: shown as written (error_text)
-        msgid = by_holed_msgid.get(en)
-        shown = _shown_in_chinese(msgid) if msgid else None
-        if shown != zh:
+        msgids = [by_holed_msgid[en]] if en in by_holed_msgid else \
+            [m for h, m in by_holed_msgid.items() if _pattern(en).fullmatch(h)]
+        shown = [_shown_in_chinese(m) for m in msgids]   # a hole that held words: each form
+        if not shown or not all(_pattern(zh).fullmatch(s) for s in shown):
             changed.append((path, en, zh, shown))
         moved += 1
     assert not changed, f"{len(changed)} messages read differently now: {changed[:5]}"
     assert moved, "no pair has moved to the catalogs"
+
+
+def _module_before(path: str, name: str, monkeypatch):
+    """The module at `path` as it was before the move, imported under `name`."""
+    import sys
+    import types
+    module = types.ModuleType(name)
+    monkeypatch.setitem(sys.modules, name, module)      # dataclasses look their module up
+    exec(compile(_core_files(BEFORE_THE_MOVE)[path], path, "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("reveal", [True, False])
+def test_consumption_checks_read_as_before_in_both_languages(reveal, monkeypatch):
+    """The high/low checks fill in the figures (or not): each outcome, old code against new."""
+    from terminal import validation
+    before = _module_before("terminal/validation.py", "validation_before", monkeypatch)
+    outcomes = 0
+    for expected in (8_000, 120_000, 450_000, 2_000_000):
+        for pct in (-95, -60, -45, -30, 0, 30, 45, 60, 150, 400):
+            kwh = expected * (100 + pct) // 100
+            old = before.tier_check(kwh, expected, reveal=reveal)
+            new = validation.tier_check(kwh, expected, reveal=reveal)
+            assert [(r.code, r.level) for r in old] == [(r.code, r.level) for r in new]
+            for o, n in zip(old, new):
+                assert (i18n.error_text(n, "zh"), i18n.error_text(n, "en")) == \
+                    (o.message_zh, o.message_en)
+                outcomes += 1
+    assert outcomes > 10
 
 
 def test_every_sync_error_and_status_shows_its_former_chinese():
