@@ -12,7 +12,7 @@ from terminal.ui.widgets.field_common import fmt_fen
 from terminal import shifts
 from test_ui_field_card_void import _as_supervisor, _start_void
 from test_ui_field_paper import collector_on_shift, fen, kv_value, printed
-from test_ui_field_reader import keyin, tap_tile, touch
+from test_ui_field_reader import keyin, popup_button, popup_open, tap_tile, touch
 
 
 def pay_cash(ui, account_no, amount_fen=None):
@@ -161,6 +161,12 @@ def test_the_due_is_one_figure_after_an_agent_payment(make_ui, gateway, printer_
         assert due_label.format(a=fmt_fen(due)) in account, (no, account)
 
 
+def shift_figures_on(paper):
+    """Cash taken, voids and expected cash as an X or Z report prints them."""
+    return {"cash_fen": fen(kv_value(paper, "Cash (")), "void_fen": -fen(kv_value(paper, "Voids (")),
+            "expected_fen": fen(kv_value(paper, "Expected cash"))}
+
+
 def _row_shown(ui, name):
     """The void list shows this row (the list is rebuilt each time the payments load)."""
     try:
@@ -224,7 +230,8 @@ def test_the_due_goes_back_up_once_after_a_void(make_ui, gateway, printer_sim, u
         assert voided_label in lines and fmt_fen(bill.voided_here_fen) in lines
         assert fen(kv_value(paper, "Voided")) == bill.voided_here_fen
 
-    # the X report: the core's figures of the shift, on screen and on paper
+    # the X report, then the Z report at close: the core's figures of the shift, on screen
+    # and on paper
     ui.app.go("home")
     shift = tap_tile(ui, "shift")
     ui.wait_for(lambda: shift.stage == "running", 10, "shift figures")
@@ -232,8 +239,21 @@ def test_the_due_goes_back_up_once_after_a_void(make_ui, gateway, printer_sim, u
     assert core["void_count"] == 2 and core["cash_void_fen"] == core["void_fen"] > 0
     ui.tap("x_report")
     x = printed_job(ui, printer_sim, "X report", "X report")
-    on_x = {"cash_fen": fen(kv_value(x, "Cash (")), "void_fen": -fen(kv_value(x, "Voids (")),
-            "expected_fen": fen(kv_value(x, "Expected cash"))}
-    assert on_x == {k: core[k] for k in on_x}
+    assert shift_figures_on(x) == {k: core[k] for k in ("cash_fen", "void_fen", "expected_fen")}
     assert shift.ids.expected.value == fmt_fen(core["expected_fen"])
     assert core["expected_fen"] == core["float_fen"] + core["cash_fen"] - core["cash_void_fen"]
+
+    ui.tap("start_close")
+    ui.wait_for(lambda: shift.stage == "count", 5, "count form")
+    ui.tap(next(b for b in shift.ids.denoms.children if b.denom == 10000))
+    keyin(ui, "1")                                   # counted: one ¥100 note
+    ui.wait_for(lambda: shift.counted_fen == 10000, 5, "counted total")
+    ui.tap("close_shift")
+    ui.wait_for(popup_open, 5, "the variance to confirm")
+    touch(ui, popup_button(fmt_fen(abs(10000 - core["expected_fen"]))))
+    ui.wait_for(lambda: shift.stage == "closed", 15, "closed")
+    z = printed_job(ui, printer_sim, "Z report", "Z report")
+    assert shift_figures_on(z) == {k: core[k] for k in ("cash_fen", "void_fen", "expected_fen")}
+    row = ui.store.conn.execute("SELECT expected_fen, variance_fen FROM shifts").fetchone()
+    assert (row["expected_fen"], row["variance_fen"]) == (core["expected_fen"], 10000 - core["expected_fen"])
+    assert fen(kv_value(z, "Variance")) == row["variance_fen"]
