@@ -115,7 +115,7 @@ def _check_platform(ctx, platform, trade_no, amount, code) -> dict:
 def _check_device(ctx, device_id, receipt_no, amount, code) -> dict:
     if len(device_id) > 64 or len(receipt_no) > 32 or len(code) > 64:
         return {"status": "not_ours"}
-    if not money.verify_receipt(ctx, device_id, receipt_no, amount, code)["valid"]:
+    if not money.receipt_is_valid(ctx, device_id, receipt_no, amount, code):
         return {"status": "not_ours"}
     r, pay = db.receipts.c, db.payments.c
     with ctx.read() as conn:
