@@ -26,3 +26,27 @@ def test_refuses_to_start_without_a_platform_key_outside_the_demo(tmp_path):
         assert real.status_code == 200
     finally:
         gw.stop()
+
+
+def test_a_kept_demo_database_takes_todays_demo_pins(tmp_path):
+    """A demo gateway database seeded when the demo supervisor's PIN was 4 digits lets the
+    supervisor sign in with today's documented 8-digit PIN after a restart (README)."""
+    from sqlalchemy import create_engine, update
+
+    from sync import protocol
+    from sync.gateway import db
+    from sync.gateway.testing import DEMO_SUPERVISOR, supervisor_token
+
+    gw = GatewayProcess(tmp_path / "gw.db")
+    gw.start()
+    gw.stop()
+    engine = create_engine(gw.db_url)
+    with engine.begin() as conn:
+        conn.execute(update(db.operators).where(db.operators.c.operator_id == "9001")
+                     .values(pin_hash=protocol.hash_pin("9999", 1000)))
+    engine.dispose()
+    gw.start()
+    try:
+        assert supervisor_token(gw.base_url, *DEMO_SUPERVISOR)
+    finally:
+        gw.stop()
