@@ -27,7 +27,7 @@ import zlib
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from sync import protocol
+from sync import platform_sign, protocol
 
 SMALL_BODY_BYTES = 64 * 1024   # every document but an ops batch is far below this
 MAX_RATIO = 100                # gzip of real ops batches inflates 3–10×
@@ -163,6 +163,12 @@ class RequestGuard:
                 raise Refused(401, "unauthenticated", "X-Platform-Key header is required")
             if not protocol.same_secret(key, self.platform_key):
                 raise Refused(403, "forbidden", "wrong platform key")
+        elif path.startswith("/v1/channels/"):
+            # the signature covers the body, so the route checks it; an unsigned request is
+            # refused here, before anything of its body or query is looked at
+            if not all(headers.get(h.lower().encode("latin-1")) for h in platform_sign.HEADERS):
+                raise Refused(401, "unsigned", "X-Platform, X-Timestamp, X-Nonce and "
+                                               "X-Signature are required")
         elif path not in PUBLIC_PATHS and not path.startswith(OWN_AUTH_PREFIXES) \
                 and path != "/console":
             token = bearer_token(headers)

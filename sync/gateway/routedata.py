@@ -164,8 +164,9 @@ def snapshot_page(ctx: Context, route_id: str, snapshot_id: str, after: str | No
         pos = -1 if after in (None, "") else int(after)
     except ValueError:
         raise ApiError(400, "invalid_cursor", "after must be a cursor from a previous page")
-    if not -1 <= pos < 2 ** 31:
+    if pos < -1:
         raise ApiError(400, "invalid_cursor", "after is out of range")
+    pos = min(pos, 2 ** 31 - 1)   # past every position (a database integer): the last page
     with ctx.read() as conn:
         snap = conn.execute(select(db.snapshots).where(
             db.snapshots.c.snapshot_id == snapshot_id,

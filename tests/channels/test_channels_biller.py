@@ -269,3 +269,11 @@ def test_an_unsigned_bill_query_is_refused_before_its_query_is_read(gateway, que
 def test_a_signed_bill_query_with_a_bad_account_number_names_the_field(gateway, sandbox):
     r = sandbox.signer().request("GET", "/v1/channels/bills?account_no=" + "9" * 40)
     assert r.status_code == 422 and "account_no" in r.json()["message"], r.text
+
+
+def test_an_unsigned_notification_is_refused_before_its_body_is_looked_at(gateway):
+    """A body the gateway would refuse (a NUL character) still answers an unsigned caller
+    only that it did not sign (401)."""
+    r = requests.post(gateway.base_url + "/v1/channels/payments", json={"a": "\u0000"},
+                      timeout=30)
+    assert r.status_code == 401 and r.json()["error"] == "unsigned", r.text

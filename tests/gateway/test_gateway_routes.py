@@ -86,6 +86,13 @@ def test_snapshot_paging_count_digest_and_consistency(base_url, device, sv_heade
               params={"after": "zz"})
     assert r.status_code == 422
     assert s.get(f"{base_url}/v1/routes/R001/snapshots/Snope").status_code == 404
+    # a cursor the document allows (ten digits) past the database's integers: the last page
+    past = s.get(f"{base_url}/v1/routes/R001/snapshots/{snap['snapshot_id']}",
+                 params={"after": "9999999999"})
+    assert past.status_code == 200, past.text
+    assert (past.json()["accounts"], past.json()["next"]) == ([], None)
+    assert s.get(f"{base_url}/v1/routes/R001/snapshots/Snope",
+                 params={"after": "9999999999"}).status_code == 404
     assert s.post(f"{base_url}/v1/routes/NOPE/snapshots").status_code == 404
 
 
