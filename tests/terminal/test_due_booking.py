@@ -16,6 +16,7 @@ from sync.gateway.testing import thirdparty_payment
 from terminal import agents, outbox, payments, receipts, shifts, tariffs, voids
 from terminal.ledger_errors import LedgerError
 from terminal.store import Store
+from tests.deadline import seconds
 
 COLLECTOR, SUPERVISOR, PIN = "2001", "9001", "99999999"
 ROUTE = "R001"
@@ -272,9 +273,15 @@ def test_an_office_edit_keeps_the_payments_its_balance_booked(gw, tmp_path):
               "meter": {k: meter[k] for k in ("meter_no", "dials", "decimals", "multiplier",
                                               "prev_value", "prev_date", "avg_daily_wh",
                                               "limit_low", "limit_high")}}
-    put = requests.put(f"{gw.url}/v1/supervisor/accounts/{account_no}",
-                       json={"route_id": ROUTE, "account": office},
-                       headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    url, auth = f"{gw.url}/v1/supervisor/accounts/{account_no}", {
+        "Authorization": f"Bearer {token}"}
+    # `booked` is written by the gateway, never by the office (docs/contracts.md §account)
+    refused = requests.put(url, json={"route_id": ROUTE, "account": office}, headers=auth,
+                           timeout=seconds(10))
+    assert refused.status_code == 422 and "booked" in refused.json()["message"], refused.text
+    del office["booked"]
+    put = requests.put(url, json={"route_id": ROUTE, "account": office}, headers=auth,
+                       timeout=seconds(10))
     assert put.status_code == 200, put.text
     client.download_route(ROUTE, fresh=True)     # the office's new document, as a snapshot
     bill = tariffs.bill_for(store, account_no, today=NO_FEE_DAY)
