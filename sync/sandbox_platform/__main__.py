@@ -6,6 +6,7 @@ import logging
 import secrets
 import socket
 import sys
+from datetime import date
 from pathlib import Path
 
 import requests
@@ -61,6 +62,8 @@ def main(argv=None) -> int:
     p.add_argument("--port-file", type=Path, help="write the bound port here")
     p.add_argument("--retry-base", type=float, default=0.2, help="first retry delay (s)")
     p.add_argument("--fee-bp", type=int, default=60, help="fee in basis points per payment")
+    p.add_argument("--trade-day", type=date.fromisoformat, default=None,
+                   help="book every trade on this business day (YYYY-MM-DD; drills)")
     opts = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(message)s")
     key = _key(opts.scheme, opts.key_file)
@@ -78,7 +81,7 @@ def main(argv=None) -> int:
     if opts.port_file:
         opts.port_file.write_text(str(port), encoding="ascii")
     print(f"sandbox platform {opts.platform} on http://{opts.host}:{port}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(notifier, opts.fee_bp),
+    server = uvicorn.Server(uvicorn.Config(create_app(notifier, opts.fee_bp, opts.trade_day),
                                            log_level="warning"))
     server.run(sockets=[sock])
     return 0

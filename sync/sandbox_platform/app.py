@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import secrets
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 
@@ -48,14 +48,22 @@ class RefundIn(BaseModel):
     notify: bool = True
 
 
-def create_app(notifier: Notifier, fee_bp: int = 60) -> FastAPI:
+def create_app(notifier: Notifier, fee_bp: int = 60, trade_day: date | None = None) -> FastAPI:
+    """`trade_day`: book every trade on that business day (drills and tests that must not
+    straddle midnight); by default the day of the platform's clock (Beijing time)."""
     app = FastAPI(title="Sandbox payment platform")
     platform = notifier.signer.platform
     trades: dict[str, dict] = {}
     lock = threading.Lock()
 
+    def _now() -> datetime:
+        now = datetime.now(BEIJING).replace(microsecond=0)
+        if trade_day is not None:
+            now = now.replace(year=trade_day.year, month=trade_day.month, day=trade_day.day)
+        return now
+
     def _trade_no() -> str:
-        return datetime.now(BEIJING).strftime("%Y%m%d") + secrets.token_hex(8)
+        return _now().strftime("%Y%m%d") + secrets.token_hex(8)
 
     def _answer(t: dict) -> dict:
         d = t["delivery"]
@@ -64,7 +72,7 @@ def create_app(notifier: Notifier, fee_bp: int = 60) -> FastAPI:
                                                 "answer": d.answer}}
 
     def pay(body: PayIn) -> dict:
-        now = datetime.now(BEIJING).replace(microsecond=0)
+        now = _now()
         t = {"trade_no": _trade_no(), "account_no": body.account_no, "kind": "payment",
              "amount_fen": body.amount_fen, "bill_id": body.bill_id,
              "paid_at": now.isoformat(), "time": now.strftime("%Y-%m-%d %H:%M:%S"),
@@ -88,7 +96,7 @@ def create_app(notifier: Notifier, fee_bp: int = 60) -> FastAPI:
 
     @app.post("/refund")
     def refund(body: RefundIn, wait: bool = False):
-        now = datetime.now(BEIJING).replace(microsecond=0)
+        now = _now()
         paid = trades[body.trade_no]
         t = {"trade_no": body.trade_no, "refund_no": "R" + _trade_no(),
              "account_no": paid["account_no"], "kind": "refund", "amount_fen": body.amount_fen,

@@ -35,9 +35,10 @@ class SandboxProcess:
     """`python -m sync.sandbox_platform` against `gateway_url`, its key registered."""
 
     def __init__(self, gateway_url: str, platform: str = "sandpay", scheme: str = "rsa",
-                 supervisor: str = DEMO_SUPERVISOR, retry_base: float = 0.05):
+                 supervisor: str = DEMO_SUPERVISOR, retry_base: float = 0.05,
+                 trade_day: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="chaoshou-sandbox-"))
-        self.supervisor, self.retry_base = supervisor, retry_base
+        self.supervisor, self.retry_base, self.trade_day = supervisor, retry_base, trade_day
         self.gateway_url, self.platform, self.scheme = gateway_url, platform, scheme
         self.key_file = self.dir / "key"
         self.proc = None
@@ -51,7 +52,8 @@ class SandboxProcess:
             [sys.executable, "-m", "sync.sandbox_platform", "--gateway", self.gateway_url,
              "--platform", self.platform, "--scheme", self.scheme, "--key-file",
              str(self.key_file), "--supervisor", self.supervisor, "--port-file", str(port_file),
-             "--retry-base", str(self.retry_base)], cwd=REPO, env=env, stdout=self._log,
+             "--retry-base", str(self.retry_base)]
+            + (["--trade-day", self.trade_day] if self.trade_day else []), cwd=REPO, env=env, stdout=self._log,
             stderr=subprocess.STDOUT)
         wait_until(lambda: port_file.exists() and port_file.read_text() or
                    self.proc.poll() is not None, what="sandbox platform port")
