@@ -23,6 +23,8 @@ import tty
 
 import pynmea2
 
+from devices.sim import answer_commands, close_fds
+
 __all__ = ["GpsSim", "main", "DEMO_ROUTE"]
 
 # 幸福路, 西湖区, 杭州: the demo route's street, south to north
@@ -141,12 +143,7 @@ class GpsSim:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for fd in self._fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds.clear()
+        close_fds(self._fds)
 
 
 def main(argv=None) -> int:
@@ -157,11 +154,7 @@ def main(argv=None) -> int:
     sim = GpsSim(period=args.period)
     print(sim.serve_pty(), flush=True)
     try:
-        for line in sys.stdin:
-            if line.strip():
-                print(sim.command(line), flush=True)
-            if sim._stop.is_set():
-                break
+        answer_commands(sim)
     finally:
         sim.close()
     return 0

@@ -35,6 +35,7 @@ import tty
 from collections import deque
 from pathlib import Path
 
+from devices.sim import close_fds
 from devices.sim.printer_paper import Job, Paper
 
 __all__ = ["PrinterSim", "Job"]
@@ -336,12 +337,8 @@ class PrinterSim(Paper):
             t.join(2)
         for s in self._socks:
             s.close()
-        for fd in self._fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds, self._socks = [], []
+        close_fds(self._fds)
+        self._socks = []
         self.draw()
         with self._cond:
             if self._job_has_content():

@@ -3,10 +3,9 @@ taking control commands on stdin or a TCP control port."""
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-from devices.sim import add_where
+from devices.sim import add_where, answer_commands
 from devices.sim.printer import PrinterSim
 
 __all__ = ["main"]
@@ -32,11 +31,7 @@ def main(argv=None) -> int:
         host, port = sim.serve_control(args.control)
         print(f"control on {host}:{port}", flush=True)
     try:
-        for line in sys.stdin:
-            if line.strip():
-                print(sim.command(line), flush=True)
-            if sim._stop.is_set():
-                break
+        answer_commands(sim)
         while not sim._stop.is_set():  # stdin closed: keep serving until killed
             time.sleep(0.2)
     except KeyboardInterrupt:

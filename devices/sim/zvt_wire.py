@@ -9,6 +9,7 @@ import threading
 import time
 import tty
 
+from devices.sim import close_fds
 from devices.zvt.framing import DLE
 
 __all__ = ["EcrGone", "Closed", "FdChannel", "SimServer", "is_reply"]
@@ -116,12 +117,7 @@ class SimServer:
             self._thread.join(5)
         if self._server:
             self._server.close()
-        for fd in self._fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds.clear()
+        close_fds(self._fds)
 
     def __enter__(self):
         return self
