@@ -230,8 +230,9 @@ def take_cash(store: Store, *, amount_fen, operator_id: str, tendered_fen=None,
         receipt, (doc, job) = _complete(store, conn, pay, allocations, content, None, today)
         audit(conn, "payment_cash", operator_id, op_id=pay["op_id"], amount_fen=amount,
               receipt_no=receipt["receipt_no"])
+    # the due left was figured once, inside the payment's transaction, for the receipt
     return PaymentResult(pay["op_id"], "done", amount, receipt["receipt_no"], change, doc, job,
-                         due_after_fen=due_after(store, account_no, today))
+                         due_after_fen=receipt["content"].get("due_after_fen"))
 
 
 def _account_content(store: Store, account_no: str, amount: int, today,
