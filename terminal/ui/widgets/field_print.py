@@ -143,7 +143,9 @@ def _diagnose(reason, on_message, on_printed):
         elif st.get("paper") == "out":
             found = "paper_out"
         elif not st.get("online", True):
-            found = "offline"
+            # no answer to this question says nothing new: what the printer itself said
+            # about the job (paper out, cover open) still stands; otherwise it is off
+            found = reason if reason in ("paper_out", "cover_open") else "offline"
         else:
             found = reason
         # the status bar shows what the person has to fix (the queue caught the error)
