@@ -178,7 +178,7 @@ class ChaoshouApp(App):
     def build(self):
         self.set_language(self.config.get("app", "language"))
         # the banner floats over the screen's title, under the status bar: a message
-        # appearing never moves the buttons below it (issue 12); a tap on it dismisses it.
+        # appearing never moves the buttons below it; a tap on it dismisses it.
         # It leaves the title bar's Back button uncovered.
         root = FloatLayout()
         column = BoxLayout(orientation="vertical")

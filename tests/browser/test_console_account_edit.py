@@ -1,5 +1,5 @@
-"""Account edits in the office console (issue 13 "Accounts: … edits through the typed office
-models"; README "Office console"), in a real headless Chromium against a real gateway
+"""Account edits in the office console (README "Office console"; edits through the typed office
+models), in a real headless Chromium against a real gateway
 process: a bad value is refused by the office model naming the field and nothing changes;
 a good edit is stored, audited with before and after, and reaches a handheld (the sync
 client against the same gateway) through the change feed; an auditor cannot edit."""

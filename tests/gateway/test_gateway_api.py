@@ -1,4 +1,4 @@
-"""An API that says what it does (issue 8 §8), against a real gateway process: every status
+"""An API that says what it does (README, Reliability), against a real gateway process: every status
 the gateway answers is in the OpenAPI document with the one error model; credentials are
 checked before anything else; booleans are not numbers; TRACE is 405 with Allow."""
 import requests

@@ -82,7 +82,7 @@ def test_schemathesis_all_checks_pass(base_url, api, who):
     """`st run --checks all` (status codes, content types, headers, response schemas,
     negative data rejected, positive data accepted, missing headers, undeclared methods →
     405 with Allow, ignored auth, …) over every phase, with each kind of credentials and
-    without: the OpenAPI document says what the gateway does (issue 8 §8)."""
+    without: the OpenAPI document says what the gateway does (README, Reliability)."""
     _ops, tokens = api
     auth = ["-H", f"Authorization: Bearer {tokens[who]}"] if tokens[who] else []
     run = subprocess.run(

@@ -292,7 +292,7 @@ def test_receipt_verification_valid_altered_forged(base_url, device):
     assert requests.post(url, json=good).json() == {"valid": True}
     assert requests.get(url, params=good).json() == {"valid": True}
     # anything else is one bit: nothing says whether the device exists or how many
-    # receipts it issued (issue 8 §8)
+    # receipts it issued (README, Reliability)
     for bad in (dict(good, amount_fen=4322), dict(good, verify_code="0123456789abcdef"),
                 dict(good, receipt_no="999999"), dict(good, device_id="DNOPE")):
         assert requests.post(url, json=bad).json() == {"valid": False}

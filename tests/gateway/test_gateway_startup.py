@@ -1,4 +1,4 @@
-"""Who may change what (issue 8 §6): a real gateway never runs with a guessable platform
+"""Who may change what (README, Reliability): a real gateway never runs with a guessable platform
 key — outside `--seed-demo` it refuses to start until one is given."""
 import subprocess
 import sys

@@ -61,7 +61,7 @@ def test_gateway_stopped_and_restarted_mid_sync(tmp_path):
     held_before = len(server_ops(gw_path, store.get_meta("device_id")))
     status = wait_until(lambda: (lambda s: s if s["online"] is False and s["state"] == "backoff"
                                  else None)(worker.status()), 30, "the worker backing off")
-    assert status["last_error"]["en"]         # the Chinese is the catalog's (issue 15 §4)
+    assert status["last_error"]["en"]         # the Chinese is the catalog's (assets/locale, chaoshou_core)
     assert status_text(status["last_error"], "zh") != status["last_error"]["en"]
     assert 0 < status["pending"]["reading"] and held_before < 1200
     # down for a while: the worker keeps retrying (three more attempts fail)

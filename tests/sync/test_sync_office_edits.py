@@ -1,4 +1,4 @@
-"""Office data the devices cannot choke on (issue 8 §5), against a real gateway and real
+"""Office data the devices cannot choke on (README, Reliability), against a real gateway and real
 device stores: every account edit the gateway accepts can be downloaded by a fresh device,
 billed and paid in cash; what it refuses is a 422/409 naming the field; a meter moves only
 by a meter exchange, which devices receive as such."""

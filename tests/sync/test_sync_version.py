@@ -1,4 +1,4 @@
-"""The 426 path end to end (issue 8 §6): the real sync client announces its version (read
+"""The 426 path end to end (README, Reliability): the real sync client announces its version (read
 from the package metadata) in `protocol.CLIENT_VERSION_HEADER`; a gateway that needs a newer
 client answers 426 and the client reports that an update is required, keeping its data."""
 import pytest

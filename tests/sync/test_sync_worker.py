@@ -123,7 +123,7 @@ def test_offline_backoff_then_recovery(gw, tmp_path):
             st = worker.status()
             assert st["pending"] == {"reading": 7}
             assert st["last_error"]["code"] in ("busy", "offline")
-            assert st["last_error"]["en"]         # the Chinese is the catalog's (issue 15 §4)
+            assert st["last_error"]["en"]         # the Chinese is the catalog's (assets/locale, chaoshou_core)
             assert status_text(st["last_error"], "zh") != st["last_error"]["en"]
             tries = proxy.stats["requests"]
             wait_for(lambda: proxy.stats["requests"] >= tries + 3, what="retries continue")

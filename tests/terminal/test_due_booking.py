@@ -1,4 +1,4 @@
-"""Issue 8 §1, no double collection: a payment taken on this device counts against the bill
+"""No double collection (README, Reliability; docs/ledger.md): a payment taken on this device counts against the bill
 until the device holds an office balance that books it — never both, never neither — over
 every interleaving of capture (cash, card, agent), upload, change-feed pull, void,
 third-party payment notification and route re-download, against the real gateway process
@@ -221,7 +221,7 @@ def test_a_paid_bill_is_not_due_again_after_upload(gw, tmp_path):
 
 
 def test_partial_payment_due_does_not_move_when_the_office_books_it(gw, tmp_path):
-    """Issue 12: after a partial payment the payment screen's 尚欠 and the account screen's
+    """One due figure (docs/ledger.md): after a partial payment the payment screen's 尚欠 and the account screen's
     应缴 are one figure, before and after the office books it (the late fee follows the
     arrears still open, by the office's own rule)."""
     store, client = new_device(gw, tmp_path)

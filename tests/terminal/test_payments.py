@@ -80,7 +80,7 @@ def test_more_than_the_due_needs_the_advance_confirmed(store):
 
 
 def test_uploaded_payment_counts_until_the_office_books_it(store):
-    """Issue 8 §1 at the core: the gateway's acknowledgement alone does not book a payment."""
+    """No double collection, at the core: the gateway's acknowledgement alone does not book a payment."""
     r = payments.cash_payment(store, "3100000001", 5000, "2001", advance=True)
     batch = outbox.take_batch(store, 10)
     outbox.mark_results(store, [{"op_id": op.op_id, "status": "accepted"} for op in batch])
@@ -248,7 +248,7 @@ def test_a_print_queue_failure_never_undoes_the_payment(store, monkeypatch):
 @given(amount=st.integers(1, 30000))
 @settings(max_examples=40, deadline=None)
 def test_left_due_previewed_is_the_due_after_the_payment(tmp_path_factory, amount):
-    """Issue 12: the payment screen's "left due" preview and the due once paid are one figure."""
+    """One due figure (docs/ledger.md): the payment screen's "left due" preview and the due once paid are one figure."""
     s = make_store(tmp_path_factory.mktemp("p") / "t.db")
     shifts.open_shift(s, "2001", 5000)
     bill = tariffs.bill_for(s, "3100000001", today=TODAY)

@@ -350,7 +350,7 @@ def test_entry_flow_property(tmp_path_factory, steps):
     {"meter_no": "M1", "prev_value": 1300},                    # same meter, new previous reading
 ])
 def test_reading_of_a_meter_changed_under_the_entry_is_refused(store, new_meter):
-    """Issue 8 §3: the entry validated against one meter; a route update (the sync worker,
+    """A meter changed under the entry: the entry validated against one meter; a route update (the sync worker,
     on its own connection) replaced it before Save. Nothing is kept; key it again."""
     e = ReadingEntry(store, "1", "1001", today=TODAY)
     assert e.meter.dials == 5 and e.meter.prev_value == 1000

@@ -123,7 +123,7 @@ def test_no_previous_reading_means_no_plausibility_check():
 ])
 def test_band_100_to_999(cons_kwh, code):
     # expected 150 kWh: warn +40 % (210) / −25 % (112.5); error +100 % (300) / −60 % (60);
-    # 45 % below (82) is a warning to confirm, not a blind re-entry (issue 12)
+    # 45 % below (82) is a warning to confirm, not a blind re-entry
     a = v.check_reading(str(1000 + cons_kwh), meter(), read_date=TODAY)
     assert codes(a) == ([] if code is None else [code])
     assert a.kwh_e3 == cons_kwh * 1000

@@ -1,4 +1,4 @@
-"""The core's and the sync client's messages live in the catalogs (issue 15 §4).
+"""The core's and the sync client's messages live in the catalogs (assets/locale, chaoshou_core).
 
 The core (terminal/, sync/ client) keeps English msgids; the Chinese is in
 assets/locale/zh/LC_MESSAGES/chaoshou_core.po and the UI shows it through

@@ -1,4 +1,4 @@
-"""Issue 12, "Card payments": with the simulated terminal approving at once, the collector
+"""Card payments: with the simulated terminal approving at once, the collector
 still sees the amount being charged and the terminal's messages for a moment, then the
 approval with the masked card and the terminal's trace — what they tell the customer —
 and never a full card number.

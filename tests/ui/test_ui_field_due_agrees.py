@@ -1,4 +1,4 @@
-"""Issue 12, "Money figures that disagree": after a partial, a full, an advance, an agent's
+"""Money figures that disagree: after a partial, a full, an advance, an agent's
 lump payment and a supervisor's void, the same account's due is one figure everywhere — the
 payment screen (before and after), the account screen, the receipt, the bill notice, the
 agent's screen and statement — and equal to the core's (`tariffs.bill_for`, docs/ledger.md

@@ -1,4 +1,4 @@
-"""Issue 12, "Things move under the finger": keypads, action buttons and list rows stay put
+"""Things move under the finger: keypads, action buttons and list rows stay put
 when a message appears. Messages take reserved space or overlay (the app banner floats over
 the top of the screen), so a tap meant for Save never lands on another button.
 

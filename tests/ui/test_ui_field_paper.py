@@ -1,4 +1,4 @@
-"""Issue 12, "Printed paper": what reaches paper is right.
+"""Printed paper: what reaches paper is right.
 
 - Taking cash with nothing keyed is not exact money: 金额正好 is an explicit choice.
 - A partial payment's receipt shows what is still owed, and its pay-later QR carries it.

@@ -1,4 +1,4 @@
-"""Issue 12, "State that leaks between people" and "Roles": on logout the operator's search
+"""State that leaks between people, and roles: on logout the operator's search
 and filter go; the 欠费 (arrears) filter works together with search text; the status bar
 shows the logged-in operator's own shift; home, the account screen and the routes list show
 what the operator's roles allow (own routes first, the assignee on others); the routes

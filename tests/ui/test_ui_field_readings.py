@@ -1,4 +1,4 @@
-"""Issue 12, "Readings": the blind re-entry prompt shows nothing derived from the first
+"""Readings: the blind re-entry prompt shows nothing derived from the first
 entry; a reading 45 % below the expected use is a warning to confirm, not a blind re-entry
 (the demo utility's tiers, terminal/validation.py, warn well before they error); a
 confirmed outlier is flagged in the walk list; changing the skip reason clears the note;

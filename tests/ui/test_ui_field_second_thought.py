@@ -1,4 +1,4 @@
-"""Issue 12, "Steps that need a second thought": a shift closed short asks first and shows
+"""Steps that need a second thought: a shift closed short asks first and shows
 the variance; 稍后 (later) says what it did; Sync now with the gateway unreachable ends,
 in a bounded time, with "no connection — n captures are safe on this device"; a route
 update ends with "done".

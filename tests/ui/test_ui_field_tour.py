@@ -1,4 +1,4 @@
-"""Issue 12, "Readable outdoors" and "Language": a tour of every screen, in Chinese and in
+"""Readable outdoors, and one language at a time: a tour of every screen, in Chinese and in
 English, with a reader-collector and a supervisor, fails on
 
 - any string of the other language or any untranslated catalog key (data — names,

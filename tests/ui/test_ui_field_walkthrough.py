@@ -1,4 +1,4 @@
-"""docs/field-walkthrough.md (issue 12, "Must show"): every screenshot it shows exists, and
+"""docs/field-walkthrough.md (the field walkthrough): every screenshot it shows exists, and
 every test it names as checking a step exists."""
 import ast
 import re

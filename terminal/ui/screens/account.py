@@ -114,7 +114,7 @@ class AccountScreen(AppScreen):
     @staticmethod
     def allowed(role: str, operator) -> bool:
         """Whether the logged-in operator has `role` (Read for readers, Collect for
-        collectors): no entry that leads to a dead end (issue 12)."""
+        collectors): no entry that leads to a dead end."""
         return role in ((operator or {}).get("roles") or ())
 
     def read(self):

@@ -172,7 +172,7 @@ class ReadingScreen(AppScreen):
 
     @staticmethod
     def _needs(c) -> str:
-        """What a skip code asks for besides itself, marked in the list (issue 12)."""
+        """What a skip code asks for besides itself, marked in the list."""
         needs = [tr("note")] if c.get("note_required") else []
         if c.get("photo_required"):
             needs.append(tr("photo"))
@@ -264,7 +264,7 @@ class ReadingScreen(AppScreen):
             self.message = text + "\n" + tr("Check the meter. If the value is right, tap Confirm.")
         elif out.need == "reenter":
             # blind: nothing derived from the first entry (no kWh, no direction) is shown
-            # until the second one matches (issue 12)
+            # until the second one matches
             self.awaiting = "reenter"
             self.level = "error"
             self.message = tr("This value needs checking.") + "\n" + tr(

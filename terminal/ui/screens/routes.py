@@ -24,7 +24,7 @@ def local_routes(store) -> tuple[list[dict], dict]:
 
 def merge(assigned: list[dict], local: list[dict], me: str = "") -> list[dict]:
     """One row per route: assignment (server) + progress (device); the operator's own
-    routes first (issue 12), then the others, each by route id."""
+    routes first, then the others, each by route id."""
     rows: dict[str, dict] = {}
     for a in assigned or ():
         rows[a["route_id"]] = {"route_id": a["route_id"], "name": a.get("name") or a["route_id"],
@@ -124,7 +124,7 @@ class RoutesScreen(AppScreen):
             if download.get("state") == "failed":
                 self.notify(self.app.tr("Download of {route} failed; it will be tried again. The old route stays usable.")
                             .format(route=download.get("route_id")), "error")
-            else:   # the update says it is over (issue 12)
+            else:   # the update says it is over
                 self.notify(self.app.tr("Route {route} is ready: {n} accounts, done.")
                             .format(route=download.get("route_id"), n=download.get("total") or 0), "ok")
             self.refresh()

@@ -268,7 +268,7 @@ class SupervisorScreen(AppScreen):
                 row = ExceptionRow(item=e)
                 box.add_widget(row)
                 self.ids[f"resolve_{e['id']}"] = row.ids.resolve_button
-            if not self.exceptions:   # say so rather than show a blank list (issue 12)
+            if not self.exceptions:   # say so rather than show a blank list
                 box.add_widget(EmptyLine(msgid="No open exceptions."))
         else:
             for p in self.payments:

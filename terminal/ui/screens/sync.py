@@ -85,7 +85,7 @@ class SyncScreen(AppScreen):
 
     def sync_now(self) -> None:
         """One bounded attempt: it ends, within SYNC_NOW_DEADLINE_S, in "synced" or in "no
-        connection — n captures are safe on this device" (issue 12)."""
+        connection — n captures are safe on this device"."""
         self._finish_attempt(None)
         before = (self.app.services.sync_status or {}).get("last_attempt_at")
         self._asked = {"before": before,

@@ -53,7 +53,7 @@ def load_walk(store, route_id, filter_, query):
         return None, None, []
     rid = route["route_id"]
     if query.strip():
-        # the filter applies to search results too (欠费 with a name fragment, issue 12)
+        # the filter applies to search results too (欠费 with a name fragment)
         rows = [r for r in _with_status(store, search.search(store, query, limit=300))
                 if _keep(r, filter_)]
     else:
@@ -64,7 +64,7 @@ def load_walk(store, route_id, filter_, query):
 
 def _confirmed_outliers(store, account_nos) -> set:
     """Accounts whose current reading this cycle was saved past a warning or an error (the
-    reader confirmed it, or keyed it twice): flagged in the list (issue 12)."""
+    reader confirmed it, or keyed it twice): flagged in the list."""
     if not account_nos:
         return set()
     return {r[0] for r in store.conn.execute(
@@ -355,7 +355,7 @@ class WalkScreen(AppScreen):
             app.services.fbind("operator", self._operator_changed)
 
     def _operator_changed(self, *_):
-        """Log-out or another operator: their search text, filter and move go (issue 12)."""
+        """Log-out or another operator: their search text, filter and move go."""
         self.query = ""
         self.filter = "all"
         if "search" in self.ids:
