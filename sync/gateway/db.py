@@ -285,6 +285,20 @@ meters = Table("meters", metadata,  # a meter belongs to one account (docs/contr
                Column("meter_no", String(200), primary_key=True),
                Column("account_no", String(200), nullable=False, index=True))
 
+# -- the office's settlement of an exception (sync/gateway/settlement.py; revision 0006)
+settlements = Table("exception_settlements", metadata,  # credit, refund, reassign, write off
+                    Column("id", Integer, primary_key=True, autoincrement=True),
+                    Column("exception_id", Integer, nullable=False, unique=True),
+                    Column("kind", String(200), nullable=False),      # the exception's kind
+                    Column("action", String(20), nullable=False),
+                    Column("account_no", String(200), index=True),
+                    Column("target_account_no", String(200)),       # reassign
+                    Column("amount_fen", Big, nullable=False),
+                    Column("balance_fen", Big, nullable=False),     # moved on balances
+                    Column("reason", Text, nullable=False),
+                    Column("by_user", String(200), nullable=False),
+                    Column("at", String(200), nullable=False))
+
 # Counters taken with UPDATE … RETURNING (a row lock until commit; sync/gateway/feed.py):
 # `feed_version` (last change-feed version handed out), `feed_floor` (highest purged
 # version), `receipt_no` (next receipt number to hand out).

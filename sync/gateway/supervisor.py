@@ -128,15 +128,19 @@ def resolve_exception(ctx: Context, by: str, exception_id: int, note: str) -> di
 
 
 def resolve_exception_in(conn, by: str, exception_id: int, note: str) -> dict:
-    """Resolve inside the caller's write transaction; returns the exception as it was."""
+    """Resolve inside the caller's write transaction; returns the exception as it was.
+    The UPDATE is conditional on the exception being open: of two processes resolving it at
+    once, the second waits for the first one's row lock and then updates nothing (refused),
+    so whatever the caller books with the resolution is booked once."""
     e = db.exceptions
     row = conn.execute(select(e).where(e.c.id == exception_id)).mappings().first()
     if row is None:
         raise ApiError(404, "unknown_exception", f"no exception {exception_id}")
-    if row["resolved_at"]:
-        raise ApiError(409, "already_resolved", "this exception is already resolved")
-    conn.execute(e.update().where(e.c.id == exception_id).values(
-        resolved_at=now_iso(), resolved_by=by, resolution_note=note))
+    done = conn.execute(e.update().where(e.c.id == exception_id, e.c.resolved_at.is_(None))
+                        .values(resolved_at=now_iso(), resolved_by=by, resolution_note=note))
+    if row["resolved_at"] or done.rowcount != 1:
+        raise ApiError(409, "already_resolved",
+                       "该异常已处理 / this exception is already resolved")
     return dict(row)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
+                      ValidationInfo, field_validator)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -23,9 +24,21 @@ class Assign(Form):
 
 
 class Resolve(Form):
+    """Settle an exception (sync/gateway/settlement.py); a re-assignment names the account
+    the money goes to (its existence is checked when it is booked)."""
     action: Literal["credit", "refund", "reassign", "write_off"]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500)]
+    target_account: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64,
+                                                     pattern=r"^[0-9A-Za-z-]*$")] = \
+        Field("", validate_default=True)
+
+    @field_validator("target_account")
+    @classmethod
+    def _target_for_reassign(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("action") == "reassign" and not value:
+            raise ValueError("a re-assignment needs the target account")
+        return value
 
 
 class Review(Form):

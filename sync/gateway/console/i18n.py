@@ -42,6 +42,24 @@ WORDS = {
     "resolve": ("处理", "Resolve"), "resolved": ("已处理", "Resolved"),
     "act_credit": ("转预存", "Credit"), "act_refund": ("退款", "Refund"),
     "act_reassign": ("改派", "Re-assign"), "act_write_off": ("核销", "Write off"),
+    "target_account": ("改派到户号", "Re-assign to account"),
+    "f_target_account": ("改派到户号", "Re-assign to account"),
+    # refusals of a settlement (sync/gateway/settlement.py): nothing was changed
+    "already_resolved": ("该异常已处理，未做任何更改", "This exception is already resolved: "
+                         "nothing was changed"),
+    "unknown_exception": ("没有这个异常", "No such exception"),
+    "unknown_account": ("户号不存在或已销户，未做任何更改：", "No such open account, nothing was "
+                        "changed:"),
+    "action_not_allowed": ("此类异常不能这样处理（客户付的款转预存、退款或改派；其他异常核销），"
+                           "未做任何更改", "This exception cannot be settled so (money a "
+                           "customer paid is credited, refunded or re-assigned; anything else "
+                           "is written off): nothing was changed"),
+    "same_account": ("目标户号与原户号相同，未做任何更改", "The target is the payment's own "
+                     "account: nothing was changed"),
+    "nothing_to_settle": ("此异常没有可处理的金额，未做任何更改", "This exception carries no "
+                          "amount: nothing was changed"),
+    "settlements": ("异常处理（退款、核销等）", "Settlements (refunds, write-offs…)"),
+    "refunded": ("已退款", "Refunded"), "balance_moved": ("入账金额", "Moved on balances"),
     "approve": ("批准", "Approve"), "refuse": ("拒绝", "Refuse"), "pending": ("待审", "Pending"),
     "approved": ("已批准", "Approved"), "refused": ("已拒绝", "Refused"),
     "payment": ("原缴费", "Payment"), "requested_by": ("申请人", "Requested by"),

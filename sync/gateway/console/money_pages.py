@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import and_, select
 from starlette.concurrency import run_in_threadpool
 
-from sync.gateway import db, supervisor
+from sync.gateway import db, settlement
 from sync.gateway.console import auth, forms
 from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context, now_iso
@@ -30,15 +30,21 @@ def exception_rows(ctx: Context, status: str, kind: str = "", limit: int = 100) 
 
 
 def resolve(ctx: Context, user: dict, exception_id: int, form: forms.Resolve) -> None:
+    """Settle the exception with its money (sync/gateway/settlement.py) and audit it with
+    the balances before and after, in one transaction."""
     action = form.action
-    note = f"{action}: {form.reason}"
     with ctx.write() as conn:
-        row = supervisor.resolve_exception_in(conn, f"office:{user['username']}",
-                                              exception_id, note)
+        done = settlement.settle(conn, f"office:{user['username']}", exception_id, action,
+                                 form.reason, form.target_account or None)
+        row = done["exception"]
         auth.audit(conn, user["username"], f"exception_{action}", row["account_no"],
-                   before={"id": exception_id, "kind": row["kind"], "resolved": False},
-                   after={"id": exception_id, "resolved": True, "note": note},
-                   amount_fen=row["amount_fen"], credit_fen=row["credit_fen"])
+                   before={"id": exception_id, "kind": row["kind"], "resolved": False,
+                           "balances": {no: b["before"] for no, b in done["accounts"].items()}},
+                   after={"id": exception_id, "resolved": True, "note": f"{action}: {form.reason}",
+                          "balances": {no: b.get("after", b["before"])
+                                       for no, b in done["accounts"].items()}},
+                   amount_fen=done["amount_fen"], balance_fen=done["balance_fen"],
+                   target_account_no=form.target_account or None)
 
 
 def void_rows(ctx: Context, limit: int = 200) -> list[dict]:
@@ -159,7 +165,11 @@ def router(console: Console) -> APIRouter:
     @r.post("/console/exceptions/{exception_id}/resolve")
     async def resolve_post(request: Request, exception_id: int):
         user, form = await console.form(request, "exception", forms.Resolve)
-        await act(resolve, user, exception_id, form)
+        try:
+            await run_in_threadpool(resolve, ctx, user, exception_id, form)
+        except ApiError as exc:   # e.g. an unknown target account: named on the page
+            raise Denied(exc.status, exc.code, form.target_account
+                         if exc.code == "unknown_account" else "") from None
         return back("/console/exceptions")
 
     console.listing(r, "voids", void_rows)

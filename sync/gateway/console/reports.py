@@ -1,5 +1,6 @@
 """Reports with a CSV export each: daily collection by channel, readings completed per
-reader, arrears ageing, agents (billed to their accounts vs remitted). Money in fen in
+reader, arrears ageing, agents (billed to their accounts vs remitted), the office's
+settlements of exceptions (refunds, write-offs, credits, re-assignments). Money in fen in
 the CSV (integers), yuan on the page."""
 from __future__ import annotations
 
@@ -103,10 +104,26 @@ def agents(conn) -> list[dict]:
                                                .order_by(g.c.agent_id))]
 
 
+def settlements(conn) -> list[dict]:
+    """The office's settlements of exceptions per day and action (sync/gateway/settlement.py):
+    refunds paid back, write-offs, credits and re-assignments; `balance_fen` is what moved
+    on account balances (docs/ledger.md, "Settling an exception")."""
+    s = db.settlements
+    since = today_q.day_start(DAYS - 1)
+    day = func.substr(s.c.at, 1, 10)
+    return [{"day": d, "action": action, "count": n, "amount_fen": int(fen),
+             "balance_fen": int(moved)} for d, action, n, fen, moved in conn.execute(
+                select(day, s.c.action, func.count(), func.coalesce(func.sum(s.c.amount_fen), 0),
+                       func.coalesce(func.sum(s.c.balance_fen), 0))
+                .where(s.c.at >= since).group_by(day, s.c.action)
+                .order_by(day.desc(), s.c.action))]
+
+
 REPORTS = {"daily": daily_collection, "readers": readings_per_reader,
-           "ageing": arrears_ageing, "agents": agents}
+           "ageing": arrears_ageing, "agents": agents, "settlements": settlements}
 REPORT_TITLES = {"daily": "daily_collection", "readers": "readings_per_reader",
-                 "ageing": "arrears_ageing", "agents": "agents_remitted"}
+                 "ageing": "arrears_ageing", "agents": "agents_remitted",
+                 "settlements": "settlements"}
 
 
 def run(ctx: Context, name: str) -> list[dict]:
