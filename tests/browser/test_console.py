@@ -104,7 +104,14 @@ def test_approve_a_void_requested_by_a_handheld(page, gateway, sign_in, shot):
                          " AND account_no = :a", a=account_no) == [(1,)]
 
 
-def test_resolve_a_double_collection(page, gateway, sign_in, shot):
+def yuan(fen: int) -> str:
+    return f"{fen / 100:,.2f}"   # as the console shows money
+
+
+def test_resolve_a_double_collection_by_refund(page, gateway, sign_in, shot):
+    """Collected on site, then paid again through a platform: the cashier refunds the
+    extra; the account page shows the credit gone, the report and its CSV count the refund
+    (docs/ledger.md, "Settling an exception")."""
     dev = enrol_device(gateway.base_url)
     f = OpFactory(dev)
     [(account_no, bill)] = gateway.query(
@@ -113,9 +120,16 @@ def test_resolve_a_double_collection(page, gateway, sign_in, shot):
     assert post_ops(gateway.base_url, dev["token"], [f.shift_open(), f.payment(account_no,
                                                                                bill)]).ok
     thirdparty_payment(gateway.base_url, account_no, bill, "TXN-DOUBLE-1")
-    [(exc_id,)] = gateway.query("SELECT id FROM exceptions WHERE kind = 'double_collection' "
-                                "AND account_no = :a AND resolved_at IS NULL", a=account_no)
+    [(exc_id, credited)] = gateway.query(
+        "SELECT id, credit_fen FROM exceptions WHERE kind = 'double_collection' "
+        "AND account_no = :a AND resolved_at IS NULL", a=account_no)
+    [(doc,)] = gateway.query("SELECT doc FROM accounts WHERE account_no = :a", a=account_no)
+    credit_before = json.loads(doc)["credit_fen"]
+    assert credited > 0 and credit_before >= credited
     as_role(sign_in, page, gateway, "cashier")
+    page.goto(f"{gateway.base_url}/console/accounts/{account_no}")
+    assert page.inner_text("#credit") == yuan(credit_before)
+
     page.goto(gateway.base_url + "/console/exceptions")
     row = page.locator(f"#exception-{exc_id}")
     row.locator("select[name=action]").select_option("refund")
@@ -126,8 +140,24 @@ def test_resolve_a_double_collection(page, gateway, sign_in, shot):
     assert gateway.query("SELECT resolved_by, resolution_note FROM exceptions WHERE id = :i",
                          i=exc_id) == [(f"office:{USERS['cashier'][0]}",
                                         "refund: 用户要求退回现金")]
-    assert "用户要求退回现金" in page.inner_text("body") or \
-        page.locator(f"#exception-{exc_id}").count() == 0
+    assert page.locator(f"#exception-{exc_id}").count() == 0   # no longer open
+
+    page.goto(f"{gateway.base_url}/console/accounts/{account_no}")
+    assert page.inner_text("#credit") == yuan(credit_before - credited)
+    assert "exception_refund" in page.inner_text("#audit")
+    shot(page, "console-account-after-refund")
+
+    page.goto(gateway.base_url + "/console/reports?report=settlements")
+    shot(page, "console-report-settlements")
+    cells = page.locator("#settlements tr.settlement-refund td").all_inner_texts()
+    assert cells[1:4] == ["退款", "1", yuan(credited)]
+    with page.expect_download() as dl:
+        page.click("#csv-settlements")
+    rows = list(csv.DictReader(io.StringIO(open(dl.value.path(), encoding="utf-8-sig").read())))
+    got = {r["action"]: int(r["amount_fen"]) for r in rows}
+    assert got == dict(gateway.query("SELECT action, sum(amount_fen) FROM "
+                                     "exception_settlements GROUP BY action"))
+    assert got == {"refund": credited}
 
 
 def test_exported_report_sums_match_the_database(page, gateway, sign_in, shot):

@@ -59,7 +59,7 @@ WORDS = {
     "nothing_to_settle": ("此异常没有可处理的金额，未做任何更改", "This exception carries no "
                           "amount: nothing was changed"),
     "settlements": ("异常处理（退款、核销等）", "Settlements (refunds, write-offs…)"),
-    "refunded": ("已退款", "Refunded"), "balance_moved": ("入账金额", "Moved on balances"),
+    "refunded": ("已退款", "Refunded"), "balance_moved": ("余额变动", "Moved on balances"),
     "approve": ("批准", "Approve"), "refuse": ("拒绝", "Refuse"), "pending": ("待审", "Pending"),
     "approved": ("已批准", "Approved"), "refused": ("已拒绝", "Refused"),
     "payment": ("原缴费", "Payment"), "requested_by": ("申请人", "Requested by"),
