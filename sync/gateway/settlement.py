@@ -28,10 +28,11 @@ def refuse(status: int, code: str, zh: str, en: str) -> ApiError:
 
 
 def settle(conn, by: str, exception_id: int, action: str, reason: str,
-           target: str | None = None) -> dict:
-    """Resolve exception `exception_id` with `action` and move its money; returns what was
-    done: the exception as it was, the amount, and each touched account's balance before
-    and after ({account_no: {"before": {...}, "after": {...}}})."""
+           target: str | None = None, audit_as: str | None = None) -> dict:
+    """Resolve exception `exception_id` with `action` and move its money; `by` is named as
+    who resolved it, `audit_as` (default `by`) in the audit row, which holds each touched
+    account's balance before and after. Returns the exception as it was, the amount, what
+    moved on balances and the balances ({account_no: {"before": {...}, "after": {...}}})."""
     if action not in ACTIONS:
         raise refuse(400, "unknown_action", "未知的处理方式", "unknown action")
     row = supervisor.resolve_exception_in(conn, by, exception_id, f"{action}: {reason}")
@@ -51,8 +52,19 @@ def settle(conn, by: str, exception_id: int, action: str, reason: str,
         exception_id=exception_id, kind=row["kind"], action=action,
         account_no=row["account_no"], target_account_no=target if action == "reassign" else None,
         amount_fen=amount, balance_fen=moved, reason=reason, by_user=by, at=now_iso()))
+    balances = money.balances
+    conn.execute(db.supervisor_audit.insert().values(
+        at=now_iso(), operator_id=audit_as or by, action=f"exception_{action}",
+        account_no=row["account_no"], detail=db.dumps({
+            "before": {"id": exception_id, "kind": row["kind"], "resolved": False,
+                       "balances": {no: b["before"] for no, b in balances.items()}},
+            "after": {"id": exception_id, "resolved": True, "note": f"{action}: {reason}",
+                      "balances": {no: b.get("after", b["before"])
+                                   for no, b in balances.items()}},
+            "amount_fen": amount, "balance_fen": moved,
+            "target_account_no": target if action == "reassign" else None})))
     return {"exception": row, "amount_fen": amount, "balance_fen": moved,
-            "accounts": money.balances}
+            "accounts": balances}
 
 
 def _allowed(row: dict, action: str, target: str | None) -> None:

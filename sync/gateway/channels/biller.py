@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from sync import protocol
-from sync.gateway import db
+from sync.gateway import db, settlement
 from sync.gateway.observe import log
 from sync.gateway.channels.models import NoticeResult, ReversalResult
 from sync.gateway.context import ApiError, Context, now_iso
@@ -186,33 +186,20 @@ def reverse(ctx: Context, notice: dict) -> dict:
 def settle(ctx: Context, operator_id: str, platform: str, trade_no: str, action: str,
            note: str) -> dict:
     """The office settles a double collection: keep it as credit, or refund it (the credit
-    goes; the refund is paid to the customer outside this system). Devices see the balance."""
-    p = db.channel_payments.c
-    ref = f"{platform}:{trade_no}"
+    is taken back; the money is paid to the customer outside this system) — the same
+    settlement as the console's (sync/gateway/settlement.py): once, audited, seen by devices."""
+    p, e = db.channel_payments.c, db.exceptions.c
     with ctx.write() as conn:
         pay = conn.execute(select(db.channel_payments).where(
             p.platform == platform, p.trade_no == trade_no)).first()
         if pay is None or pay.double_fen == 0:
             raise ApiError(404, "no_double_collection", "no double collection on this trade")
-        refund = 0
-        if action == "refund":
-            cache = AccountCache(conn)
-            acc = cache.get(pay.account_no)
-            doc = acc["doc"]
-            refund = min(doc["credit_fen"], pay.double_fen - pay.refunded_fen)
-            doc["credit_fen"] -= refund
-            if doc.get("last_third_party", {}).get("trade_no") == trade_no:
-                doc["last_third_party"]["refunded_fen"] = pay.refunded_fen + refund
-            cache.emit_balance(pay.account_no)
-            cache.flush()
-            conn.execute(db.channel_payments.update().where(
-                p.platform == platform, p.trade_no == trade_no).values(
-                refunded_fen=pay.refunded_fen + refund))
-        e = db.exceptions.c
-        conn.execute(db.exceptions.update().where(
-            e.kind == "double_collection", e.op_id == ref, e.resolved_at.is_(None)).values(
-            resolved_at=now_iso(), resolved_by=operator_id,
-            resolution_note=f"{action}: {note}"[:2000]))
+        exception_id = conn.execute(select(e.id).where(
+            e.kind == "double_collection", e.op_id == f"{platform}:{trade_no}")
+            .order_by(e.id.desc())).scalar()
+        done = settlement.settle(conn, operator_id, exception_id,
+                                 "refund" if action == "refund" else "credit", note)
+    refund = done["balance_fen"] if action == "refund" else 0
     return {"platform": platform, "trade_no": trade_no, "action": action,
             "refunded_fen": refund, "kept_credit_fen": pay.double_fen - refund}
 

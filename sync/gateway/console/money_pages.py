@@ -30,21 +30,11 @@ def exception_rows(ctx: Context, status: str, kind: str = "", limit: int = 100) 
 
 
 def resolve(ctx: Context, user: dict, exception_id: int, form: forms.Resolve) -> None:
-    """Settle the exception with its money (sync/gateway/settlement.py) and audit it with
-    the balances before and after, in one transaction."""
-    action = form.action
+    """Settle the exception with its money and audit it with the balances before and after,
+    in one transaction (sync/gateway/settlement.py)."""
     with ctx.write() as conn:
-        done = settlement.settle(conn, f"office:{user['username']}", exception_id, action,
-                                 form.reason, form.target_account or None)
-        row = done["exception"]
-        auth.audit(conn, user["username"], f"exception_{action}", row["account_no"],
-                   before={"id": exception_id, "kind": row["kind"], "resolved": False,
-                           "balances": {no: b["before"] for no, b in done["accounts"].items()}},
-                   after={"id": exception_id, "resolved": True, "note": f"{action}: {form.reason}",
-                          "balances": {no: b.get("after", b["before"])
-                                       for no, b in done["accounts"].items()}},
-                   amount_fen=done["amount_fen"], balance_fen=done["balance_fen"],
-                   target_account_no=form.target_account or None)
+        settlement.settle(conn, f"office:{user['username']}", exception_id, form.action,
+                          form.reason, form.target_account or None, audit_as=user["username"])
 
 
 def void_rows(ctx: Context, limit: int = 200) -> list[dict]:
