@@ -1,0 +1,155 @@
+"""The app process of the soak (tests/soak/test_soak_day_offline.py): the real ChaoshouApp
+offscreen, with its own sync worker process, driven through its screens by the UI test
+harness (tests/ui/conftest.py `UI`, the flows of the UI tests).
+
+    python -m tests.soak.app DATA_DIR GATEWAY_URL PRINTER_URL TERMINAL_URL
+
+Touches are injected into Kivy's event loop, so the hands that tap live in this process;
+what to do comes from the driver, one JSON command a line on stdin, and each answer is one
+line `SOAK {json}` on stdout (Kivy's log goes to stderr):
+
+- `{"do": "setup", "route_id", "operator", "float"}` — log in, download the route (already
+  assigned to this device on the gateway), open a shift; answers the device id.
+- `{"do": "reading", "account_no", "photo": bool}` — the reading screen for that account
+  (if it is not there already), a value the meter's validation accepts keyed on the keypad
+  and saved; with `photo`, skip code S04 (meter damaged: note and photo required) with a
+  note and a photo from the simulated camera instead. Answers the photo's hash.
+- `{"do": "cash", "account_no", "amount_fen"}` / `{"do": "card", ...}` — account → Collect
+  → the amount keyed → Cash (the next 100-yuan note tendered) or Card (the ZVT simulator)
+  → the receipt; answers the receipt number.
+- `{"do": "status"}` — pending ops, photos not yet uploaded, whether the app says online.
+- `{"do": "quit"}`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+UI_TESTS = Path(__file__).resolve().parents[1] / "ui"
+sys.path.insert(0, str(UI_TESTS))     # the UI tests import each other by bare name
+
+from tests.ui.conftest import UI, Flows  # noqa: E402  (prepares headless Kivy first)
+from test_ui_field_collect import open_shift  # noqa: E402
+from test_ui_field_reader import keyin, pick_value, popup_button, popup_open, touch  # noqa: E402
+
+from sync.client import Backoff  # noqa: E402
+
+
+class Hands:
+    def __init__(self, ui: UI):
+        self.ui = ui
+        self.route_id = ""
+
+    def setup(self, route_id: str, operator: str, float: str) -> dict:
+        ui = self.ui
+        self.route_id = route_id
+        Flows.login(ui, operator, "1234", shot=False)
+        Flows.download_route(ui, route_id, timeout=120)
+        ui.app.go("home")
+        open_shift(ui, float)
+        return {"device_id": ui.store.get_meta("device_id")}
+
+    def _open(self, name: str, **params):
+        """Screen `name` for `params`; a screen does not re-enter itself (app.go), so from
+        the same screen the way is through home, as the operator's would be."""
+        if self.ui.app.sm.current == name:
+            self.ui.go("home")
+        return self.ui.go(name, **params)
+
+    def _entry(self, account_no: str):
+        ui = self.ui
+        reading = ui.screen
+        if ui.app.sm.current != "reading" or reading.account_no != account_no:
+            reading = self._open("reading", account_no=account_no, route_id=self.route_id)
+        ui.wait_for(lambda: reading.loaded and reading.account_no == account_no
+                    and not reading.busy, 10, f"reading entry for {account_no}")
+        return reading
+
+    def reading(self, account_no: str, photo: bool) -> dict:
+        ui = self.ui
+        reading = self._entry(account_no)
+        sha = ""
+        if photo:
+            ui.tap("skip_code")
+            ui.wait_for(popup_open, 5, "skip codes")
+            touch(ui, popup_button("S04"))
+            ui.wait_for(lambda: reading.skip_code == "S04" and not popup_open(), 5, "S04 chosen")
+            ui.type("表盘破裂", into="note")
+            ui.tap("photo")
+            sha = ui.wait_for(lambda: reading.ids.photo.sha, 15, "photo kept")
+        else:
+            keyin(ui, pick_value(ui.store, account_no, "ok"))
+        ui.tap("save")
+        ui.wait_for(lambda: ui.app.sm.current != "reading" or reading.account_no != account_no
+                    or (reading.message and reading.level == "error"), 15, "reading saved")
+        saved = ui.store.conn.execute("SELECT op_id FROM readings WHERE account_no=?",
+                                      (account_no,)).fetchone()
+        if saved is None:
+            raise AssertionError(f"{account_no} not saved: {reading.message!r}")
+        return {"op_id": saved[0], "photo": sha}
+
+    def pay(self, account_no: str, amount_fen: int, method: str) -> dict:
+        ui = self.ui
+        account = self._open("account", account_no=account_no)
+        ui.wait_for(lambda: account.loaded and account.account_no == account_no, 10, "account")
+        ui.tap("collect")
+        pay = ui.wait_screen("payment")
+        ui.wait_for(lambda: pay.loaded and pay.account_no == account_no, 10, "bill")
+        ui.tap("clear")
+        keyin(ui, str(amount_fen))
+        if pay.amount_fen != amount_fen:
+            raise AssertionError(f"keyed {amount_fen}, the screen holds {pay.amount_fen}")
+        ui.tap(method)
+        if method == "cash":
+            ui.wait_for(lambda: pay.stage == "cash", 5, "cash stage")
+            keyin(ui, str((amount_fen // 10000 + 1) * 10000))
+            ui.tap("confirm_cash")
+        ui.wait_for(lambda: pay.stage == "done" and pay.receipt_no, 60, f"{method} payment done")
+        receipt = pay.receipt_no
+        ui.tap("finish")
+        return {"receipt_no": receipt}
+
+    def status(self) -> dict:
+        ui = self.ui
+        ui.pump(3)
+        one = lambda sql: ui.store.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {"pending": one("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')"),
+                "photos_pending": one("SELECT COUNT(*) FROM photos WHERE uploaded_at IS NULL"),
+                "online": bool(ui.services.online)}
+
+
+def main(argv: list[str]) -> int:
+    data_dir, gateway_url, printer_url, terminal_url = argv
+    (Path(data_dir) / "shots").mkdir(parents=True, exist_ok=True)
+    ui = UI.start(artifacts=Path(data_dir) / "shots", data_dir=Path(data_dir) / "device",
+                  gateway=SimpleNamespace(url=gateway_url), enrol=True,
+                  printer=SimpleNamespace(url=printer_url),
+                  terminal=SimpleNamespace(url=terminal_url),
+                  config={"camera": {"kind": "sim"}},
+                  worker_options={"backoff": Backoff(base=0.5, cap=2.0), "period": 1.0})
+    hands = Hands(ui)
+    print("SOAK " + json.dumps({"device_id": ui.store.get_meta("device_id")}), flush=True)
+    try:
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            do = cmd.pop("do")
+            try:
+                if do == "quit":
+                    break
+                if do in ("cash", "card"):
+                    answer = hands.pay(method=do, **cmd)
+                else:
+                    answer = getattr(hands, do)(**cmd)
+            except Exception as exc:        # the driver fails the soak with this
+                ui.shot(f"failed-{do}")
+                answer = {"error": f"{type(exc).__name__}: {exc}"}
+            print("SOAK " + json.dumps(answer, ensure_ascii=False), flush=True)
+    finally:
+        ui.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
