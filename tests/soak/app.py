@@ -15,8 +15,8 @@ line `SOAK {json}` on stdout (Kivy's log goes to stderr):
   and saved; with `photo`, skip code S04 (meter damaged: note and photo required) with a
   note and a photo from the simulated camera instead. Answers the photo's hash.
 - `{"do": "cash", "account_no", "amount_fen"}` / `{"do": "card", ...}` — account → Collect
-  → the amount keyed → Cash (the next 100-yuan note tendered) or Card (the ZVT simulator)
-  → the receipt; answers the receipt number.
+  → the amount keyed → Cash (the exact sum tendered) or Card (the ZVT simulator) → the
+  receipt; answers the receipt number.
 - `{"do": "status"}` — pending ops, photos not yet uploaded, whether the app says online.
 - `{"do": "quit"}`.
 """
@@ -31,10 +31,23 @@ UI_TESTS = Path(__file__).resolve().parents[1] / "ui"
 sys.path.insert(0, str(UI_TESTS))     # the UI tests import each other by bare name
 
 from tests.ui.conftest import UI, Flows  # noqa: E402  (prepares headless Kivy first)
-from test_ui_field_collect import open_shift  # noqa: E402
+from test_ui_field_collect import card_pay, open_shift  # noqa: E402
+from test_ui_field_due_agrees import pay_cash  # noqa: E402
 from test_ui_field_reader import keyin, pick_value, popup_button, popup_open, touch  # noqa: E402
 
 from sync.client import Backoff  # noqa: E402
+from terminal import validation  # noqa: E402
+
+
+def rolled_over(store, account_no: str) -> str:
+    """The value a meter near the top of its dials shows after about a month's use: past
+    zero again (the core asks to confirm a rollover)."""
+    import datetime as dt
+    row = store.conn.execute("SELECT * FROM meters WHERE account_no=?", (account_no,)).fetchone()
+    meter = validation.MeterSpec.from_row(row)
+    days = validation.days_between(meter.prev_date, dt.date.today())
+    units = max(1, meter.avg_daily_wh * days * 10 ** meter.decimals // (1000 * meter.multiplier))
+    return str(((meter.prev_value or 0) + units) % 10 ** meter.dials)
 
 
 class Hands:
@@ -80,10 +93,20 @@ class Hands:
             ui.tap("photo")
             sha = ui.wait_for(lambda: reading.ids.photo.sha, 15, "photo kept")
         else:
-            keyin(ui, pick_value(ui.store, account_no, "ok"))
+            try:
+                keyin(ui, pick_value(ui.store, account_no, "ok"))
+            except AssertionError:            # no value up to the top of its dials
+                keyin(ui, rolled_over(ui.store, account_no))
         ui.tap("save")
-        ui.wait_for(lambda: ui.app.sm.current != "reading" or reading.account_no != account_no
+
+        def moved_on():
+            return ui.app.sm.current != "reading" or reading.account_no != account_no
+        ui.wait_for(lambda: moved_on() or reading.awaiting == "confirm"
                     or (reading.message and reading.level == "error"), 15, "reading saved")
+        if not moved_on() and reading.awaiting == "confirm":     # a rollover: confirmed
+            ui.tap("confirm")
+            ui.wait_for(lambda: moved_on() or (reading.message and reading.level == "error"),
+                        15, "reading confirmed and saved")
         saved = ui.store.conn.execute("SELECT op_id FROM readings WHERE account_no=?",
                                       (account_no,)).fetchone()
         if saved is None:
@@ -91,22 +114,15 @@ class Hands:
         return {"op_id": saved[0], "photo": sha}
 
     def pay(self, account_no: str, amount_fen: int, method: str) -> dict:
+        """The UI tests' payment flows (account → Collect → amount keyed → Cash with the
+        exact sum tendered, or Card), from home: a screen does not re-enter itself."""
         ui = self.ui
-        account = self._open("account", account_no=account_no)
-        ui.wait_for(lambda: account.loaded and account.account_no == account_no, 10, "account")
-        ui.tap("collect")
-        pay = ui.wait_screen("payment")
-        ui.wait_for(lambda: pay.loaded and pay.account_no == account_no, 10, "bill")
-        ui.tap("clear")
-        keyin(ui, str(amount_fen))
-        if pay.amount_fen != amount_fen:
-            raise AssertionError(f"keyed {amount_fen}, the screen holds {pay.amount_fen}")
-        ui.tap(method)
+        ui.go("home")
         if method == "cash":
-            ui.wait_for(lambda: pay.stage == "cash", 5, "cash stage")
-            keyin(ui, str((amount_fen // 10000 + 1) * 10000))
-            ui.tap("confirm_cash")
-        ui.wait_for(lambda: pay.stage == "done" and pay.receipt_no, 60, f"{method} payment done")
+            pay, _shown = pay_cash(ui, account_no, amount_fen)
+        else:
+            pay = card_pay(ui, account_no, str(amount_fen))
+            ui.wait_for(lambda: pay.stage == "done" and pay.receipt_no, 60, "card payment done")
         receipt = pay.receipt_no
         ui.tap("finish")
         return {"receipt_no": receipt}
