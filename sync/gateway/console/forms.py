@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
                       ValidationInfo, field_validator)
 
+from sync.gateway import settlement
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -26,7 +28,7 @@ class Assign(Form):
 class Resolve(Form):
     """Settle an exception (sync/gateway/settlement.py); a re-assignment names the account
     the money goes to (its existence is checked when it is booked)."""
-    action: Literal["credit", "refund", "reassign", "write_off"]
+    action: Literal[settlement.ACTIONS]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500)]
     target_account: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64,
