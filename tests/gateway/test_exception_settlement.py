@@ -9,44 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import threading
 
 import pytest
 import requests
 
-from sync.gateway.seed import DEMO_OFFICE_USERS
-from sync.gateway.testing import GatewayProcess, thirdparty_payment
-
-USERS = {role: (username, password) for username, _n, role, password in DEMO_OFFICE_USERS}
-
-
-class Office:
-    """A signed-in console session (cookie + CSRF token), as a browser holds one."""
-
-    def __init__(self, base_url: str, role: str = "cashier"):
-        self.base_url, self.s = base_url, requests.Session()
-        page = self.s.get(base_url + "/console/login", timeout=10).text
-        username, password = USERS[role]
-        r = self.s.post(base_url + "/console/login", allow_redirects=False, timeout=10, data={
-            "csrf": _csrf(page), "username": username, "password": password})
-        assert r.status_code == 303, r.text
-        self.csrf = _csrf(self.s.get(base_url + "/console/exceptions", timeout=10).text)
-
-    def resolve(self, exception_id: int, action: str, reason: str = "核对无误",
-                target: str = "", base_url: str | None = None, lang: str = "zh"):
-        return self.s.post(f"{base_url or self.base_url}/console/exceptions/{exception_id}/"
-                           f"resolve?lang={lang}", allow_redirects=False, timeout=30,
-                           data={"csrf": self.csrf, "action": action, "reason": reason,
-                                 "target_account": target})
-
-    def post(self, path: str, **data):
-        return self.s.post(self.base_url + path, allow_redirects=False, timeout=30,
-                           data={"csrf": self.csrf, **data})
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+from sync.gateway.testing import GatewayProcess, supervisor_token, thirdparty_payment
+from tests.gateway.office_kit import USERS, Office
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +73,16 @@ def settled(gw, exception_id: int) -> list[tuple]:
 
 
 def refused_twice(gw, office, exc_id: int, account_no: str) -> None:
-    """A second resolve (any action) is refused in both languages and moves nothing."""
+    """A second resolve (any action, or the supervisor API's) is refused in both languages
+    and moves nothing."""
     before = balance(gw, account_no)
     again = office.resolve(exc_id, "refund")
     assert again.status_code == 409 and "该异常已处理" in again.text
     assert "already resolved" in office.resolve(exc_id, "credit", lang="en").text
+    api = requests.post(f"{gw.base_url}/v1/supervisor/exceptions/{exc_id}/resolve",
+                        json={"note": "again"}, timeout=10,
+                        headers={"Authorization": f"Bearer {supervisor_token(gw.base_url)}"})
+    assert api.status_code == 409 and api.json()["error"] == "already_resolved"
     assert balance(gw, account_no) == before and len(settled(gw, exc_id)) == 1
 
 
