@@ -17,7 +17,7 @@ import datetime as dt
 import json
 
 from terminal import payments, receipt_docs, tariffs
-from terminal.ledger_errors import LedgerError, fen_text, refusal, require_int
+from terminal.ledger_errors import LedgerError, Term, fen_text, refusal, require_int
 
 
 def _agent(store, agent_id: str):
@@ -38,11 +38,9 @@ def check_not_blocked(store, agent_id: str) -> None:
     block = blocked.get(agent_id) if isinstance(blocked, dict) else None
     if block:
         name = _agent(store, agent_id)["name"]
-        raise LedgerError("agent_blocked",
-                          f"代管单位 {name} 已暂停代收：{block.get('zh', '')}。"
-                          "请其先上缴款项，营业所解除后方可收款",
-                          f"Agent {name} is blocked: {block.get('en', '')}. No new lump "
-                          "payments until the office lifts the block")
+        reason = Term("", given={k: str(block.get(k) or "") for k in ("zh", "en")})
+        raise refusal("agent_blocked", "Agent {name} is blocked: {reason}. No new lump "
+                      "payments until the office lifts the block", name=name, reason=reason)
 
 
 def members(store, agent_id: str) -> list[dict]:
@@ -72,7 +70,7 @@ def dues(store, agent_id: str, today: dt.date | None = None) -> list[dict]:
 
 def allocate(store, agent_id: str, amount_fen: int, today: dt.date | None = None) -> list[dict]:
     """Split `amount_fen` across the members by the rule in the module docstring."""
-    require_int(amount_fen, "金额", "Amount")
+    require_int(amount_fen, "Amount")
     if amount_fen <= 0:
         raise refusal("amount_not_positive", "The amount must be greater than zero")
     table = dues(store, agent_id, today)
@@ -108,7 +106,7 @@ def check_allocations(store, agent_id: str, amount_fen: int, allocations: list[d
         if acct in seen:
             raise refusal("duplicate_allocation", "Account {acct} appears twice", acct=acct)
         seen.add(acct)
-        amt = require_int(a.get("amount_fen"), "分配金额", "Allocated amount")
+        amt = require_int(a.get("amount_fen"), "Allocated amount")
         if amt <= 0:
             raise refusal("amount_not_positive",
                           "Each allocated amount must be greater than zero")
@@ -123,7 +121,7 @@ def prepare(store, agent_id: str, amount_fen: int, allocations: list[dict] | Non
     """(receipt content, allocations) of an agent payment, checked."""
     agent = _agent(store, agent_id)
     check_not_blocked(store, agent_id)
-    require_int(amount_fen, "金额", "Amount")
+    require_int(amount_fen, "Amount")
     if allocations is None:
         allocations = allocate(store, agent_id, amount_fen, today)
     else:

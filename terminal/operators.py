@@ -18,6 +18,7 @@ import json
 import os
 import time
 
+from terminal.ledger_errors import Term
 from terminal.store import Store, audit
 
 ROLES = ("reader", "collector", "supervisor")
@@ -40,12 +41,14 @@ class Operator:
 
 
 class LoginError(Exception):
-    """Login refused. `code`: wrong_pin | locked | no_role | pin_too_short; `remaining_s` while locked."""
+    """Login refused. `code`: wrong_pin | locked | no_role | pin_too_short; `remaining_s` while
+    locked. The English `msgid` (+ `params`) is translated by the UI (chaoshou_core catalog)."""
 
-    def __init__(self, code: str, message_zh: str, message_en: str, remaining_s: int = 0,
-                 attempts_left: int | None = None):
-        super().__init__(f"{message_zh} {message_en}")
-        self.code, self.message_zh, self.message_en = code, message_zh, message_en
+    def __init__(self, code: str, msgid: str, remaining_s: int = 0,
+                 attempts_left: int | None = None, **params):
+        self.code, self.msgid, self.params = code, msgid, params
+        self.message_en = msgid.format(**params)
+        super().__init__(self.message_en)
         self.remaining_s, self.attempts_left = remaining_s, attempts_left
 
 
@@ -90,9 +93,9 @@ def lockout_seconds(store: Store) -> int:
         return DEFAULT_LOCKOUT_SECONDS
 
 
-def _fmt_wait(seconds: int) -> tuple[str, str]:
+def _fmt_wait(seconds: int) -> Term:
     m, s = divmod(max(0, seconds), 60)
-    return (f"{m} 分 {s} 秒" if m else f"{s} 秒"), (f"{m} min {s} s" if m else f"{s} s")
+    return Term("{m} min {s} s", m=m, s=s) if m else Term("{s} s", s=s)
 
 
 def lock_state(store: Store, operator_id: str, *, clock=time.time) -> dict:
@@ -125,9 +128,8 @@ def login(store: Store, operator_id: str, pin: str, *, role: str | None = None, 
             remaining = int(-(-(locked_until - now) // 1))
             audit(conn, "login_locked", operator_id, remaining_s=remaining)
     if remaining:
-        zh, en = _fmt_wait(remaining)
-        raise LoginError("locked", f"密码错误次数过多，已锁定，请 {zh} 后再试",
-                         f"Too many wrong PINs: locked, try again in {en}", remaining)
+        raise LoginError("locked", "Too many wrong PINs: locked, try again in {wait}",
+                         remaining, wait=_fmt_wait(remaining))
     with store.transaction() as conn:
         if locked_until:  # the lock has run out: a fresh set of attempts
             failures = 0
@@ -154,23 +156,19 @@ def login(store: Store, operator_id: str, pin: str, *, role: str | None = None, 
                 audit(conn, event, operator_id, **({"role": role} if role else {}), **detail)
     if not ok:
         if failures >= MAX_FAILURES:
-            zh, en = _fmt_wait(limit)
-            raise LoginError("locked", f"密码错误次数过多，已锁定 {zh}",
-                             f"Too many wrong PINs: locked for {en}", limit, 0)
+            raise LoginError("locked", "Too many wrong PINs: locked for {wait}", limit, 0,
+                             wait=_fmt_wait(limit))
         left = MAX_FAILURES - failures
-        raise LoginError("wrong_pin", f"工号或密码错误，还可尝试 {left} 次",
-                         f"Wrong operator or PIN; {left} attempt(s) left before lockout", 0, left)
+        raise LoginError("wrong_pin", "Wrong operator or PIN; {left} attempt(s) left before "
+                         "lockout", 0, left, left=left)
     if operator.has_role("supervisor") and len(pin) < SUPERVISOR_PIN_DIGITS:
-        raise LoginError("pin_too_short", f"主管密码至少 {SUPERVISOR_PIN_DIGITS} 位，请到公司更换",
-                         f"A supervisor's PIN has at least {SUPERVISOR_PIN_DIGITS} digits;"
-                         " have the office issue a new one")
+        raise LoginError("pin_too_short", "A supervisor's PIN has at least {digits} digits; "
+                         "have the office issue a new one", digits=SUPERVISOR_PIN_DIGITS)
     if role and not operator.has_role(role):
-        raise LoginError("no_role", f"{operator.name} 没有{_ROLE_ZH.get(role, role)}权限",
-                         f"{operator.name} does not hold the {role} role")
+        raise LoginError("no_role", "{name} does not hold the {role} role", name=operator.name,
+                         role=Term(role) if role in ROLES else role)
     return operator
 
-
-_ROLE_ZH = {"reader": "抄表员", "collector": "收费员", "supervisor": "主管"}
 
 
 def approve(store: Store, supervisor_id: str, pin: str, action: str, *, clock=time.time, **detail) -> Operator:

@@ -88,7 +88,7 @@ def cash_limits(store: Store) -> dict:
 
 
 def check_amount(amount_fen, cap_fen: int, minimum: int = 1) -> int:
-    require_int(amount_fen, "金额", "Amount")
+    require_int(amount_fen, "Amount")
     if amount_fen <= 0:
         raise refusal("amount_not_positive", "The amount must be greater than zero")
     if amount_fen < minimum:
@@ -200,7 +200,7 @@ def check_tendered(store: Store, amount_fen: int, tendered_fen) -> tuple[int, in
     """(tendered, change) for a cash payment; tendered None means exact money."""
     if tendered_fen is None:
         return amount_fen, 0
-    require_int(tendered_fen, "实收现金", "Tendered cash")
+    require_int(tendered_fen, "Tendered cash")
     if tendered_fen < amount_fen:
         raise refusal("tendered_too_little",
                       "Tendered {tendered_fen} is less than the amount {amount_fen}",
@@ -243,11 +243,9 @@ def _account_content(store: Store, account_no: str, amount: int, today,
     acct = _account(store, account_no)
     due = due_after(store, account_no, today)   # e.g. its tariff is missing: None, still taken
     if due is not None and amount > due and not advance:
-        zh, en = paid_elsewhere(acct)
-        raise LedgerError("over_due",
-                          f"{zh}金额超过应缴 {fen_text(due)} 元；如为预存请确认",
-                          f"{en}The amount is more than the {fen_text(due)} yuan due; "
-                          "confirm it as an advance payment")
+        raise refusal("over_due", "{paid_elsewhere}The amount is more than the {due} yuan "
+                      "due; confirm it as an advance payment",
+                      paid_elsewhere=paid_elsewhere(acct), due=fen_text(due))
     content = {"name": acct["name"], "address": acct["address"], "due_before_fen": due,
                "advance_fen": None if due is None else max(0, amount - due)}
     return content, [{"account_no": account_no, "name": acct["name"], "amount_fen": amount}]

@@ -47,8 +47,8 @@ class MeterChanged(ReadingError):
 class AlreadyRead(ReadingError):
     def __init__(self, existing_op_id: str):
         self.existing_op_id = existing_op_id
-        super().__init__([v.Result("error", "already_read", "本期已抄此表；如需更正请使用更正功能",
-                                   "This meter already has a reading this cycle; use correct instead", True)])
+        super().__init__([v._err("already_read", None, "This meter already has a reading this "
+                                 "cycle; use correct instead", True)])
 
 
 @dataclasses.dataclass
@@ -125,8 +125,9 @@ def capture_reading(store: Store, *, account_no: str, operator_id: str, status: 
             "SELECT a.route_id, r.cycle, m.meter_no FROM accounts a JOIN meters m ON m.account_no=a.account_no"
             " LEFT JOIN routes r ON r.route_id=a.route_id WHERE a.account_no=?", (account_no,)).fetchone()
         if acc is None:
-            raise ReadingError([v._err("unknown_account", f"户号 {account_no} 不在本机",
-                                       f"Account {account_no} is not on this device", True)])
+            raise ReadingError([v._err("unknown_account", None,
+                                       "Account {account_no} is not on this device", True,
+                                       account_no=account_no)])
         if validated_meter is not None and validated_meter != _meter_now(conn, account_no):
             raise MeterChanged()
         existing = current_reading(conn, acc["meter_no"], acc["cycle"])
@@ -182,8 +183,9 @@ class ReadingEntry:
             " FROM accounts a JOIN meters m ON m.account_no = a.account_no"
             " LEFT JOIN routes r ON r.route_id = a.route_id WHERE a.account_no=?", (account_no,)).fetchone()
         if row is None:
-            raise ReadingError([v._err("unknown_account", f"户号 {account_no} 不在本机",
-                                       f"Account {account_no} is not on this device", True)])
+            raise ReadingError([v._err("unknown_account", None,
+                                       "Account {account_no} is not on this device", True,
+                                       account_no=account_no)])
         self.account_no = account_no
         self.account = dict(row)
         self.meter_no, self.meter = row["meter_no"], v.MeterSpec.from_row(row)

@@ -9,7 +9,7 @@ says exactly what the original said.
 from __future__ import annotations
 
 from terminal import receipts
-from terminal.ledger_errors import LedgerError, fen_text
+from terminal.ledger_errors import fen_text, refusal
 from terminal.store import Store, audit
 
 DEFAULT_COMPANY = "示范供电公司"
@@ -163,8 +163,8 @@ def receipt_document(store: Store, receipt_no, copy: bool = False) -> dict:
     """The printable document of a stored receipt (collection or void slip)."""
     row = receipts.get(store, receipt_no)
     if row is None:
-        raise LedgerError("unknown_receipt", f"收据 {receipt_no} 不存在",
-                          f"Receipt {receipt_no} does not exist on this device")
+        raise refusal("unknown_receipt", "Receipt {receipt_no} does not exist on this device",
+                      receipt_no=receipt_no)
     build = _void_blocks if row["kind"] == "void" else _collection_blocks
     kind = "void" if row["kind"] == "void" else "collection"
     return _doc(kind, build(store, row), str(row["receipt_no"]), copy)

@@ -164,8 +164,8 @@ def verify_url(store: Store, receipt_no, amount_fen: int, code: str, dev: str | 
 
 def add_block(store: Store, start: int, end: int) -> None:
     """Record a block of receipt numbers the gateway allocated (inclusive)."""
-    require_int(start, "起始号", "Block start")
-    require_int(end, "结束号", "Block end")
+    require_int(start, "Block start")
+    require_int(end, "Block end")
     if start < 1 or end < start:
         raise refusal("bad_block",
                       "Invalid receipt number block {start}-{end}", start=start, end=end)

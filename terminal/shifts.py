@@ -42,7 +42,7 @@ def require_open_shift(store: Store, operator_id: str) -> dict:
 
 def open_shift(store: Store, operator_id: str, float_fen: int) -> dict:
     """Open a shift with a cash float; writes op `shift_open`. Returns the shift row."""
-    require_int(float_fen, "备用金", "Float")
+    require_int(float_fen, "Float")
     if float_fen < 0 or float_fen > MAX_FLOAT_FEN:
         raise refusal("bad_float",
                       "The float must be between 0 and {MAX_FLOAT_FEN} fen", MAX_FLOAT_FEN=MAX_FLOAT_FEN)
@@ -116,7 +116,7 @@ def counted_from(denominations: dict) -> int:
         if d not in DENOMINATIONS:
             raise refusal("bad_denomination",
                           "Not a Renminbi denomination (fen): {denom!r}", denom=denom)
-        require_int(count, "张数", "Count")
+        require_int(count, "Note count")
         if count < 0:
             raise refusal("bad_count", "A count cannot be negative")
         total += d * count
@@ -158,7 +158,7 @@ def close_shift(store: Store, operator_id: str, counted_fen: int | None = None,
         counted_fen = from_denoms
     if counted_fen is None:
         raise refusal("no_count", "Enter the counted cash")
-    require_int(counted_fen, "实点现金", "Counted cash")
+    require_int(counted_fen, "Counted cash")
     if counted_fen < 0:
         raise refusal("bad_count", "Counted cash cannot be negative")
     shift = require_open_shift(store, operator_id)

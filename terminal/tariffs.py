@@ -102,7 +102,7 @@ class Line:
 
 def charge_lines(tariff: Tariff, kwh_e3: int) -> list[Line]:
     """The current charge of `kwh_e3` as band lines (bands with no consumption left out)."""
-    require_int(kwh_e3, "用电量", "Consumption")
+    require_int(kwh_e3, "Consumption")
     if kwh_e3 < 0:
         raise refusal("negative_kwh", "Consumption cannot be negative")
     lines: list[Line] = []

@@ -32,6 +32,8 @@ import logging
 import sys
 from pathlib import Path
 
+from terminal.ledger_errors import Term
+
 log = logging.getLogger(__name__)
 
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "assets" / "locale"
@@ -152,12 +154,25 @@ def error_text(exc: BaseException, lang: str | None = None) -> str:
     lang = lang or _current
     msgid = getattr(exc, "msgid", None)
     if msgid:
-        return tr(msgid, lang).format(**(getattr(exc, "params", None) or {}))
+        return _filled(msgid, getattr(exc, "params", None) or {}, lang)
     zh = getattr(exc, "message_zh", None) or getattr(exc, "zh", None)
     en = getattr(exc, "message_en", None) or getattr(exc, "en", None)
     if lang == "zh" and zh:
         return str(zh)
     return str(en or zh or exc or exc.__class__.__name__)
+
+
+def _filled(msgid: str, params: dict, lang: str) -> str:
+    """`msgid` in `lang` with `params` filled in, a `Term` among them in `lang` too."""
+    return tr(msgid, lang).format(**{k: _term_text(v, lang) for k, v in params.items()})
+
+
+def _term_text(value, lang: str):
+    if not isinstance(value, Term):
+        return value
+    if value.given is not None:
+        return str(value.given.get(lang) or value.given.get("en") or "")
+    return _filled(value.msgid, value.params, lang) if value.msgid else ""
 
 
 def status_text(err: dict | None, lang: str | None = None) -> str:

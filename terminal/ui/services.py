@@ -437,9 +437,9 @@ class Services(EventDispatcher):
 class DeviceNotConfigured(OSError):
     def __init__(self, kind: str):
         self.kind = kind
-        self.message_en = f"No port is set for the {'printer' if kind == 'printer' else 'card terminal'}: open Settings."
-        self.message_zh = ("未设置打印机端口：请打开设置。" if kind == "printer"
-                           else "未设置刷卡终端端口：请打开设置。")
+        self.msgid = self.message_en = ("No port is set for the printer: open Settings."
+                                        if kind == "printer" else
+                                        "No port is set for the card terminal: open Settings.")
         super().__init__(self.message_en)
 
 

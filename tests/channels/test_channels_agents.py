@@ -1,10 +1,13 @@
 """Regional agents (区域代管, docs/channels.md): agreements, collected vs remitted, blocks
 that reach the handheld in the reference data, the office's lift, statements. Real gateway,
 real sync client and terminal core on a real store."""
+import json
+
 import pytest
 
 from terminal import agents
 from terminal.ledger_errors import LedgerError
+from terminal.ui.i18n import error_text
 from tests.channels.channel_kit import sv_session
 from tests.sync import sync_kit
 
@@ -45,7 +48,9 @@ def test_an_agent_past_its_limit_is_blocked_on_the_handheld_until_the_office_lif
     with pytest.raises(LedgerError) as refused:
         _pay(store, 100)
     assert refused.value.code == "agent_blocked"
-    assert "阳光物业" in refused.value.zh and "暂停" in refused.value.zh
+    zh = error_text(refused.value, "zh")        # the office's reason in Chinese within it
+    reasons = [b["zh"] for b in json.loads(store.get_meta("blocked_agents")).values()]
+    assert "阳光物业" in zh and "暂停" in zh and reasons and all(r and r in zh for r in reasons)
     assert "blocked" in refused.value.en and "lifts" in refused.value.en
     queued = office.get(base + "/v1/supervisor/exceptions", params={"kind": "agent"},
                         timeout=30).json()

@@ -12,6 +12,7 @@ from sync.gateway.testing import GatewayProcess
 from sync.sandbox_platform.notifier import Signer
 from terminal import payments, route_walk
 from terminal.ledger_errors import LedgerError
+from terminal.ui.i18n import error_text
 from tests.channels.channel_kit import SandboxProcess
 from tests.deadline import wait_until
 from tests.sync import sync_kit
@@ -60,9 +61,10 @@ def test_platform_payment_reaches_the_handheld_which_refuses_to_collect_again(
     with pytest.raises(LedgerError) as refused:
         payments.cash_payment(store, account_no, due_before, sync_kit.READER)
     assert refused.value.code == "over_due"
-    assert "sandpay" in refused.value.zh and "sandpay" in refused.value.en
+    zh = error_text(refused.value, "zh")
+    assert "sandpay" in zh and "sandpay" in refused.value.en
     paid_at = trade["paid_at"][11:16]
-    assert paid_at in refused.value.zh and paid_at in refused.value.en
+    assert paid_at in zh and paid_at in refused.value.en and "通过sandpay缴费" in zh
     n = store.conn.execute("SELECT COUNT(*) FROM payments WHERE account_no=?",
                            (account_no,)).fetchone()[0]
     assert n == 0

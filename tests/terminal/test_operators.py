@@ -7,6 +7,7 @@ from sync.protocol import hash_pin as gateway_hash_pin
 from terminal import operators
 from terminal.operators import LoginError
 from terminal.store import Store
+from terminal.ui.i18n import error_text
 
 ITER = 1000
 
@@ -62,7 +63,8 @@ def test_wrong_pin_counts_down_then_locks_with_remaining_time(store):
         with pytest.raises(LoginError) as err:
             operators.login(store, "1001", "0000", clock=clock)
         assert err.value.code == "wrong_pin" and err.value.attempts_left == left
-        assert f"{left}" in err.value.message_en and err.value.message_zh
+        assert f"{left}" in err.value.message_en
+        assert error_text(err.value, "zh") == f"工号或密码错误，还可尝试 {left} 次"
     with pytest.raises(LoginError) as err:
         operators.login(store, "1001", "0000", clock=clock)
     assert err.value.code == "locked" and err.value.remaining_s == 300
@@ -70,7 +72,8 @@ def test_wrong_pin_counts_down_then_locks_with_remaining_time(store):
     with pytest.raises(LoginError) as err:
         operators.login(store, "1001", "1234", clock=clock)  # right PIN, still locked
     assert err.value.code == "locked" and err.value.remaining_s == 200
-    assert "3 min 20 s" in err.value.message_en and "3 分 20 秒" in err.value.message_zh
+    assert "3 min 20 s" in err.value.message_en
+    assert error_text(err.value, "zh") == "密码错误次数过多，已锁定，请 3 分 20 秒 后再试"
     assert operators.lock_state(store, "1001", clock=clock) == {"failures": 5, "locked": True, "remaining_s": 200}
     clock.t += 200
     assert operators.login(store, "1001", "1234", clock=clock).operator_id == "1001"
@@ -130,6 +133,7 @@ def test_supervisor_approval(store):
     with pytest.raises(LoginError) as err:
         operators.approve(store, "3001", "5678", "void")
     assert err.value.code == "no_role" and "supervisor" in err.value.message_en
+    assert error_text(err.value, "zh").endswith(" 没有主管权限")
     with pytest.raises(LoginError) as err:
         operators.approve(store, "9001", "0000", "void")
     assert err.value.code == "wrong_pin"

@@ -73,7 +73,7 @@ def test_more_than_the_due_needs_the_advance_confirmed(store):
     due = tariffs.bill_for(store, "3100000001", today=TODAY).total_due_fen
     with pytest.raises(LedgerError) as err:
         payments.cash_payment(store, "3100000001", due + 1, "2001", today=TODAY)
-    assert err.value.code == "over_due" and "预存" in str(err.value)
+    assert err.value.code == "over_due" and "预存" in error_text(err.value, "zh")
     assert store.conn.execute("SELECT COUNT(*) FROM payments").fetchone()[0] == 0
     r = payments.cash_payment(store, "3100000001", due + 1, "2001", today=TODAY, advance=True)
     assert r.due_after_fen == 0

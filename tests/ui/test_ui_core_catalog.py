@@ -5,14 +5,16 @@ assets/locale/zh/LC_MESSAGES/chaoshou_core.po and the UI shows it through
 `terminal.ui.i18n.error_text` / `status_text`. What an operator reads must not change:
 every Chinese/English pair that was written in code before the move (read from the
 repository's history at `BEFORE_THE_MOVE`, found by walking the code, not listed by hand)
-is either still written in code or shown by the UI, through the catalog, with the very
-same Chinese.
+is shown by the UI, through the catalog, with the very same Chinese (or, for a wording
+changed on purpose, `REWORDED`). And no pair is written in the handheld's code any more
+(terminal/ with its UI, the sync client, main.py): `written_pairs_in` finds any.
 """
 from __future__ import annotations
 
 import ast
 import re
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -26,26 +28,37 @@ BEFORE_THE_MOVE = "b9db762"        # main just before the first pairs moved to t
 CORE = ("terminal", "sync")       # the core and the sync client (not the ui, not the gateway)
 ERROR_CALLS = {"LedgerError", "CardDataError", "LoginError", "PhotoError", "_err", "_warn"}
 HOLE = "\x00"                      # what a value filled into a message becomes here
+HANDHELD = ("terminal", "sync", "main.py")   # the handheld's code: the core, its UI, sync client
+# One English message had two Chinese wordings (payments/tariffs: 户号 … 不存在, readings:
+# 户号 … 不在本机); one msgid has one translation: the literal "not on this device" is kept.
+REWORDED = {("户号 \x00 不存在", "Account \x00 is not on this device"): "户号 \x00 不在本机"}
+# The language switch names each language in itself, whatever the current language.
+ENDONYMS = {("中文", "English")}
+MSGID_ARG = {"refusal": 1, "LoginError": 1, "Term": 0, "require_int": 1}   # the msgid's place
 
 
-def _core_files(rev: str | None) -> dict[str, str]:
-    """Path → source of the core's modules, at `rev` (None: the working tree)."""
+def _core_files(rev: str | None, ui: bool = False) -> dict[str, str]:
+    """Path → source of the core's modules (`ui`: the handheld's whole code), at `rev`
+    (None: the working tree)."""
+    dirs = HANDHELD if ui else CORE
     if rev is None:
-        paths = [p for d in CORE for p in (ROOT / d).rglob("*.py")]
+        paths = [p for d in dirs for p in ((ROOT / d).rglob("*.py") if (ROOT / d).is_dir()
+                                          else [ROOT / d])]
         return {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in paths
-                if _is_core(str(p.relative_to(ROOT)))}
+                if _is_core(str(p.relative_to(ROOT)), ui)}
     try:
-        listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, *CORE], cwd=ROOT,
+        listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, *dirs], cwd=ROOT,
                                  capture_output=True, text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("needs the repository's history (git) to read the code before the move")
     return {p: subprocess.run(["git", "show", f"{rev}:{p}"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout
-            for p in listing if p.endswith(".py") and _is_core(p)}
+            for p in listing if p.endswith(".py") and _is_core(p, ui)}
 
 
-def _is_core(path: str) -> bool:
-    return not path.startswith(("terminal/ui/", "sync/gateway/", "sync/sandbox_platform/"))
+def _is_core(path: str, ui: bool = False) -> bool:
+    return not path.startswith(("sync/gateway/", "sync/sandbox_platform/")
+                               + (() if ui else ("terminal/ui/",)))
 
 
 def _holed(node) -> str | None:
@@ -89,6 +102,45 @@ def pairs_in(source: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def _is_english(text: str | None) -> bool:
+    """Words in English (not a code such as "already_read" or "center")."""
+    return bool(text) and not _has_cjk(text) and re.search(r"[A-Za-z]{2}", text) is not None \
+        and re.fullmatch(r"[a-z0-9_.]+", text) is None
+
+
+def written_pairs_in(source: str) -> list[tuple[int, str, str]]:
+    """(line, zh, en) of every Chinese/English pair written in `source`, whatever its form:
+    a Chinese text and an English one side by side among a call's arguments or in a tuple
+    or list, a {"zh": …, "en": …} dict, or a Chinese text given to a name or attribute
+    ending in `zh`. (A single text holding both languages, as a receipt's "实收 Paid"
+    label, is bilingual paper, not a pair.)"""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        runs = []
+        if isinstance(node, ast.Call):
+            runs.append(node.args)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            runs.append(node.elts)
+        elif isinstance(node, ast.Dict):
+            keys = [getattr(k, "value", None) for k in node.keys]
+            if "zh" in keys and "en" in keys:
+                runs.append([node.values[keys.index("zh")], node.values[keys.index("en")]])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [getattr(t, "id", None) or getattr(t, "attr", None) for t in targets]
+            for value in ast.walk(node.value) if node.value else ():
+                text = _holed(value)
+                if any(n and n.endswith("zh") for n in names) and _has_cjk(text):
+                    found.append((node.lineno, text, ""))
+        for run in runs:
+            texts = [_holed(x) for x in run]
+            for a, b in zip(texts, texts[1:]):
+                for zh, en in ((a, b), (b, a)):
+                    if _has_cjk(zh) and _is_english(en) and (zh, en) not in ENDONYMS:
+                        found.append((node.lineno, zh, en))
+    return found
+
+
 def _core_catalog() -> dict[str, str]:
     from babel.messages.pofile import read_po
     with open(i18n.LOCALE_DIR / "zh" / "LC_MESSAGES" / "chaoshou_core.po", "rb") as fh:
@@ -127,13 +179,11 @@ def _shown_in_chinese(msgid: str) -> str:
 def test_every_pair_written_in_code_before_is_shown_the_same_through_the_catalog():
     before = [(path, *pair) for path, src in _core_files(BEFORE_THE_MOVE).items()
               for pair in pairs_in(src)]
-    still_in_code = {(zh, en) for src in _core_files(None).values() for _, zh, en in pairs_in(src)}
     by_holed_msgid = {_as_holed(m): m for m in _core_catalog()}
     assert before, "the code before the move held no pairs: the walk is wrong"
     moved, changed = 0, []
     for path, kind, zh, en in before:
-        if (zh, en) in still_in_code:
-            continue                     # not moved yet: shown as written (error_text)
+        zh = REWORDED.get((zh, en), zh)
         msgids = [by_holed_msgid[en]] if en in by_holed_msgid else \
             [m for h, m in by_holed_msgid.items() if _pattern(en).fullmatch(h)]
         shown = [_shown_in_chinese(m) for m in msgids]   # a hole that held words: each form
@@ -141,7 +191,32 @@ def test_every_pair_written_in_code_before_is_shown_the_same_through_the_catalog
             changed.append((path, en, zh, shown))
         moved += 1
     assert not changed, f"{len(changed)} messages read differently now: {changed[:5]}"
-    assert moved, "no pair has moved to the catalogs"
+    assert moved == len(before)
+
+
+def test_no_pair_is_written_in_the_handhelds_code():
+    left = [(path, *pair) for path, src in _core_files(None, ui=True).items()
+            for pair in written_pairs_in(src)]
+    assert not left, f"{len(left)} Chinese/English pairs still written in code: {left[:8]}"
+
+
+def test_the_walk_finds_every_form_of_pair_the_code_held():
+    """What the walk must catch: every pair of the code before the move (all of which are
+    gone now), each field name given to require_int, and each form on a small sample."""
+    before = _core_files(BEFORE_THE_MOVE, ui=True)
+    found = {(zh, en) for src in before.values() for _, zh, en in written_pairs_in(src)}
+    old = {(zh, en) for src in _core_files(BEFORE_THE_MOVE).values() for _, zh, en in pairs_in(src)}
+    assert old and old <= found, old - found
+    assert {("金额", "Amount"), ("用电量", "Consumption")} <= found   # require_int(x, zh, en)
+    sample = textwrap.dedent('''
+        raise LedgerError("x", f"户号 {n} 不在本机", f"Account {n} is not here")
+        NAMES = {"alipay": ("支付宝", "Alipay")}
+        MSG = {"zh": "请稍候", "en": "Please wait"}
+        self.message_zh = "未设置端口"
+        show("Saved", "已保存")
+    ''')
+    assert sorted(line for line, _, _ in written_pairs_in(sample)) == [2, 3, 4, 5, 6]
+    assert written_pairs_in('label = "实收 Paid"\nkv("实收 Paid", "center")\nLANG = {"zh": "中文", "en": "English"}\n') == []
 
 
 def _module_before(path: str, name: str, monkeypatch):
@@ -195,18 +270,23 @@ def test_every_sync_error_and_status_shows_its_former_chinese():
 
 
 def test_every_msgid_the_core_uses_has_its_chinese_in_the_catalog():
-    """Walks today's code: each refusal(code, msgid, …) or error(code, None, msgid, …) and
-    each sync error class's `en`."""
+    """Walks today's code: each refusal(code, msgid, …), LoginError(code, msgid, …),
+    Term(msgid, …), require_int(value, name) or error(code, None, msgid, …) and each sync
+    error class's `en`."""
     catalog = _core_catalog()
     used = []
     for src in _core_files(None).values():
         for node in ast.walk(ast.parse(src)):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "refusal":
-                used.append(node.args[1].value)
-            elif isinstance(node, ast.Call) and len(node.args) >= 3 \
-                    and isinstance(node.args[1], ast.Constant) and node.args[1].value is None \
-                    and isinstance(getattr(node.args[2], "value", None), str):
-                used.append(node.args[2].value)
+            if not isinstance(node, ast.Call):
+                continue
+            at = MSGID_ARG.get(getattr(node.func, "id", None))
+            if at is None and len(node.args) >= 3 and isinstance(node.args[1], ast.Constant) \
+                    and node.args[1].value is None:
+                at = 2                                  # error(code, None, msgid, …)
+            if at is not None and len(node.args) > at \
+                    and isinstance(getattr(node.args[at], "value", None), str) \
+                    and node.args[at].value:            # Term(""): no words
+                used.append(node.args[at].value)
     used += [cls.en for cls in vars(sync_errors).values()
              if isinstance(cls, type) and issubclass(cls, sync_errors.SyncError)]
     assert used

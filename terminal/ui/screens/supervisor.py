@@ -29,9 +29,13 @@ NAME = "supervisor"
 
 
 class GatewayError(Exception):
-    def __init__(self, code: str, message_en: str, message_zh: str):
-        self.code, self.message_en, self.message_zh = code, message_en, message_zh
-        super().__init__(message_en)
+    """The gateway refused or could not be reached: an English `msgid` (+ `params`), shown
+    in the operator's language through error_text."""
+
+    def __init__(self, code: str, msgid: str, **params):
+        self.code, self.msgid, self.params = code, msgid, params
+        self.message_en = msgid.format(**params)
+        super().__init__(self.message_en)
 
 
 class SupervisorClient:
@@ -50,11 +54,11 @@ class SupervisorClient:
             r = self.session.request(method, self.base_url + path, json=body, headers=headers,
                                      timeout=self.timeout)
         except requests.exceptions.SSLError as exc:
-            raise GatewayError("certificate", "The gateway's certificate could not be verified.",
-                               "无法验证服务器证书。") from exc
+            raise GatewayError("certificate",
+                               "The gateway's certificate could not be verified.") from exc
         except requests.RequestException as exc:
-            raise GatewayError("offline", "Cannot reach the gateway; try again when online.",
-                               "无法连接服务器，请联网后重试。") from exc
+            raise GatewayError("offline",
+                               "Cannot reach the gateway; try again when online.") from exc
         if r.status_code >= 400:
             try:
                 doc = r.json()
@@ -63,12 +67,11 @@ class SupervisorClient:
             code = doc.get("error") or f"http_{r.status_code}"
             message = doc.get("message") or r.text[:200]
             if r.status_code == 401 or code in ("bad_pin", "unauthenticated"):
-                raise GatewayError(code, f"Wrong PIN or session expired ({message}).",
-                                   f"密码错误或登录已过期（{message}）。")
+                raise GatewayError(code, "Wrong PIN or session expired ({message}).",
+                                   message=message)
             if code == "locked_out":
-                raise GatewayError(code, "Too many wrong PINs on the gateway; try again later.",
-                                   "服务器上密码错误次数过多，请稍后再试。")
-            raise GatewayError(code, f"The gateway refused: {message}", f"服务器拒绝：{message}")
+                raise GatewayError(code, "Too many wrong PINs on the gateway; try again later.")
+            raise GatewayError(code, "The gateway refused: {message}", message=message)
         return r.json() if r.content else None
 
     def login(self, operator_id: str, pin: str) -> str:
@@ -226,7 +229,7 @@ class SupervisorScreen(AppScreen):
         self.card_busy = False
         self.pin = ""
         self.ids.keypad.value = ""
-        self.message = error_text(exc)     # core errors carry zh/en, gateway errors message_*
+        self.message = error_text(exc)     # core and gateway errors: msgids, catalogs
 
     def reload(self) -> None:
         if self.client is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from kivy.app import App
 
 from terminal import payments
-from terminal.ledger_errors import LedgerError
+from terminal.ledger_errors import refusal
 from terminal.ui.widgets.field_common import alive, error_text, tr
 
 
@@ -43,7 +43,7 @@ class CardJob:
         def work(term):
             self._term = term
             if self.cancelling:   # cancelled before the exchange reached the terminal
-                raise LedgerError("card_cancelled", "已取消，未扣款。", "Cancelled. Nothing was charged.")
+                raise refusal("card_cancelled", "Cancelled. Nothing was charged.")
             return job(term, self._status)
         self._services().run_terminal(work, on_done=alive(on_done), on_error=alive(on_error))
 
