@@ -9,7 +9,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from sync.gateway.console import account_edit, money_pages, pages, reports, routes_page, web
+from sync.gateway.console import (account_edit, money_pages, pages, photos, reports,
+                                    routes_page, web)
 from sync.gateway.context import Context
 
 
@@ -18,7 +19,7 @@ def mount(app: FastAPI, ctx: Context) -> None:
     app.add_exception_handler(web.Denied, web.denied_handler)
     app.mount("/console/static", StaticFiles(directory=web.HERE / "static"),
               name="console-static")
-    for module in (web, pages, account_edit, routes_page, money_pages, reports):
+    for module in (web, pages, account_edit, routes_page, photos, money_pages, reports):
         # the routes themselves (not an included router): the metrics middleware labels
         # requests by route path, e.g. /console/routes/{route_id}
         for route in module.router(console).routes:

@@ -33,6 +33,8 @@ WORDS = {
     "download_requested": ("待下载", "Download requested"),
     "readings": ("抄表记录", "Readings"), "flags": ("标记", "Flags"), "value": ("示数", "Value"),
     "gps_map": ("抄表位置", "Reading positions"), "status": ("状态", "Status"),
+    "photo": ("照片", "Photo"), "photo_full": ("查看原图", "Open the whole photo"),
+    "photo_pending": ("照片尚未收到", "Photo not arrived yet"),
     "search": ("查询", "Search"), "search_hint": ("户号、户名或地址（可输入一两个汉字）",
                                                   "Account no, name or address (one or two characters will do)"),
     "arrears": ("欠费", "Arrears"), "credit": ("预存", "Credit"), "payments": ("缴费记录", "Payments"),

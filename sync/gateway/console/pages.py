@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sync import protocol
 from sync.gateway import access, db
-from sync.gateway.console import auth, forms, today as today_q
+from sync.gateway.console import auth, forms, photos, today as today_q
 from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context
 
@@ -54,7 +54,7 @@ def account_detail(ctx: Context, account_no: str) -> dict | None:
             return None
         readings = [dict(x) for x in conn.execute(
             select(r.c.cycle, r.c.status, r.c.value, r.c.consumption, r.c.skip_code,
-                   r.c.trouble_code, r.c.operator_id, r.c.received_at, r.c.state)
+                   r.c.trouble_code, r.c.operator_id, r.c.received_at, r.c.state, r.c.payload)
             .where(r.c.account_no == account_no).order_by(r.c.received_at.desc()).limit(24))
             .mappings()]
         payments = [dict(x) for x in conn.execute(
@@ -74,6 +74,9 @@ def account_detail(ctx: Context, account_no: str) -> dict | None:
         audit_rows = conn.execute(
             select(db.supervisor_audit).where(db.supervisor_audit.c.account_no == account_no)
             .order_by(db.supervisor_audit.c.id.desc()).limit(20)).mappings().all()
+    for x in readings:
+        x["photo"] = photos.photo_of(json.loads(x.pop("payload")))
+        x["photo_arrived"] = photos.arrived(ctx, x["photo"])
     return {"account": row, "doc": json.loads(row["doc"]), "version": doc_version(row["doc"]),
             "readings": readings,
             "payments": payments, "platform": platform,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from sync.gateway import db, supervisor
-from sync.gateway.console import auth, forms
+from sync.gateway.console import auth, forms, photos
 from sync.gateway.console.web import Console, Denied, back, render
 from sync.gateway.context import ApiError, Context
 
@@ -51,12 +51,15 @@ def route_detail(ctx: Context, route_id: str, limit: int = 500) -> dict | None:
                 flags.append(code)
         readings.append({**{k: x[k] for k in ("account_no", "operator_id", "status", "value",
                                                 "consumption", "state", "received_at")},
-                         "flags": flags, "note": p.get("note")})
+                         "flags": flags, "note": p.get("note"), "photo": photos.photo_of(p)})
         gps = p.get("gps")
         if isinstance(gps, dict) and all(isinstance(gps.get(k), (int, float))
                                          for k in ("lat", "lon")):
             points.append((gps["lon"], gps["lat"], x["account_no"]))
-    return {"route": route, "readings": readings[:READINGS_SHOWN], "plot": plot(points), "readers": readers,
+    shown = readings[:READINGS_SHOWN]
+    for x in shown:
+        x["photo_arrived"] = photos.arrived(ctx, x["photo"])
+    return {"route": route, "readings": shown, "plot": plot(points), "readers": readers,
             "devices": devices, "history": history}
 
 
