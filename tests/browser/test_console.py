@@ -141,6 +141,8 @@ def test_resolve_a_double_collection_by_refund(page, gateway, sign_in, shot):
                          i=exc_id) == [(f"office:{USERS['cashier'][0]}",
                                         "refund: 用户要求退回现金")]
     assert page.locator(f"#exception-{exc_id}").count() == 0   # no longer open
+    page.goto(gateway.base_url + "/console/exceptions?status=resolved")
+    assert page.inner_text(f"#exception-{exc_id} .settled").startswith(yuan(credited))
 
     page.goto(f"{gateway.base_url}/console/accounts/{account_no}")
     assert page.inner_text("#credit") == yuan(credit_before - credited)

@@ -18,9 +18,13 @@ ACTIONS = forms.ACTIONS
 
 
 def exception_rows(ctx: Context, status: str, kind: str = "", limit: int = 100) -> list[dict]:
-    """The newest exceptions, open or resolved, optionally of one kind."""
-    e = db.exceptions
-    q = select(e).order_by(e.c.id.desc()).limit(limit)
+    """The newest exceptions, open or resolved, optionally of one kind; a settled one with
+    what its settlement moved (`settled_fen`, `moved_fen`, `target_account_no`)."""
+    e, st = db.exceptions, db.settlements
+    q = (select(e, st.c.amount_fen.label("settled_fen"), st.c.balance_fen.label("moved_fen"),
+                st.c.target_account_no)
+         .select_from(e.outerjoin(st, st.c.exception_id == e.c.id))
+         .order_by(e.c.id.desc()).limit(limit))
     if kind:
         q = q.where(e.c.kind == kind)
     q = q.where(e.c.resolved_at.is_(None)) if status == "open" else \
