@@ -16,7 +16,9 @@ How a screen uses it (the rule both screen developers follow):
   translate in kv, or re-set it in ``on_pre_enter``.
 - Core errors carry an English `msgid` (+ `params` for its placeholders); the Chinese is in
   the `chaoshou_core` catalog: show them with ``error_text(exc)``, a sync status's
-  `last_error` with ``status_text(err)``.
+  `last_error` with ``status_text(err)``. A value filled in that is itself words (a role,
+  a field's name, a wait) is a `terminal.ledger_errors.Term`, translated with the message.
+  No Chinese/English pair is written in the handheld's code (tests/ui/test_ui_core_catalog.py).
 
 Building the catalogs: edit the .po, then ``python -m terminal.ui.i18n`` compiles every
 .po to its .mo with Babel (pure Python, the dev extra); scripts/build-android.sh runs it
