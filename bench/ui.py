@@ -4,9 +4,21 @@
   baseline: a bare Kivy App with one Label, same measurement, same run.
 - `ui.rss_mb`: resident memory at the route walk screen showing a 5,000-account route;
   baseline: the bare Kivy app.
+- `ui.rss_after_scroll_mb`: the same after scrolling the walk list from top to bottom a
+  screenful a frame (every row drawn once); baseline: the naive list below, scrolled alike.
 - `ui.route_open_ms`: `app.go("walk", route_id=…)` until the 5,000 rows are in the
   RecycleView and a frame is drawn; baseline: the naive way, one Label per account in a
   GridLayout, built and drawn.
+
+Breakdowns (bench/_ui_probe.py), as extra fields of those rows, each beside the naive
+list's: `open` — where the route-open time goes (store queries, building the row dicts,
+handing them to the RecycleView, its layout, the row widgets with, of that, their text
+textures, the first frame, and the rest: the event loop, the screen transition, the hop
+from the worker thread); `memory` — resident memory split into anonymous and file pages,
+the Python heap (tracemalloc, from a second run of the same child with tracing on, whose
+own RSS is not used), the live textures and those of text (count, bytes), Kivy's Cache
+entries, glibc malloc's in-use and free-but-kept bytes, and `rest_mb`: RSS less the Python
+heap and the textures — the GL driver's and the libraries' own memory.
 - `ui.frame_p99_ms`: p99 frame time while scrolling the walk list and the sync worker
   uploads 10,000 ops to a real gateway; baseline: the same p99 with no sync running.
   The app runs the sync worker in its own process; the same measurement with the worker
@@ -26,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,16 +111,28 @@ def run() -> list[dict]:
             _, walk_thread = _child(["walk", str(tmp / "device-thread"), str(tmp / "kivy"), "thread"],
                                     {"KCFG_GRAPHICS_MAXFPS": "0"}, timeout=300)
             _, naive = _child(["naive", str(setup["data"]), str(tmp / "kivy")], timeout=300)
+            shutil.copytree(setup["data"], tmp / "device-trace")
+            _, walk_traced = _child(["walk", str(tmp / "device-trace"), str(tmp / "kivy"), "process",
+                                     "trace"], timeout=300)
+            _, naive_traced = _child(["naive", str(setup["data"]), str(tmp / "kivy"), "trace"],
+                                     timeout=300)
         finally:
             setup["gateway"].stop()
     w = {k: v for r in walk for k, v in r.items()}
+    n, wt, nt = naive[0], walk_traced[0], naive_traced[0]
+    mem_open, mem_scroll = _memory(w, wt, "open_"), _memory(w, wt, "scroll_")
+    naive_open, naive_scroll = _memory(n, nt, "open_"), _memory(n, nt, "scroll_")
     return [
         row("ui.cold_start_s", round(statistics.median(cold), 3), "s",
             baseline=round(statistics.median(bare), 3), target_le=3.0, runs=len(cold)),
         row("ui.rss_mb", round(w["rss_mb"], 1), "MB", baseline=round(bare_rss, 1), target_le=200,
-            accounts=ACCOUNTS),
+            accounts=ACCOUNTS, memory=mem_open, naive_memory=naive_open),
+        row("ui.rss_after_scroll_mb", mem_scroll["rss_mb"], "MB", baseline=naive_scroll["rss_mb"],
+            target_le=200, accounts=ACCOUNTS, frames=w["scroll_frames"], memory=mem_scroll,
+            naive_memory=naive_scroll),
         row("ui.route_open_ms", round(w["route_open_ms"], 1), "ms",
-            baseline=round(naive[0]["naive_open_ms"], 1), target_le=300, accounts=ACCOUNTS),
+            baseline=round(n["naive_open_ms"], 1), target_le=300, accounts=ACCOUNTS,
+            open=w["open"], naive_open=n["open"]),
         row("ui.frame_p99_ms", round(w["frame_p99_sync_ms"], 2), "ms",
             baseline=round(w["frame_p99_idle_ms"], 2), target_le=33, target_ratio_ge=0.5,
             frames=w["frames_sync"], ops=setup["ops"], ops_uploaded=w["ops_uploaded"],
@@ -115,6 +140,16 @@ def run() -> list[dict]:
             sync_in_thread_p99_ms=round(walk_thread[0]["frame_p99_sync_ms"], 2),
             sync_in_thread_idle_p99_ms=round(walk_thread[0]["frame_p99_idle_ms"], 2)),
     ]
+
+
+def _memory(plain: dict, traced: dict, prefix: str) -> dict:
+    """One memory breakdown: the untraced child's figures, the traced child's Python heap,
+    and what neither explains."""
+    out = {k[len(prefix):]: v for k, v in plain.items() if k.startswith(prefix)}
+    out["py_heap_mb"] = traced.get(prefix + "py_heap_mb")
+    if out["py_heap_mb"] is not None:
+        out["rest_mb"] = round(out["rss_mb"] - out["py_heap_mb"] - out["textures_mb"], 1)
+    return out
 
 
 # --- children --------------------------------------------------------------------------
@@ -169,14 +204,45 @@ def child_cold(data: str, kivy_home: str) -> None:
 
 
 def _walk(app, loop):
+    """Open the route walk; (screen, ms, where the time went)."""
+    from kivy.core.window import Window
+
+    from bench._ui_probe import OpenTimer
+    from terminal import route_walk
+    from terminal.ui.screens import walk as wm
     app.services.set_operator({"operator_id": "1001", "name": "bench", "roles": ["reader"]})
+    timer = OpenTimer()
+    for name in ("route_info", "walk", "progress"):
+        timer.wrap(route_walk, name, "query_ms")
+    timer.wrap(wm, "_confirmed_outliers", "query_ms")
+    timer.wrap(wm, "load_walk", "load_ms")
+    timer.wrap(wm.WalkScreen, "_show", "data_set_ms")
+    timer.wrap(wm.WalkList, "refresh_views", "refresh_views_ms")
+    timer.wrap(wm.WalkRow, "__init__", "widgets_ms")
+    timer.wrap(wm.WalkRow, "refresh_view_attrs", "widgets_ms")
+    timer.wrap(wm.TextTextures, "_make", "textures_ms")
+    timer.watch_frames(Window)
     start = time.perf_counter()
     app.go("walk", route_id=ROUTE)
     screen = app.sm.get_screen("walk")
     while screen.loading or len(screen.ids.rv.data) < ACCOUNTS:
         loop.idle()
-    loop.idle()
-    return screen, (time.perf_counter() - start) * 1000
+    shown = time.perf_counter()
+    loop.idle()   # the frame drawing the rows was drawn in the last idle, or is now
+    open_ms = (time.perf_counter() - start) * 1000
+    timer.stop()
+    ms = timer.ms
+    laid_out = timer.last_end.get("refresh_views_ms", shown)
+    first = next(((b - a) * 1000 for a, b in timer.frames if a >= laid_out), 0.0)
+    parts = {"query_ms": ms["query_ms"], "rows_ms": ms["load_ms"] - ms["query_ms"],
+             "data_set_ms": ms["data_set_ms"],
+             "layout_ms": ms["refresh_views_ms"] - ms["widgets_ms"],
+             "widgets_ms": ms["widgets_ms"], "first_frame_ms": first}
+    parts["other_ms"] = open_ms - sum(parts.values())
+    parts = {k: round(v, 1) for k, v in parts.items()}
+    parts.update(of_widgets_textures_ms=round(ms["textures_ms"], 1),
+                 textures_made=timer.calls["textures_ms"], rows_made=timer.calls["widgets_ms"])
+    return screen, open_ms, parts
 
 
 def _frames(app, loop, rv, n: int, until=None) -> list[float]:
@@ -199,7 +265,13 @@ def _frames(app, loop, rv, n: int, until=None) -> list[float]:
     return times
 
 
-def child_walk(data: str, kivy_home: str, sync_mode: str = "process") -> None:
+def child_walk(data: str, kivy_home: str, sync_mode: str = "process", mode: str = "") -> None:
+    """Open the route, scroll it end to end, then scroll while syncing. `mode` "trace":
+    with tracemalloc on, and stop before syncing; "open": stop before syncing."""
+    trace = mode == "trace"
+    if trace:
+        tracemalloc.start()
+    from bench._ui_probe import memory, scroll_through
     from bench.common import percentile
     _prepare(kivy_home)
     app, loop = _app(data, sync_mode)
@@ -208,9 +280,17 @@ def child_walk(data: str, kivy_home: str, sync_mode: str = "process") -> None:
     until = time.perf_counter() + 1.5       # the operator keys number and PIN meanwhile
     while time.perf_counter() < until:
         loop.idle()
-    screen, open_ms = _walk(app, loop)
+    screen, open_ms, parts = _walk(app, loop)
     rv = screen.ids.rv
     rss = _rss_mb()
+    opened = memory("open_")
+    scroll_frames = scroll_through(loop, rv)
+    scrolled = memory("scroll_")
+    if mode:
+        print(json.dumps({"route_open_ms": open_ms, "open": parts, **opened, **scrolled}),
+              flush=True)
+        app.shutdown()
+        return
     idle = _frames(app, loop, rv, 400)[20:]
     services = app.services
     pending_before = services.store.conn.execute(
@@ -223,15 +303,19 @@ def child_walk(data: str, kivy_home: str, sync_mode: str = "process") -> None:
     sync_s = time.perf_counter() - t0
     left = services.store.conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state IN ('pending','inflight')").fetchone()[0]
-    print(json.dumps({"route_open_ms": open_ms, "rss_mb": rss,
+    print(json.dumps({"route_open_ms": open_ms, "rss_mb": rss, "open": parts,
+                      "scroll_frames": scroll_frames, **opened, **scrolled,
                       "frame_p99_idle_ms": percentile(idle, 99),
                       "frame_p99_sync_ms": percentile(busy[5:], 99), "frames_sync": len(busy),
                       "ops_uploaded": pending_before - left, "sync_s": sync_s}), flush=True)
     app.shutdown()
 
 
-def child_naive(data: str, kivy_home: str) -> None:
-    """Baseline for opening a route: one Label per account in a GridLayout, then a frame."""
+def child_naive(data: str, kivy_home: str, trace: str = "") -> None:
+    """Baseline for opening a route: one Label per account in a GridLayout, then a frame;
+    then scrolled end to end."""
+    if trace:
+        tracemalloc.start()
     _prepare(kivy_home)
     from kivy.base import EventLoop
     from kivy.core.window import Window
@@ -239,6 +323,7 @@ def child_naive(data: str, kivy_home: str) -> None:
     from kivy.uix.label import Label
     from kivy.uix.scrollview import ScrollView
 
+    from bench._ui_probe import memory, scroll_through
     from terminal import route_walk
     from terminal.store import Store
     from terminal.ui import fonts
@@ -247,6 +332,7 @@ def child_naive(data: str, kivy_home: str) -> None:
     store = Store(Path(data) / "chaoshou.db", check=False)
     start = time.perf_counter()
     rows = route_walk.walk(store, ROUTE)
+    queried = time.perf_counter()
     grid = GridLayout(cols=1, size_hint_y=None, row_default_height=60, row_force_default=True)
     grid.bind(minimum_height=grid.setter("height"))
     for r in rows:
@@ -254,10 +340,17 @@ def child_naive(data: str, kivy_home: str) -> None:
     view = ScrollView()
     view.add_widget(grid)
     Window.add_widget(view)
+    built = time.perf_counter()
     EventLoop.idle()
     EventLoop.idle()
-    print(json.dumps({"naive_open_ms": (time.perf_counter() - start) * 1000,
-                      "rows": len(rows)}), flush=True)
+    end = time.perf_counter()
+    opened = memory("open_")
+    scroll_through(EventLoop, view)
+    print(json.dumps({"naive_open_ms": (end - start) * 1000, "rows": len(rows),
+                      "open": {"query_ms": round((queried - start) * 1000, 1),
+                               "widgets_ms": round((built - queried) * 1000, 1),
+                               "first_frame_ms": round((end - built) * 1000, 1)},
+                      **opened, **memory("scroll_")}), flush=True)
 
 
 def _main(argv: list[str]) -> int:
