@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import threading
 import time
 import tracemalloc
 from collections import defaultdict
@@ -23,13 +24,15 @@ MB = 2**20
 
 
 class OpenTimer:
-    """Sums the time spent in wrapped functions (any thread) until `stop()`."""
+    """Sums the time spent in wrapped functions (any thread) until `stop()`, each call's
+    own time: time in a wrapped function it calls counts for that one only."""
 
     def __init__(self):
         self.ms: dict = defaultdict(float)
         self.calls: dict = defaultdict(int)
         self.last_end: dict = {}
         self._undo: list = []
+        self._nested = threading.local()
         self.draw_start = None
         self.frames: list = []   # (on_draw, on_flip) stamps
 
@@ -38,12 +41,17 @@ class OpenTimer:
         own = name in vars(owner)
 
         def timed(*args, **kwargs):
+            stack = self._nested.__dict__.setdefault("stack", [])
+            stack.append(0.0)              # time spent in wrapped calls inside this one
             t0 = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 end = time.perf_counter()
-                self.ms[key] += (end - t0) * 1000
+                inner = stack.pop()
+                if stack:
+                    stack[-1] += end - t0
+                self.ms[key] += (end - t0 - inner) * 1000
                 self.calls[key] += 1
                 self.last_end[key] = end
         setattr(owner, name, timed)

@@ -12,9 +12,9 @@
 
 Breakdowns (bench/_ui_probe.py), as extra fields of those rows, each beside the naive
 list's: `open` — where the route-open time goes (store queries, building the row dicts,
-handing them to the RecycleView, its layout, the row widgets with, of that, their text
-textures, the first frame, and the rest: the event loop, the screen transition, the hop
-from the worker thread); `memory` — resident memory split into anonymous and file pages,
+handing them to the RecycleView, its layout, the row widgets, their text textures — each
+function's own time, less the others' it calls —, the first frame, and the rest: the event
+loop, the hop from the worker thread, waiting for the GIL); `memory` — resident memory split into anonymous and file pages,
 the Python heap (tracemalloc, from a second run of the same child with tracing on, whose
 own RSS is not used), the live textures and those of text (count, bytes), Kivy's Cache
 entries, glibc malloc's in-use and free-but-kept bytes, and `rest_mb`: RSS less the Python
@@ -215,9 +215,9 @@ def _walk(app, loop):
     for name in ("route_info", "walk", "progress"):
         timer.wrap(route_walk, name, "query_ms")
     timer.wrap(wm, "_confirmed_outliers", "query_ms")
-    timer.wrap(wm, "load_walk", "load_ms")
+    timer.wrap(wm, "load_walk", "rows_ms")                # less the queries it makes
     timer.wrap(wm.WalkScreen, "_show", "data_set_ms")
-    timer.wrap(wm.WalkList, "refresh_views", "refresh_views_ms")
+    timer.wrap(wm.WalkList, "refresh_views", "layout_ms")   # less making the row widgets
     timer.wrap(wm.WalkRow, "__init__", "widgets_ms")
     timer.wrap(wm.WalkRow, "refresh_view_attrs", "widgets_ms")
     timer.wrap(wm.TextTextures, "_make", "textures_ms")
@@ -232,16 +232,14 @@ def _walk(app, loop):
     open_ms = (time.perf_counter() - start) * 1000
     timer.stop()
     ms = timer.ms
-    laid_out = timer.last_end.get("refresh_views_ms", shown)
+    laid_out = timer.last_end.get("layout_ms", shown)
     first = next(((b - a) * 1000 for a, b in timer.frames if a >= laid_out), 0.0)
-    parts = {"query_ms": ms["query_ms"], "rows_ms": ms["load_ms"] - ms["query_ms"],
-             "data_set_ms": ms["data_set_ms"],
-             "layout_ms": ms["refresh_views_ms"] - ms["widgets_ms"],
-             "widgets_ms": ms["widgets_ms"], "first_frame_ms": first}
+    parts = {k: ms[k] for k in ("query_ms", "rows_ms", "data_set_ms", "layout_ms", "widgets_ms",
+                                "textures_ms")}
+    parts["first_frame_ms"] = first
     parts["other_ms"] = open_ms - sum(parts.values())
     parts = {k: round(v, 1) for k, v in parts.items()}
-    parts.update(of_widgets_textures_ms=round(ms["textures_ms"], 1),
-                 textures_made=timer.calls["textures_ms"], rows_made=timer.calls["widgets_ms"])
+    parts.update(textures_made=timer.calls["textures_ms"], row_widget_calls=timer.calls["widgets_ms"])
     return screen, open_ms, parts
 
 

@@ -1,0 +1,60 @@
+"""The route walk list places its rows by arithmetic (all rows one height,
+terminal/ui/screens/walk.py `WalkLayout`): wherever the list is scrolled to — top, middle,
+end — the rows in view are consecutive accounts in walk order, one row pitch apart, the
+first and last accounts are reachable, and a tap on the last row opens that account.
+
+The real app offscreen, real taps, a real gateway process.
+"""
+from kivy.core.window import Window
+
+from terminal import route_walk
+
+from test_ui_field_reader import tap_tile
+
+
+def _rows_in_view(rv):
+    """The row widgets at least partly inside the list's box, top to bottom."""
+    _x, bottom = rv.to_window(rv.x, rv.y)
+    top = bottom + rv.height
+    rows = []
+    for row in rv.layout_manager.children:
+        _rx, ry = row.to_window(row.x, row.y)
+        if ry < top and ry + row.height > bottom:
+            rows.append((ry, row))
+    return [row for _ry, row in sorted(rows, key=lambda pair: -pair[0])]
+
+
+def test_rows_in_view_follow_walk_order_wherever_scrolled(make_ui, gateway, ui_flows):
+    ui = make_ui(gateway=gateway, enrol=True)
+    ui_flows.login(ui, "1001", "1234", shot=False)
+    ui_flows.download_route(ui, "R001", gateway=gateway)
+    ui.app.go("home")
+    walk = tap_tile(ui, "walk")
+    ui.wait_for(lambda: not walk.loading and walk.ids.rv.data, 10, "rows")
+    rv = walk.ids.rv
+    order = [r["account_no"] for r in route_walk.walk(ui.store, walk.route_id)]
+    assert [r["account_no"] for r in rv.data] == order
+    pitch = rv.layout_manager.row_height + rv.layout_manager.spacing
+    assert len(order) * pitch > rv.height * 2, "the route fills more than two screens"
+    for scroll, where in ((1.0, "top"), (0.5, "middle"), (0.0, "end")):
+        rv.scroll_y = scroll
+        ui.wait_for(lambda: _rows_in_view(rv), 5, f"rows at the {where}")
+        ui.pump(2)
+        rows = _rows_in_view(rv)
+        shown = [row.account_no for row in rows]
+        first = order.index(shown[0])
+        assert shown == order[first:first + len(shown)], where
+        ys = [row.to_window(row.x, row.y)[1] for row in rows]
+        assert all(abs((a - b) - pitch) < 1 for a, b in zip(ys, ys[1:])), where
+        assert len(rows) * pitch >= rv.height - pitch, f"rows missing at the {where}"
+        if where == "top":
+            assert shown[0] == order[0]
+        elif where == "end":
+            assert shown[-1] == order[-1]
+    ui.shot("walk-list-end")
+    last = _rows_in_view(rv)[-1]
+    x, y = last.to_window(*last.center)
+    assert 0 <= y < Window.height
+    ui.touch_at(x, y)
+    ui.wait_screen("account")
+    assert ui.screen.account_no == order[-1]
