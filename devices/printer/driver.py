@@ -3,8 +3,9 @@
 `EscPosPrinter(url)` opens the port through `devices.serial_port.open_port` (a device path,
 a pty path, `socket://host:port`, …). Status comes from the real-time queries
 `DLE EOT 2` (offline cause: bit 2 cover open, bit 5 stopped by paper end) and `DLE EOT 4`
-(roll paper sensor: bits 2–3 near end, bits 5–6 paper end); no answer within the timeout
-means offline.
+(roll paper sensor: bits 2–3 near end, bits 5–6 paper end). A query left unanswered is
+asked again (`STATUS_ATTEMPTS` in all: a byte lost on the line or a busy handheld must not
+send the collector to check a printer that is on); no answer to any of them means offline.
 
 `print_document(doc)` renders the whole job first (a bad document raises ValueError and
 sends nothing), checks status (not ready → `PrinterNotReady(reason, partial=False)`),
@@ -29,6 +30,7 @@ __all__ = ["EscPosPrinter", "PrinterNotReady", "parse_status", "DLE_EOT_OFFLINE_
 
 DLE_EOT_OFFLINE_CAUSE = b"\x10\x04\x02"
 DLE_EOT_PAPER = b"\x10\x04\x04"
+STATUS_ATTEMPTS = 3
 
 
 class PrinterNotReady(OSError):
@@ -107,7 +109,15 @@ class EscPosPrinter:
 
     def status(self, wait: float | None = None) -> dict:
         """`{"online", "paper": "ok"|"near_end"|"out", "cover_open"}`; `wait` bounds the
-        first answer (default: the port's timeout)."""
+        first answer of each attempt (default: the port's timeout); offline only when
+        `STATUS_ATTEMPTS` queries in a row went unanswered."""
+        for attempt in range(STATUS_ATTEMPTS):  # the first waits longest (behind a job)
+            st = self._status_once(wait if attempt == 0 else None)
+            if st["online"]:
+                break
+        return st
+
+    def _status_once(self, wait: float | None) -> dict:
         if wait is None:
             cause = self._query(DLE_EOT_OFFLINE_CAUSE)
         else:

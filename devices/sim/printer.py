@@ -21,7 +21,8 @@ and saved as `job-NNNN.png` (`job-NNNN-partial.png` when some of it was not prin
 
 Commands on stdin (or on the `--control` TCP port, one per line): `paper out [N]`,
 `paper near`, `paper ok`, `cover open`, `cover close`, `power off [N]`, `power on`,
-`status`, `quit` (N: after that many more received bytes).
+`drop answers N` (leave the next N status queries unanswered), `status`, `quit`
+(N after paper out and power off: after that many more received bytes).
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class PrinterSim(Paper):
         self._out_after: int | None = None
         self.powered = True
         self._off_after: int | None = None
+        self._drop_answers = 0             # real-time queries left unanswered (a lost byte)
         self._cond = threading.Condition(threading.RLock())
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -103,6 +105,12 @@ class PrinterSim(Paper):
             self._queue.append(self._init_printer)
         self.draw()
 
+    def drop_answers(self, n: int) -> None:
+        """Leave the next `n` real-time status queries unanswered, as a line that loses a
+        byte or a printer busy with its motor would: the driver must ask again."""
+        with self._rx:
+            self._drop_answers = n
+
     def refill(self) -> None:
         with self._cond:
             self.paper, self._out_after = "ok", None
@@ -149,13 +157,16 @@ class PrinterSim(Paper):
                 self.power_off(int(words[2]) if len(words) > 2 else None)
             elif words[:2] == ["power", "on"]:
                 self.power_on()
+            elif words[:2] == ["drop", "answers"]:
+                self.drop_answers(int(words[2]))
             elif words[:1] == ["quit"]:
                 self._stop.set()
             elif words[:1] != ["status"]:
-                return "error: commands are paper out [N] | paper near | paper ok | " \
-                       "cover open | cover close | power off [N] | power on | status | quit"
+                return ("error: commands are paper out [N] | paper near | paper ok | "
+                        "cover open | cover close | power off [N] | power on | "
+                        "drop answers N | status | quit")
         except ValueError:
-            return "error: the count must be a number of bytes"
+            return "error: the count must be a number"
         return f"ok paper={self.paper} cover={'open' if self.cover_open else 'closed'} " \
                f"power={'on' if self.powered else 'off'} jobs={len(self.jobs)}"
 
@@ -186,7 +197,10 @@ class PrinterSim(Paper):
                     if self._out_after <= 0:
                         self.paper, self._out_after = "out", None
                 if self._rt == 2:  # DLE EOT n
-                    reply += self._status(b)
+                    if self._drop_answers:
+                        self._drop_answers -= 1
+                    else:
+                        reply += self._status(b)
                     self._rt = 0
                 elif self._rt == 1:
                     self._rt = 2 if b == 0x04 else (1 if b == 0x10 else 0)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from devices.printer import EscPosPrinter, PrinterNotReady, parse_status
+from devices.printer.driver import STATUS_ATTEMPTS
 from devices.printer.escpos_render import render
 from devices.sim.printer import PrinterSim
 
@@ -94,6 +95,30 @@ def test_nobody_answering_is_offline(tmp_path, reference):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_an_unanswered_status_query_is_asked_again_before_the_printer_counts_as_off(
+        rig, reference):
+    """Seen on a busy machine: one status answer came too late, and the collector was told
+    to switch on a printer that was on. Only a printer silent to every attempt is off."""
+    sim, printer = rig
+    printer.timeout = printer.port.timeout = 0.3
+    sim.drop_answers(STATUS_ATTEMPTS - 1)
+    assert printer.print_document(reference) == len(render(reference))
+    assert not sim.wait_for_jobs(1)[0].partial
+    sim.drop_answers(STATUS_ATTEMPTS)
+    with pytest.raises(PrinterNotReady) as exc:
+        printer.print_document(reference)
+    assert exc.value.reason == "offline" and exc.value.partial is False
+    assert printer.status()["online"] is True  # it answers again: nothing was lost
+    assert len(sim.jobs) == 1
+
+
+def test_simulator_command_drops_answers(tmp_path):
+    with PrinterSim(tmp_path / "paper") as sim:
+        assert sim.command("drop answers 2").startswith("ok")
+        assert sim.receive(b"\x10\x04\x02\x10\x04\x02\x10\x04\x02") == b"\x12"
+        assert sim.command("drop answers x") == "error: the count must be a number"
 
 
 def test_bad_document_raises_value_error_and_sends_nothing(rig):
