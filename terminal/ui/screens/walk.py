@@ -21,7 +21,7 @@ from kivy.core.text import Label as CoreLabel
 from kivy.core.text.markup import MarkupLabel
 from kivy.graphics import (Color, Rectangle, ScissorPop, ScissorPush, StencilPop, StencilPush,
                            StencilUnUse, StencilUse)
-from kivy.metrics import dp, sp
+from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.recycleboxlayout import RecycleBoxLayout
@@ -188,10 +188,11 @@ class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
     hazard = BooleanProperty(False)
     selected = BooleanProperty(False)
 
-    # (font size sp, tint); the texts are laid out in _place()
-    STYLES = {"seq": (16, (0.75, 0.75, 0.8, 1)), "title": (19, (1, 1, 1, 1)),
-              "address": (16, (0.8, 0.8, 0.85, 1)), "status": (16, None),
-              "arrears": (16, (1, 0.55, 0.45, 1))}
+    # (font size, tint); the texts are laid out in _place(). Theme sizes only: the text
+    # renderer opens the CJK font once per size (~2.5 MB each) and keeps it.
+    STYLES = {"seq": (theme.MIN_TEXT, (0.75, 0.75, 0.8, 1)), "title": (theme.FONT, (1, 1, 1, 1)),
+              "address": (theme.MIN_TEXT, (0.8, 0.8, 0.85, 1)), "status": (theme.MIN_TEXT, None),
+              "arrears": (theme.MIN_TEXT, (1, 0.55, 0.45, 1))}
 
     def __init__(self, **kw):
         self._batch = True          # no drawing until the instructions exist
@@ -232,7 +233,7 @@ class WalkRow(RecycleDataViewBehavior, ButtonBehavior, Widget):
                  "status": (self.status_label(self.status), dp(120), "center"),
                  "arrears": (self.arrears_label(self.arrears_fen), dp(120), "center")}
         for part, (text, width, halign) in texts.items():
-            size = sp(self.STYLES[part][0])
+            size = self.STYLES[part][0]
             key, texture = TEXTURES.acquire(text, size, width, halign) if width > 1 else (None, None)
             TEXTURES.release(self._keys.get(part))
             self._keys[part] = key
