@@ -20,7 +20,7 @@ import os
 import pkgutil
 from pathlib import Path
 
-from terminal.ui import fonts, i18n
+from terminal.ui import fonts, heap, i18n
 
 FONT_PATH = fonts.register()  # before any widget exists
 
@@ -176,6 +176,7 @@ class ChaoshouApp(App):
 
     # --- building -----------------------------------------------------------------------
     def build(self):
+        heap.tune()     # texture rendering's short-lived buffers go back when freed
         self.set_language(self.config.get("app", "language"))
         # the banner floats over the screen's title, under the status bar: a message
         # appearing never moves the buttons below it; a tap on it dismisses it.
