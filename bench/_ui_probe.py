@@ -118,22 +118,26 @@ def _texture_bytes(t) -> int:
 
 
 def textures() -> dict:
-    """Live textures (regions of a bigger texture not counted twice) and those of text."""
+    """Live textures (regions of a bigger texture not counted twice) and those of text,
+    and the fonts (face, size, style) the live labels draw with: the text renderer opens
+    each once and keeps it (~2.5 MB for the CJK font)."""
     from kivy.core.text import LabelBase
     from kivy.graphics.texture import Texture, TextureRegion
-    all_t, text_t = {}, {}
+    all_t, text_t, fonts = {}, {}, set()
     for o in gc.get_objects():
         kind = type(o)          # not isinstance: a dead weak proxy raises on it
         if issubclass(kind, Texture) and not issubclass(kind, TextureRegion):
             all_t[id(o)] = o
         elif issubclass(kind, LabelBase):
+            fonts.add(o._get_font_id())
             t = getattr(o, "_texture", None) or getattr(o, "texture", None)
             if t is not None:
                 text_t[id(t)] = t
     return {"textures": len(all_t),
             "textures_mb": round(sum(map(_texture_bytes, all_t.values())) / MB, 2),
             "text_textures": len(text_t),
-            "text_textures_mb": round(sum(map(_texture_bytes, text_t.values())) / MB, 2)}
+            "text_textures_mb": round(sum(map(_texture_bytes, text_t.values())) / MB, 2),
+            "label_fonts": len(fonts)}
 
 
 def kivy_caches() -> dict:
