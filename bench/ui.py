@@ -21,6 +21,8 @@ entries, glibc malloc's in-use and free-but-kept bytes, and `rest_mb`: RSS less 
 heap and the textures — the GL driver's and the libraries' own memory.
 - `ui.frame_p99_ms`: p99 frame time while scrolling the walk list and the sync worker
   uploads 10,000 ops to a real gateway; baseline: the same p99 with no sync running.
+  Breakdown (`frame_sync`, `frame_idle`): ms a frame spent drawing (GL), updating the
+  list's views, refilling rows, making text textures, and the rest; the drawing's p99.
   The app runs the sync worker in its own process; the same measurement with the worker
   on a thread of the UI process is reported beside it (`sync_in_thread_p99_ms`).
 
@@ -138,7 +140,8 @@ def run() -> list[dict]:
             frames=w["frames_sync"], ops=setup["ops"], ops_uploaded=w["ops_uploaded"],
             sync_s=round(w["sync_s"], 2),
             sync_in_thread_p99_ms=round(walk_thread[0]["frame_p99_sync_ms"], 2),
-            sync_in_thread_idle_p99_ms=round(walk_thread[0]["frame_p99_idle_ms"], 2)),
+            sync_in_thread_idle_p99_ms=round(walk_thread[0]["frame_p99_idle_ms"], 2),
+            frame_sync=w["frame_sync"], frame_idle=w["frame_idle"]),
     ]
 
 
@@ -263,6 +266,39 @@ def _frames(app, loop, rv, n: int, until=None) -> list[float]:
     return times
 
 
+def _frame_timer():
+    """Times, while scrolling, GL drawing (on_draw to on_flip), the list's view updates,
+    the rows' refills and their new text textures."""
+    from kivy.core.window import Window
+
+    from bench._ui_probe import OpenTimer
+    from terminal.ui.screens import walk as wm
+    timer = OpenTimer()
+    timer.wrap(wm.WalkList, "refresh_views", "views_ms")
+    timer.wrap(wm.WalkRow, "refresh_view_attrs", "rows_ms")
+    timer.wrap(wm.TextTextures, "_make", "textures_ms")
+    timer.watch_frames(Window)
+    return timer
+
+
+def _frame_parts(timer, times: list) -> dict:
+    """Where the frames' time went since the last call (ms a frame on average), and the
+    p99 of the GL drawing alone; `other` is the event loop, Clock callbacks (status
+    updates), other threads holding the GIL, and waiting for the display."""
+    from bench.common import percentile
+    n = max(1, len(times))
+    draws = [(b - a) * 1000 for a, b in timer.frames]
+    out = {k: round(timer.ms[k] / n, 2) for k in ("views_ms", "rows_ms", "textures_ms")}
+    out["draw_ms"] = round(sum(draws) / n, 2)
+    out["other_ms"] = round(sum(times) / n - sum(out.values()), 2)
+    out["draw_p99_ms"] = round(percentile(draws, 99), 2) if draws else 0.0
+    out["textures_made"] = timer.calls["textures_ms"]
+    timer.ms.clear()
+    timer.calls.clear()
+    timer.frames.clear()
+    return out
+
+
 def child_walk(data: str, kivy_home: str, sync_mode: str = "process", mode: str = "") -> None:
     """Open the route, scroll it end to end, then scroll while syncing. `mode` "trace":
     with tracemalloc on, and stop before syncing; "open": stop before syncing."""
@@ -289,7 +325,9 @@ def child_walk(data: str, kivy_home: str, sync_mode: str = "process", mode: str 
               flush=True)
         app.shutdown()
         return
+    timer = _frame_timer()
     idle = _frames(app, loop, rv, 400)[20:]
+    idle_parts = _frame_parts(timer, idle)
     services = app.services
     pending_before = services.store.conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0]
@@ -299,12 +337,15 @@ def child_walk(data: str, kivy_home: str, sync_mode: str = "process", mode: str 
     busy = _frames(app, loop, rv, 20000, until=lambda: services.sync_state == "idle"
                    and services.pending == 0 and time.perf_counter() - t0 > 1)
     sync_s = time.perf_counter() - t0
+    sync_parts = _frame_parts(timer, busy)
+    timer.stop()
     left = services.store.conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state IN ('pending','inflight')").fetchone()[0]
     print(json.dumps({"route_open_ms": open_ms, "rss_mb": rss, "open": parts,
                       "scroll_frames": scroll_frames, **opened, **scrolled,
                       "frame_p99_idle_ms": percentile(idle, 99),
                       "frame_p99_sync_ms": percentile(busy[5:], 99), "frames_sync": len(busy),
+                      "frame_idle": idle_parts, "frame_sync": sync_parts,
                       "ops_uploaded": pending_before - left, "sync_s": sync_s}), flush=True)
     app.shutdown()
 
