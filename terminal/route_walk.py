@@ -68,12 +68,29 @@ def walk(store: Store, route_id: str, filter: str | None = None) -> list[dict]:
         d = dict(r)
         d["hazard"] = bool(d["hazard"])
         d["paid"] = d["account_no"] in paid
-        if filter in (None, "all") or (
-                (filter in ("unread", "read", "skipped") and d["status"] == filter)
-                or (filter == "problems" and d["trouble_code"])
-                or (filter == "arrears" and d["arrears_fen"] > 0)
-                or (filter == "paid" and d["paid"]) or (filter == "unpaid" and not d["paid"])):
+        if passes(d, filter):
             out.append(d)
+    return out
+
+
+def passes(row: dict, filter: str | None) -> bool:
+    """Whether a `walk` row passes the walk filter."""
+    return filter in (None, "all") or (
+        (filter in ("unread", "read", "skipped") and row["status"] == filter)
+        or (filter == "problems" and bool(row["trouble_code"]))
+        or (filter == "arrears" and row["arrears_fen"] > 0)
+        or (filter == "paid" and row["paid"]) or (filter == "unpaid" and not row["paid"]))
+
+
+def progress_of(rows: list[dict]) -> dict:
+    """`progress` counted from the route's whole walk (`walk(store, route_id)`, no filter)
+    in hand, without asking the store again (the walk screen has just read it)."""
+    out = {"total": len(rows), "read": 0, "skipped": 0, "unread": 0, "problems": 0, "paid": 0}
+    for r in rows:
+        if r["status"] in ("read", "skipped", "unread"):
+            out[r["status"]] += 1
+        out["problems"] += r["trouble_code"] is not None
+        out["paid"] += bool(r["paid"])
     return out
 
 

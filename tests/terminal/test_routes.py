@@ -206,6 +206,7 @@ def test_walk_filters_progress_and_unread_navigation(store, doc):
                      (nos[5],))
     p = route_walk.progress(store, "R001")
     assert p == {"total": 100, "read": 2, "skipped": 1, "unread": 97, "problems": 1, "paid": 1}
+    assert route_walk.progress_of(route_walk.walk(store, "R001")) == p   # the walk screen's way
     assert [r["account_no"] for r in route_walk.walk(store, "R001", "skipped")] == [nos[1]]
     assert [r["account_no"] for r in route_walk.walk(store, "R001", "problems")] == [nos[2]]
     assert [r["account_no"] for r in route_walk.walk(store, "R001", "paid")] == [nos[4]]

@@ -56,10 +56,13 @@ def load_walk(store, route_id, filter_, query):
         # the filter applies to search results too (欠费 with a name fragment)
         rows = [r for r in _with_status(store, search.search(store, query, limit=300))
                 if _keep(r, filter_)]
-    else:
-        rows = route_walk.walk(store, rid, filter=None if filter_ == "all" else filter_)
+        progress = route_walk.progress(store, rid)
+    else:   # the whole route is read anyway: its progress is counted from it
+        everything = route_walk.walk(store, rid)
+        progress = route_walk.progress_of(everything)
+        rows = [r for r in everything if route_walk.passes(r, filter_)]
     outliers = _confirmed_outliers(store, [r["account_no"] for r in rows])
-    return route, route_walk.progress(store, rid), [_row(r, r["account_no"] in outliers) for r in rows]
+    return route, progress, [_row(r, r["account_no"] in outliers) for r in rows]
 
 
 def _confirmed_outliers(store, account_nos) -> set:
