@@ -16,7 +16,7 @@ line `SOAK {json}` on stdout (Kivy's log goes to stderr):
   note and a photo from the simulated camera instead. Answers the photo's hash.
 - `{"do": "cash", "account_no", "amount_fen"}` / `{"do": "card", ...}` — account → Collect
   → the amount keyed → Cash (the exact sum tendered) or Card (the ZVT simulator) → the
-  receipt; answers the receipt number.
+  receipt printed (the printer simulator); answers the receipt number.
 - `{"do": "status"}` — pending ops, photos not yet uploaded, whether the app says online.
 - `{"do": "quit"}`.
 """
@@ -94,23 +94,30 @@ class Hands:
             sha = ui.wait_for(lambda: reading.ids.photo.sha, 15, "photo kept")
         else:
             try:
-                keyin(ui, pick_value(ui.store, account_no, "ok"))
+                value = pick_value(ui.store, account_no, "ok")
             except AssertionError:            # no value up to the top of its dials
-                keyin(ui, rolled_over(ui.store, account_no))
+                value = rolled_over(ui.store, account_no)
+            keyin(ui, value)
         ui.tap("save")
 
         def moved_on():
             return ui.app.sm.current != "reading" or reading.account_no != account_no
-        ui.wait_for(lambda: moved_on() or reading.awaiting == "confirm"
-                    or (reading.message and reading.level == "error"), 15, "reading saved")
-        if not moved_on() and reading.awaiting == "confirm":     # a rollover: confirmed
-            ui.tap("confirm")
-            ui.wait_for(lambda: moved_on() or (reading.message and reading.level == "error"),
-                        15, "reading confirmed and saved")
+        for _check in range(3):     # what the core asks of an unusual value, as a reader does
+            ui.wait_for(lambda: not reading.busy and (
+                moved_on() or reading.awaiting in ("confirm", "reenter")
+                or (reading.message and reading.level == "error")), 15, "reading saved")
+            if moved_on() or not reading.awaiting:
+                break
+            if reading.awaiting == "reenter":       # blind re-entry: the same value again
+                keyin(ui, value)
+                ui.tap("save")
+            else:                                   # a warning (a rollover): confirmed
+                ui.tap("confirm")
         saved = ui.store.conn.execute("SELECT op_id FROM readings WHERE account_no=?",
                                       (account_no,)).fetchone()
         if saved is None:
             raise AssertionError(f"{account_no} not saved: {reading.message!r}")
+        ui.wait_for(moved_on, 15, "the next unread account")
         return {"op_id": saved[0], "photo": sha}
 
     def pay(self, account_no: str, amount_fen: int, method: str) -> dict:
@@ -123,6 +130,11 @@ class Hands:
         else:
             pay = card_pay(ui, account_no, str(amount_fen))
             ui.wait_for(lambda: pay.stage == "done" and pay.receipt_no, 60, "card payment done")
+        # the receipt is handed over before the next customer: printed, or the reason why not
+        printed = ui.app.tr("Printed.")
+        ui.wait_for(lambda: pay.print_text == printed or popup_open(), 60, "the receipt printed")
+        if popup_open():
+            raise AssertionError(f"receipt {pay.receipt_no} not printed: {pay.print_text!r}")
         receipt = pay.receipt_no
         ui.tap("finish")
         return {"receipt_no": receipt}

@@ -114,7 +114,7 @@ class AppProcess:
             raise AssertionError(f"{what}: {got['error']}\n{self.tail()}")
         return got
 
-    def call(self, base: float = 60, **cmd) -> dict:
+    def call(self, base: float = 120, **cmd) -> dict:
         self.proc.stdin.write(json.dumps(cmd, ensure_ascii=False) + "\n")
         self.proc.stdin.flush()
         return self.answer(base, json.dumps(cmd, ensure_ascii=False))
@@ -173,9 +173,9 @@ def walk_the_day(tmp: Path, accounts: int, readings: int, photos: int, cash: int
                     if got["photo"]:
                         shas.append(got["photo"])
                 for i in share(cash, hour):
-                    app.call(do="cash", account_no=nos[readings + i], amount_fen=CASH_FEN)
+                    app.call(do="cash", base=240, account_no=nos[readings + i], amount_fen=CASH_FEN)
                 for i in share(card, hour):
-                    app.call(do="card", account_no=nos[readings + cash + i], amount_fen=CARD_FEN)
+                    app.call(do="card", base=240, account_no=nos[readings + cash + i], amount_fen=CARD_FEN)
                 if hour in OFFLINE:
                     pending.append(app.call(do="status")["pending"])
                 else:      # online: the app's own worker sends everything, photos after ops
