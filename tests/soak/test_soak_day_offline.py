@@ -161,7 +161,7 @@ def walk_the_day(tmp: Path, accounts: int, readings: int, photos: int, cash: int
                 "SELECT account_no FROM accounts WHERE route_id=? ORDER BY seq", (ROUTE,))]
             assert len(nos) >= readings + cash + card
             with_photo = {i * readings // photos for i in range(photos)}
-            rss, pending, shas = [], [], []
+            rss, pending, shas, reprints = [], [], [], 0
             started = time.perf_counter()
             for hour in range(HOURS):
                 if hour == OFFLINE.start:
@@ -173,9 +173,11 @@ def walk_the_day(tmp: Path, accounts: int, readings: int, photos: int, cash: int
                     if got["photo"]:
                         shas.append(got["photo"])
                 for i in share(cash, hour):
-                    app.call(do="cash", base=240, account_no=nos[readings + i], amount_fen=CASH_FEN)
+                    reprints += app.call(do="cash", base=240, account_no=nos[readings + i],
+                                         amount_fen=CASH_FEN)["reprints"]
                 for i in share(card, hour):
-                    app.call(do="card", base=240, account_no=nos[readings + cash + i], amount_fen=CARD_FEN)
+                    reprints += app.call(do="card", base=240, account_no=nos[readings + cash + i],
+                                         amount_fen=CARD_FEN)["reprints"]
                 if hour in OFFLINE:
                     pending.append(app.call(do="status")["pending"])
                 else:      # online: the app's own worker sends everything, photos after ops
@@ -224,6 +226,7 @@ def walk_the_day(tmp: Path, accounts: int, readings: int, photos: int, cash: int
             "rss_ui_mb_per_hour": [round(u / 1024, 1) for u, _ in rss],
             "rss_app_mb_per_hour": [round(t / 1024, 1) for _, t in rss],
             "rss_growth_pct": (max(t for _, t in rss[1:]) - first) / first * 100,
+            "receipts_reprinted": reprints,
             "db_mb": db_bytes / 2**20, "photo_folder_mb": photo_bytes / 2**20,
             "walked_s": walked}
 
