@@ -29,9 +29,9 @@ from sync.gateway.testing import REPO, GatewayProcess
 USERS = int(os.environ.get("CHAOSHOU_LOAD_USERS", "1000"))
 SECONDS = int(os.environ.get("CHAOSHOU_LOAD_SECONDS", "60"))
 SPAWN_RATE = 100
-BENCH_ACCOUNTS = 20000
+ROUTE_ACCOUNTS = 200   # accounts per handheld's route (a day's meter-reading route)
 LOAD_ENV = {"CHAOSHOU_LOAD_BATCH": "30", "CHAOSHOU_LOAD_THINK": "2,8",
-            "CHAOSHOU_LOAD_BENCH_ACCOUNTS": str(BENCH_ACCOUNTS)}
+            "CHAOSHOU_LOAD_ROUTES": str(USERS)}
 
 
 def load(base_url: str, tmp: Path, label: str) -> dict:
@@ -62,7 +62,8 @@ def load(base_url: str, tmp: Path, label: str) -> dict:
 
 def measure(url: str, workers: int, tmp: Path, label: str) -> dict:
     gw = GatewayProcess(None, db_url=url, args=[
-        "--workers", str(workers), "--bench-route-accounts", str(BENCH_ACCOUNTS),
+        "--workers", str(workers), "--bench-routes", str(USERS),
+        "--bench-route-accounts", str(ROUTE_ACCOUNTS),
         "--no-access-log", "--log-level", "warning"])
     gw.start(timeout=300)
     try:

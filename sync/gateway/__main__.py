@@ -36,10 +36,14 @@ OPTIONS = {
     "workers": (int, 1, "worker processes sharing the port"),
     "pool_size": (int, 10, "database connections kept per process"),
     "max_in_flight": (int, 64, "requests worked on at once per process; more get 503"),
+    "keep_alive": (int, 75, "seconds an idle client connection stays open (longer than the "
+                            "handhelds' pauses and a load balancer's idle timeout)"),
     "migrate": (bool, False, "apply pending schema migrations before serving"),
     "seed_demo": (bool, False, "load the demo utility once (implies --migrate)"),
     "demo_accounts": (int, 1200, "accounts of the demo utility"),
     "bench_route_accounts": (int, 0, "add route R900 with N generated accounts"),
+    "bench_routes": (int, 0, "instead of R900: N routes B0001… of --bench-route-accounts "
+                             "generated accounts each (load benchmarks)"),
     "snapshot_ttl": (int, 3600, "seconds a route snapshot stays readable"),
     "change_retention": (int, 60 * 24 * 3600, "seconds change-feed rows are kept"),
     "platform_key": (str, None, "X-Platform-Key of third-party notices (required, except "
@@ -155,7 +159,8 @@ def serve(opts: dict) -> int:
         print(f"gateway not started: {exc}", file=sys.stderr)
         return 2
     common = dict(host=opts["host"], port=opts["port"], log_level=opts["log_level"].lower(),
-                  access_log=False, timeout_graceful_shutdown=10)
+                  access_log=False, timeout_graceful_shutdown=10,
+                  timeout_keep_alive=opts["keep_alive"])
     if opts["workers"] > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         import tempfile
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chaoshou-metrics-")

@@ -77,12 +77,34 @@ def add_route(ctx: Context, route_id: str, name: str, accounts: list[dict],
                              "operator_id": operator_id}, accounts)
 
 
-def add_bench_route(ctx: Context, n: int, route_id: str = "R900") -> None:
+def _exists(ctx: Context, route_id: str) -> bool:
     with ctx.read() as conn:
-        exists = conn.execute(select(db.routes.c.route_id)
-                              .where(db.routes.c.route_id == route_id)).first()
-    if not exists:
+        return conn.execute(select(db.routes.c.route_id)
+                            .where(db.routes.c.route_id == route_id)).first() is not None
+
+
+def add_bench_route(ctx: Context, n: int, route_id: str = "R900") -> None:
+    if not _exists(ctx, route_id):
         add_route(ctx, route_id, "压测抄表段", fake_accounts(n), operator_id="1001")
+
+
+def bench_route_id(i: int) -> str:
+    """The id of the i-th (0-based) route of `add_bench_routes`: B0001, B0002, …"""
+    return f"B{i + 1:04d}"
+
+
+def add_bench_routes(ctx: Context, routes: int, size: int) -> None:
+    """`routes` routes B0001… of `size` generated accounts each (load benchmarks: one route
+    per simulated handheld, as each meter reader downloads their own route); once."""
+    if routes <= 0 or _exists(ctx, bench_route_id(0)):
+        return
+    accounts = fake_accounts(routes * size)
+    with ctx.write() as conn:
+        for i in range(routes):
+            _insert_route(conn, {"route_id": bench_route_id(i), "name": f"压测抄表段{i + 1}",
+                                 "cycle": CYCLE, "read_date": READ_DATE,
+                                 "hide_previous": False, "operator_id": "1001"},
+                          accounts[i * size:(i + 1) * size])
 
 
 def _insert_route(conn, route: dict, accounts: list[dict]) -> None:

@@ -34,7 +34,9 @@ def prepare(opts: dict) -> None:
                       is_sqlite=engine.dialect.name == "sqlite")
         if opts["seed_demo"]:
             seed.seed_demo(ctx, opts["demo_accounts"], opts["pin_iterations"])
-        if opts["bench_route_accounts"]:
+        if opts["bench_routes"]:
+            seed.add_bench_routes(ctx, opts["bench_routes"], opts["bench_route_accounts"])
+        elif opts["bench_route_accounts"]:
             seed.add_bench_route(ctx, opts["bench_route_accounts"])
     finally:
         engine.dispose()
