@@ -358,36 +358,6 @@ def is_transient(exc: Exception) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001")
 
 
-def in_query(conn, sql: str, fixed: tuple, values) -> list:
-    """Run `sql` with `{p}` placeholders for `fixed` params and `{in}` for a value list.
-
-    Driver-level SQL: SQLAlchemy's expanding IN costs ~1 ms per 200 values, which matters
-    in the ingest hot path. Empty `values` returns []. Values are chunked by 500.
-    """
-    values = list(values)
-    if not values:
-        return []
-    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    out = []
-    for i in range(0, len(values), 500):
-        chunk = values[i:i + 500]
-        text = sql.replace("{p}", ph).replace("{in}", ",".join([ph] * len(chunk)))
-        out.extend(conn.exec_driver_sql(text, tuple(fixed) + tuple(chunk)).fetchall())
-    return out
-
-
-def insert_many(conn, table: Table, rows: list[dict]) -> None:
-    """Bulk insert of same-shaped dict rows at driver level (the ingest hot path)."""
-    if not rows:
-        return
-    cols = list(rows[0])
-    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    quote = conn.dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
-           f"VALUES ({', '.join([ph] * len(cols))})")
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
-
-
 # ---------------------------------------------------------------- other payment channels
 # (sync/gateway/channels, docs/channels.md; Alembic revision c14a)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from sync.gateway import db
+from sync.gateway import bulk, db
 
 FEED, FLOOR, RECEIPTS = "feed_version", "feed_floor", "receipt_no"
 _QUEUE = "chaoshou_feed"   # key in Connection.info: the changes queued in this transaction
@@ -63,4 +63,4 @@ def publish(conn) -> None:
     top = take(conn, FEED, len(rows))
     for version, row in enumerate(rows, start=top - len(rows) + 1):
         row["version"] = version
-    db.insert_many(conn, db.route_changes, rows)
+    bulk.insert_many(conn, db.route_changes, rows)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import bindparam
-
-from sync.gateway import db, feed
+from sync.gateway import bulk, db, feed
 from sync.gateway.context import now_s
 
 
@@ -29,7 +27,7 @@ class AccountCache:
         for no in wanted:
             self.rows[no] = None
         lock = "" if self.conn.dialect.name == "sqlite" else " ORDER BY account_no FOR UPDATE"
-        for no, route_id, active, bill_fen, doc in db.in_query(
+        for no, route_id, active, bill_fen, doc in bulk.in_query(
                 self.conn, "SELECT account_no, route_id, active, bill_fen, doc FROM accounts "
                            "WHERE account_no IN ({in})" + lock, (), sorted(wanted)):
             self.rows[no] = {"route_id": route_id, "active": bool(active), "bill_fen": bill_fen,
@@ -54,10 +52,9 @@ class AccountCache:
 
     def flush(self) -> None:
         if self.dirty:
-            self.conn.execute(
-                db.accounts.update().where(db.accounts.c.account_no == bindparam("no"))
-                .values(doc=bindparam("doc")),
-                [{"no": no, "doc": db.dumps(self.rows[no]["doc"])} for no in self.dirty])
+            bulk.update_many(self.conn, db.accounts, "account_no", [
+                {"account_no": no, "doc": db.dumps(self.rows[no]["doc"])}
+                for no in sorted(self.dirty)])
             self.dirty.clear()
         if self.changes:
             feed.queue(self.conn, self.changes)

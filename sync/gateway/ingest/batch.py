@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import bindparam
-
 import fieldrules
 from sync import protocol
-from sync.gateway import db
+from sync.gateway import bulk, db
 from sync.gateway.context import Context, now_iso
 from sync.gateway.ingest.fields import Invalid, Retry, clip, result
 from sync.gateway.ingest.handlers import HANDLERS, RECORD_ONLY_TYPES
@@ -33,7 +31,7 @@ class Batch:
 
     # -- prefetch what the ops refer to, a few queries per batch
     def _prefetch(self):
-        c, d, q = self.conn, self.device_id, db.in_query
+        c, d, q = self.conn, self.device_id, bulk.in_query
         self.known = {r[0]: _Prior(*r[1:]) for r in q(
             c, "SELECT op_id, seq, payload_sha256, status, code, message FROM sync_ops "
                "WHERE device_id = {p} AND op_id IN ({in})", (d,), [o["op_id"] for o in self.ops])}
@@ -184,13 +182,11 @@ class Batch:
                             (db.payments, self.payments), (db.voids, self.voids),
                             (db.receipts, self.receipts), (db.shift_events, self.shift_rows),
                             (db.exceptions, self.exceptions)):
-            db.insert_many(c, table, rows)
-        if self.supersede:
-            c.execute(db.readings.update().where(db.readings.c.op_id == bindparam("old"))
-                      .values(superseded_by=bindparam("new")), self.supersede)
-        if self.void_marks:
-            c.execute(db.payments.update().where(db.payments.c.op_id == bindparam("old"))
-                      .values(voided_by=bindparam("new")), self.void_marks)
+            bulk.insert_many(c, table, rows)
+        bulk.update_many(c, db.readings, "op_id", [
+            {"op_id": m["old"], "superseded_by": m["new"]} for m in self.supersede])
+        bulk.update_many(c, db.payments, "op_id", [
+            {"op_id": m["old"], "voided_by": m["new"]} for m in self.void_marks])
         self.accounts.flush()
 
     def has_gap_below(self, seq: int) -> bool:

@@ -1,0 +1,80 @@
+"""Driver-level bulk statements of the ingest hot path: reads by a list of keys, inserts
+and updates of many rows, each one round trip to the database.
+
+On PostgreSQL every statement has one text whatever the number of rows or keys — lists
+travel as array parameters (`= ANY(%s)`, `unnest(%s::type[], …)`) — so the driver prepares
+it once per connection and the server neither parses nor plans it again. Measured with the
+gateway-scale load (bench/gateway_scale.py): psycopg's `executemany` sends one pipelined
+statement per row, and the 100-odd rows of a 30-op batch cost more client CPU than
+everything else in the batch; an `IN (…)` list of varying length is a new statement text
+for every length. SQLite runs in-process: `executemany` and `IN (…)` lists cost no round
+trips there and stay.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+SQLITE_CHUNK = 500   # values per IN list on SQLite (its bound-parameter limit)
+
+
+def _pg(conn) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def in_query(conn, sql: str, fixed: tuple, values) -> list:
+    """Rows of `sql`, whose `{p}` placeholders take `fixed` and whose `IN ({in})` takes the
+    list `values` (empty: no rows, no query)."""
+    values = list(values)
+    if not values:
+        return []
+    if _pg(conn):
+        text = sql.replace("{p}", "%s").replace("IN ({in})", "= ANY(%b)")
+        return conn.exec_driver_sql(text, (*fixed, values)).fetchall()
+    out = []
+    for i in range(0, len(values), SQLITE_CHUNK):
+        chunk = values[i:i + SQLITE_CHUNK]
+        text = sql.replace("{p}", "?").replace("{in}", ",".join("?" * len(chunk)))
+        out.extend(conn.exec_driver_sql(text, (*fixed, *chunk)).fetchall())
+    return out
+
+
+def _array_types(conn, table: Table, cols) -> list[str]:
+    return [table.c[c].type.compile(dialect=conn.dialect) + "[]" for c in cols]
+
+
+def insert_many(conn, table: Table, rows: list[dict]) -> None:
+    """Insert same-shaped dict rows."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+    if _pg(conn):
+        arrays = ", ".join(f"%b::{t}" for t in _array_types(conn, table, cols))
+        conn.exec_driver_sql(into + f"SELECT * FROM unnest({arrays})",
+                             tuple([r[c] for r in rows] for c in cols))
+    else:
+        conn.exec_driver_sql(into + f"VALUES ({', '.join('?' * len(cols))})",
+                             [tuple(r[c] for c in cols) for r in rows])
+
+
+def update_many(conn, table: Table, key: str, rows: list[dict]) -> None:
+    """Set the other columns of same-shaped dict rows on the rows whose `key` matches (the
+    last row given for a key wins, as one statement per row would)."""
+    if not rows:
+        return
+    rows = list({r[key]: r for r in rows}.values())
+    cols = [c for c in rows[0] if c != key]
+    quote = conn.dialect.identifier_preparer.quote
+    name = quote(table.name)
+    if _pg(conn):
+        arrays = ", ".join(f"%b::{t}" for t in _array_types(conn, table, [key, *cols]))
+        sets = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in cols)
+        conn.exec_driver_sql(
+            f"UPDATE {name} SET {sets} FROM unnest({arrays}) AS v({quote(key)}, "
+            f"{', '.join(quote(c) for c in cols)}) WHERE {name}.{quote(key)} = v.{quote(key)}",
+            tuple([r[c] for r in rows] for c in [key, *cols]))
+    else:
+        sets = ", ".join(f"{quote(c)} = ?" for c in cols)
+        conn.exec_driver_sql(f"UPDATE {name} SET {sets} WHERE {quote(key)} = ?",
+                             [tuple(r[c] for c in [*cols, key]) for r in rows])
