@@ -48,7 +48,7 @@ def enrol(ctx: Context, code: str, device_name: str) -> dict:
 
 def device_for_token(ctx: Context, token: str) -> dict | None:
     """The device row for a bearer token, or None."""
-    with ctx.read() as conn:
+    with ctx.peek() as conn:
         row = conn.execute(select(db.devices.c.device_id, db.devices.c.device_key,
                                   db.devices.c.revoked_at)
                            .where(db.devices.c.token_hash == token_hash(token))) \
@@ -155,8 +155,18 @@ def supervisor_login(ctx: Context, operator_id: str, pin: str) -> dict:
     return {"token": token, "operator_id": operator_id}
 
 
+def holder(ctx: Context, token: str) -> dict | None:
+    """Who holds a bearer token: {"device": row or None, "supervisor": operator id or None},
+    or None for an unknown token. Read once per request, by the request guard."""
+    dev = device_for_token(ctx, token)
+    operator_id = None if dev is not None else supervisor_for_token(ctx, token)
+    if dev is None and operator_id is None:
+        return None
+    return {"token": token, "device": dev, "supervisor": operator_id}
+
+
 def supervisor_for_token(ctx: Context, token: str) -> str | None:
-    with ctx.read() as conn:
+    with ctx.peek() as conn:
         row = conn.execute(select(db.supervisor_tokens).where(
             db.supervisor_tokens.c.token_hash == token_hash(token))).mappings().first()
     if row is None or row["expires_at"] < now_s():

@@ -22,7 +22,8 @@ from sync.gateway.channels import routes as channel_routes
 from sync.gateway.customer import pages as customer_pages
 from sync.gateway.context import ApiError, Context, Settings
 from sync.gateway.db import make_engine
-from sync.gateway.guard import PUBLIC_PATHS, MinClientVersion, RequestGuard, error as _error
+from sync.gateway.guard import (AUTH_KEY, PUBLIC_PATHS, MinClientVersion, RequestGuard,
+                                error as _error)
 from sync.gateway.schemas import (AUTH, OPS_SCHEMA, AssignIn, BlockIn, CloseoutIn,
                                   DownloadedIn, EnrolIn, HazardIn, Id, LoginIn,
                                   MeterExchangeIn, MoveIn, ResolveIn, ThirdPartyIn, TokenIn,
@@ -96,39 +97,45 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
     _install_errors(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes,
-                       authenticate=lambda token: access.device_for_token(ctx, token)
-                       is not None or access.supervisor_for_token(ctx, token) is not None,
+                       authenticate=lambda token: access.holder(ctx, token),
                        max_ops=settings.max_ops_per_batch, platform_key=settings.platform_key)
     if settings.min_client_version:
         app.add_middleware(MinClientVersion, minimum=settings.min_client_version)
     app.add_middleware(observe.Observe, routes=app.router.routes,
                        max_in_flight=settings.max_in_flight, access=settings.access_log)
 
-    async def device(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
+    async def holder(request: Request, token: str) -> dict:
+        """Who holds the token: as the request guard read it, else read now."""
+        held = request.scope.get("state", {}).get(AUTH_KEY)
+        if held is None or held["token"] != token:
+            held = await run_in_threadpool(access.holder, ctx, token)
+        if held is None:
+            raise ApiError(401, "unauthenticated", "unknown or expired token")
+        return held
+
+    async def device(request: Request,
+                     cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
         if cred is None or not cred.credentials:
             raise ApiError(401, "unauthenticated", "a device bearer token is required")
-        dev = await run_in_threadpool(access.device_for_token, ctx, cred.credentials)
+        held = await holder(request, cred.credentials)
+        dev = held["device"]
         if dev is None:
-            if cred.credentials.startswith("sv_") and \
-                    await run_in_threadpool(access.supervisor_for_token, ctx, cred.credentials):
+            if cred.credentials.startswith("sv_"):
                 raise ApiError(403, "forbidden", "a supervisor token cannot act as a device")
             raise ApiError(401, "unauthenticated", "unknown or expired token")
         if dev["revoked_at"]:
             raise ApiError(403, "device_revoked", "this device has been revoked")
         return dev
 
-    async def supervisor_op(cred: Annotated[HTTPAuthorizationCredentials | None,
+    async def supervisor_op(request: Request,
+                            cred: Annotated[HTTPAuthorizationCredentials | None,
                                             Depends(bearer)]):
         if cred is None or not cred.credentials:
             raise ApiError(401, "unauthenticated", "a supervisor bearer token is required")
-        operator_id = await run_in_threadpool(access.supervisor_for_token, ctx,
-                                              cred.credentials)
-        if operator_id is None:
-            if await run_in_threadpool(access.device_for_token, ctx,
-                                       cred.credentials) is not None:
-                raise ApiError(403, "forbidden", "device tokens cannot use supervisor endpoints")
-            raise ApiError(401, "unauthenticated", "unknown or expired token")
-        return operator_id
+        held = await holder(request, cred.credentials)
+        if held["supervisor"] is None:
+            raise ApiError(403, "forbidden", "device tokens cannot use supervisor endpoints")
+        return held["supervisor"]
 
     Device = Annotated[dict, Depends(device)]
     Supervisor = Annotated[str, Depends(supervisor_op)]
@@ -201,7 +208,8 @@ def create_app(db_url: str, seed_demo: bool = False, settings: Settings | None =
              responses=errors(*AUTH, 404, 410))
     def route_changes(route_id: Id, dev: Device,
                       since: Annotated[int, Query(ge=0, le=2 ** 53)] = 0):
-        return routedata.changes(ctx, route_id, since)
+        text = routedata.changes(ctx, route_id, since)
+        return Response(text.encode("utf-8"), media_type="application/json")
 
     def _ingest_body(body: bytes, dev: dict) -> dict:
         return ingest.ingest(ctx, dev, ingest.parse_batch(body, settings.max_ops_per_batch))

@@ -84,6 +84,7 @@ class Context:
     group_lock: threading.Lock = field(default_factory=threading.Lock)
     group_queue: list = field(default_factory=list)  # ops batches waiting for the writer
     committed_batches: int = 0  # for the fault hook (fault_after_commit), this process
+    purge_checked_at: int = 0   # when this process last looked for expired changes
 
     @contextmanager
     def write(self, device_id: str | None = None):
@@ -110,6 +111,19 @@ class Context:
         """A read transaction (deferred on SQLite: readers never wait for the writer)."""
         with self.engine.connect() as conn:
             with conn.begin():
+                yield conn
+
+    @contextmanager
+    def peek(self):
+        """Reads on the request hot paths (tokens, change feed, snapshot pages). PostgreSQL:
+        outside a transaction, each statement seeing what had committed when it started —
+        what a READ COMMITTED transaction (the gateway's) gives as well, without the BEGIN
+        and COMMIT round trips. SQLite: a read transaction (one snapshot for the block)."""
+        if self.is_sqlite:
+            with self.read() as conn:
+                yield conn
+        else:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 yield conn
 
     def kv_get(self, conn, key: str, default=None):

@@ -42,6 +42,7 @@ LARGE_BODY = re.compile(r"^/v1/(ops|blobs/[^/]+|channels/statements"
 # own authentication: the office console (session cookie), payment platforms (signatures);
 # the customer's pages (/pay, /verify) are public
 OWN_AUTH_PREFIXES = ("/console/", "/v1/channels/", "/pay/")
+AUTH_KEY = "chaoshou_token_holder"   # request state: who holds the bearer token
 PUBLIC_PATHS = frozenset({
     "/v1/health", "/v1/ready", "/metrics", "/v1/devices/enrol", "/v1/devices/token", "/v1/receipts/verify",
     "/v1/supervisor/login", "/v1/thirdparty/payments",
@@ -127,8 +128,10 @@ def check_body(body: bytes, encoding: bytes, limit: int, raw: bool) -> bytes:
 
 
 class RequestGuard:
-    """See the module docstring. `authenticate(token) -> bool` runs in a worker thread;
-    `platform_key` guards `/v1/thirdparty/payments` the same way."""
+    """See the module docstring. `authenticate(token)` runs in a worker thread and returns
+    who holds the token (None: unknown); it is kept in the request's state under `AUTH_KEY`
+    for the endpoint's own check, so a token is read once per request. `platform_key`
+    guards `/v1/thirdparty/payments` the same way."""
 
     def __init__(self, app, max_bytes: int, authenticate, max_ops: int, platform_key: str):
         self.app, self.max_bytes, self.authenticate = app, max_bytes, authenticate
@@ -174,8 +177,10 @@ class RequestGuard:
             token = bearer_token(headers)
             if token is None:
                 raise Refused(401, "unauthenticated", "a bearer token is required")
-            if not await run_in_threadpool(self.authenticate, token):
+            holder = await run_in_threadpool(self.authenticate, token)
+            if not holder:
                 raise Refused(401, "unauthenticated", "unknown or expired token")
+            scope = dict(scope, state={**scope.get("state", {}), AUTH_KEY: holder})
         if "\x00" in path or b"%00" in scope.get("query_string", b""):
             raise Refused(400, "nul_character", "NUL characters are not accepted")
         encoding = headers.get(b"content-encoding", b"").lower().strip()

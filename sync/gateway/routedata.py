@@ -167,7 +167,7 @@ def snapshot_page(ctx: Context, route_id: str, snapshot_id: str, after: str | No
     if pos < -1:
         raise ApiError(400, "invalid_cursor", "after is out of range")
     pos = min(pos, 2 ** 31 - 1)   # past every position (a database integer): the last page
-    with ctx.read() as conn:
+    with ctx.peek() as conn:
         snap = conn.execute(select(db.snapshots).where(
             db.snapshots.c.snapshot_id == snapshot_id,
             db.snapshots.c.route_id == route_id)).mappings().first()
@@ -201,11 +201,21 @@ def mark_downloaded(ctx: Context, device_id: str, route_id: str, snapshot_id: st
     return {"ok": True, "cleared": cleared}
 
 
+PURGE_CHECK_S = 60   # a process looks for change-feed rows past the retention this often
+
+
 def purge_changes(ctx: Context) -> None:
-    """Drop change-feed rows older than the retention; remember the highest dropped version."""
-    cutoff = now_s() - ctx.settings.change_retention_s
-    with ctx.read() as conn:
-        oldest = conn.execute(select(func.min(db.route_changes.c.created_at))).scalar()
+    """Drop change-feed rows older than the retention; remember the highest dropped version.
+    Looked for at most every PURGE_CHECK_S of the gateway's clock per process, by the
+    oldest row (primary key order: no scan of the feed on every pull)."""
+    now = now_s()
+    if now < ctx.purge_checked_at + PURGE_CHECK_S:
+        return
+    ctx.purge_checked_at = now
+    cutoff = now - ctx.settings.change_retention_s
+    with ctx.peek() as conn:
+        oldest = conn.execute(select(db.route_changes.c.created_at)
+                              .order_by(db.route_changes.c.version).limit(1)).scalar()
     if oldest is None or oldest >= cutoff:
         return
     with ctx.write() as conn:
@@ -217,9 +227,11 @@ def purge_changes(ctx: Context) -> None:
         feed.raise_to(conn, feed.FLOOR, top)
 
 
-def changes(ctx: Context, route_id: str, since: int) -> dict:
+def changes(ctx: Context, route_id: str, since: int) -> str:
+    """The route's changes after `since` as JSON text: {"version", "changes", "has_more"}
+    (the stored canonical change documents are spliced in unparsed)."""
     purge_changes(ctx)
-    with ctx.read() as conn:
+    with ctx.peek() as conn:
         _route(conn, route_id)
         version = current_version(conn)   # every version up to this one has committed
         if since > version:
@@ -238,5 +250,5 @@ def changes(ctx: Context, route_id: str, since: int) -> dict:
     rows = rows[:MAX_CHANGES]
     if has_more:
         version = rows[-1][0]
-    return {"version": version, "changes": [json.loads(c) for _v, c in rows],
-            "has_more": has_more}
+    return (f'{{"version":{version},"changes":[' + ",".join(c for _v, c in rows)
+            + f'],"has_more":{"true" if has_more else "false"}}}')

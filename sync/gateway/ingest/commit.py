@@ -11,7 +11,7 @@ from sync.gateway import db
 from sync.gateway.context import Context
 from sync.gateway.ingest.batch import Batch
 from sync.gateway.ingest.fields import result
-from sync.gateway.ingest.seqs import device_missing
+from sync.gateway.ingest.seqs import missing_between
 
 
 class _Pending:
@@ -106,20 +106,24 @@ def _apply_one(ctx: Context, conn, device: dict, ops: list[dict]):
     batch = Batch(ctx, conn, dev, ops)
     results = batch.run()
     batch.flush()
-    _advance(conn, dev, batch)
-    return results, device_missing(conn, device["device_id"])
+    contiguous, top = _advance(conn, dev, batch)
+    return results, missing_between(conn, device["device_id"], contiguous, top)
 
 
-def _advance(conn, dev: dict, batch: Batch) -> None:
-    """Move the device's contiguous high-water mark over newly held seqs."""
+def _advance(conn, dev: dict, batch: Batch) -> tuple[int, int]:
+    """Move the device's contiguous high-water mark over newly held seqs; returns the new
+    (contiguous_seq, max_seq)."""
     contiguous = dev["contiguous_seq"]
     new = [r["seq"] for r in batch.sync_rows]
     top = max([dev["max_seq"]] + new)
     if new:
-        held = set(new) | {s for (s,) in conn.execute(
-            select(db.sync_ops.c.seq).where(db.sync_ops.c.device_id == dev["device_id"],
-                                            db.sync_ops.c.seq > contiguous))}
+        held = set(new)
+        if dev["max_seq"] > contiguous:   # seqs held above a gap before this batch
+            held |= {s for (s,) in conn.execute(
+                select(db.sync_ops.c.seq).where(db.sync_ops.c.device_id == dev["device_id"],
+                                                db.sync_ops.c.seq > contiguous))}
         while contiguous + 1 in held:
             contiguous += 1
     conn.execute(db.devices.update().where(db.devices.c.device_id == dev["device_id"])
                  .values(contiguous_seq=contiguous, max_seq=top, last_seen=batch.now))
+    return contiguous, top

@@ -38,7 +38,12 @@ def missing_ranges(held: list[list[int]], lo: int, hi: int) -> list[list[int]]:
 def device_missing(conn, device_id: str) -> list[list[int]]:
     dev = conn.execute(select(db.devices.c.contiguous_seq, db.devices.c.max_seq)
                        .where(db.devices.c.device_id == device_id)).one()
-    if dev.max_seq <= dev.contiguous_seq:
+    return missing_between(conn, device_id, dev.contiguous_seq, dev.max_seq)
+
+
+def missing_between(conn, device_id: str, contiguous: int, top: int) -> list[list[int]]:
+    """The seqs missing between a device's contiguous high-water mark and its highest."""
+    if top <= contiguous:
         return []
-    held = held_ranges(conn, device_id, dev.contiguous_seq + 1, dev.max_seq)
-    return missing_ranges(held, dev.contiguous_seq + 1, dev.max_seq)
+    held = held_ranges(conn, device_id, contiguous + 1, top)
+    return missing_ranges(held, contiguous + 1, top)
