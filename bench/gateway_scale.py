@@ -2,8 +2,11 @@
 against the gateway on PostgreSQL with 2 worker processes; baseline in the same run: the
 same load on 1 process. Also measured: the same load on SQLite with 1 process.
 
-Each handheld enrols, downloads a demo route once, then uploads batches of 30 ops (half
-readings, half cash payments) and pulls its route's change feed, with 2–8 s of think time.
+Each handheld enrols, downloads its own route once (the gateway is seeded with one bench
+route of ROUTE_ACCOUNTS accounts per handheld: `--bench-routes`), then uploads batches of 30
+ops (about half readings of its meters, half cash payments on its accounts) and pulls its
+route's change feed, with 2–8 s of think time (bench/_locustfile.py says why not the
+shared demo routes of earlier runs).
 The gateway sheds load past `--max-in-flight` with 503 + Retry-After; handhelds wait and
 resend (reported apart as "busy"). PostgreSQL is a throw-away cluster on this machine
 (sync/gateway/pgcluster.py), so gateway, database and load generator share its cores.
@@ -42,6 +45,7 @@ def load(base_url: str, tmp: Path, label: str) -> dict:
            "--host", base_url, "--csv", str(prefix), "--only-summary", "--stop-timeout", "15",
            "--loglevel", "WARNING"]
     env = {**os.environ, **LOAD_ENV, "PYTHONPATH": str(REPO)}
+    load_before = os.getloadavg()[0]
     subprocess.run(cmd, cwd=REPO, env=env, check=False, timeout=SECONDS + 300,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     with open(f"{prefix}_stats.csv", newline="", encoding="utf-8") as f:
@@ -57,7 +61,9 @@ def load(base_url: str, tmp: Path, label: str) -> dict:
     return {"ops": ops, "ops_per_s": ops / SECONDS,
             "p50_ms": float(served.get("50%") or 0), "p99_ms": float(served.get("99%") or 0),
             "batches": count("ops"), "busy": sum(count(n) for n in stats if n.endswith("busy")),
-            "errors": count("Aggregated", "Failure Count")}
+            "errors": count("Aggregated", "Failure Count"),
+            # the machine's 1-minute load average before and after: other work shares it
+            "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
 
 
 def measure(url: str, workers: int, tmp: Path, label: str) -> dict:
