@@ -8,6 +8,12 @@ The server binaries come from the distribution's packages (Debian `postgresql`,
 scripts/setup.sh installs them). PostgreSQL refuses to run as root: as root the cluster
 runs as the `postgres` user (or `nobody`) through `runuser`. Durability is traded for
 speed (fsync off): a throw-away cluster, never a place for data.
+
+A cluster never outlives the process that started it: `start()` also starts a small
+watchdog (`python -m sync.gateway.pgcluster --watch DIR`, its own session) holding the read
+end of a pipe whose only write end stays in the owner. When the owner ends in any way —
+`destroy()`, an exception, SIGKILL of a test run — the pipe reaches end of file and the
+watchdog stops the server (immediate mode) and removes the folder. No polling.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -66,15 +73,28 @@ class PgCluster:
                 os.chown(self.dir, pw.pw_uid, pw.pw_gid)
                 break
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        self.watchdog: subprocess.Popen | None = None
+        self._lifeline: int | None = None   # write end of the watchdog's pipe
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [str(self.bin / args[0]), *args[1:]]
-        if self.user:
-            cmd = ["runuser", "-u", self.user, "--", *cmd]
-        return subprocess.run(cmd, cwd=self.dir, capture_output=True, text=True, check=check,
-                              timeout=120)
+        return _run(self.bin, self.user, self.dir, *args, check=check)
+
+    def _watch(self) -> None:
+        """Start the watchdog (module docstring) once."""
+        if self.watchdog is not None:
+            return
+        read_end, self._lifeline = os.pipe()   # not inherited by any other child
+        try:
+            self.watchdog = subprocess.Popen(
+                [sys.executable, "-m", "sync.gateway.pgcluster", "--watch", str(self.dir),
+                 self.user or ""], stdin=read_end, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, cwd="/", start_new_session=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        finally:
+            os.close(read_end)
 
     def start(self) -> "PgCluster":
+        self._watch()
         if not self.data.exists():
             self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
                       "-E", "UTF8", "--locale=C", "--no-sync")
@@ -116,9 +136,40 @@ class PgCluster:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self._lifeline is not None:   # the watchdog finds nothing left and exits
+            os.close(self._lifeline)
+            self._lifeline = None
+            self.watchdog.wait(30)
 
     def __enter__(self) -> "PgCluster":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.destroy()
+
+
+def _run(bin_dir: Path, user: str | None, cwd: Path, *args: str,
+         check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [str(bin_dir / args[0]), *args[1:]]
+    if user:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=check,
+                          timeout=120)
+
+
+def _watchdog(folder: Path, user: str | None) -> None:
+    """Wait for the owner's end (end of file on stdin), then stop and remove its cluster."""
+    while sys.stdin.buffer.read(4096):
+        pass
+    data = folder / "data"
+    if (data / "postmaster.pid").exists():
+        _run(bindir(), user, Path("/"), "pg_ctl", "-D", str(data), "-m", "immediate", "-w",
+             "stop", check=False)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--watch":
+        _watchdog(Path(sys.argv[2]), sys.argv[3] or None)
+    else:
+        sys.exit("usage: python -m sync.gateway.pgcluster --watch FOLDER USER")
