@@ -14,7 +14,11 @@ resend (reported apart as "busy"). PostgreSQL is a throw-away cluster on this ma
 Rows: `gateway_scale.ops_per_s` (ops applied per second over the run, higher is better;
 ratio = 2 processes / 1 process), `gateway_scale.p99_ms` (p99 latency of served ops
 batches, 2 processes), `gateway_scale.sqlite_ops_per_s`, `gateway_scale.errors`.
-Environment: CHAOSHOU_LOAD_USERS (1000), CHAOSHOU_LOAD_SECONDS (60).
+Environment: CHAOSHOU_LOAD_USERS (1000), CHAOSHOU_LOAD_SECONDS (60),
+CHAOSHOU_LOAD_MAX_IN_FLIGHT (16: each gateway process works on at most this many requests
+at once and sheds the rest; by Little's law a served request waits about in-flight ÷ the
+process's request rate, so with some 50 requests/s per process on this machine the
+default 64 queues over a second, 16 a third of one — docs/deploy.md, Capacity).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from sync.gateway.testing import REPO, GatewayProcess
 USERS = int(os.environ.get("CHAOSHOU_LOAD_USERS", "1000"))
 SECONDS = int(os.environ.get("CHAOSHOU_LOAD_SECONDS", "60"))
 SPAWN_RATE = 100
+MAX_IN_FLIGHT = int(os.environ.get("CHAOSHOU_LOAD_MAX_IN_FLIGHT", "16"))
 ROUTE_ACCOUNTS = 200   # accounts per handheld's route (a day's meter-reading route)
 LOAD_ENV = {"CHAOSHOU_LOAD_BATCH": "30", "CHAOSHOU_LOAD_THINK": "2,8",
             "CHAOSHOU_LOAD_ROUTES": str(USERS)}
@@ -69,7 +74,7 @@ def load(base_url: str, tmp: Path, label: str) -> dict:
 def measure(url: str, workers: int, tmp: Path, label: str) -> dict:
     gw = GatewayProcess(None, db_url=url, args=[
         "--workers", str(workers), "--bench-routes", str(USERS),
-        "--bench-route-accounts", str(ROUTE_ACCOUNTS),
+        "--bench-route-accounts", str(ROUTE_ACCOUNTS), "--max-in-flight", str(MAX_IN_FLIGHT),
         "--no-access-log", "--log-level", "warning"])
     gw.start(timeout=300)
     try:
@@ -86,6 +91,7 @@ def run() -> list[dict]:
             one = measure(pg.create_database(), 1, tmp, "pg1")
         lite = measure("sqlite:///" + str(tmp / "gw.db"), 1, tmp, "sqlite1")
     common = {"users": USERS, "seconds": SECONDS, "batch_ops": 30, "think_s": "2-8",
+              "route_accounts": ROUTE_ACCOUNTS, "max_in_flight": MAX_IN_FLIGHT,
               "machine": "2 cores shared with PostgreSQL, the load generator and other work"}
     return [
         row("gateway_scale.ops_per_s", round(two["ops_per_s"], 1), "ops/s",
