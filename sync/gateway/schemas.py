@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from sync.gateway.ingest.models import ops_schema
 from sync.gateway.office import Account, Meter
 from sync.gateway.office import Office as Strict   # strict, unknown fields refused
 
@@ -131,20 +132,8 @@ class MeterExchangeIn(Strict):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
-OPS_SCHEMA = {   # the envelope as ingest.parse_batch checks it (docs/contracts.md §2)
-    "type": "object", "required": ["ops"], "x-checked-per-op": True,
-    "properties": {"ops": {"type": "array", "items": {
-        "type": "object",
-        "required": ["op_id", "seq", "type", "payload", "payload_sha256"],
-        "properties": {
-            "op_id": {"type": "string", "minLength": 1, "maxLength": 100},
-            "seq": {"type": "integer", "minimum": 1, "maximum": 2 ** 53 - 1},
-            "type": {"type": "string", "minLength": 1, "maxLength": 40},
-            "device_time": {"type": ["string", "null"], "maxLength": 64},
-            "operator_id": {"type": ["string", "null"], "maxLength": 64},
-            "payload": {"type": "object"},
-            "payload_sha256": {"type": "string", "maxLength": 128}}}}},
-}
+# The body of POST /v1/ops, generated from the ingest models (docs/contracts.md §2)
+OPS_SCHEMA = ops_schema()
 
 
 def document_errors(schema: dict, public: frozenset) -> None:

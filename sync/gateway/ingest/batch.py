@@ -12,6 +12,7 @@ from sync.gateway import bulk, db
 from sync.gateway.context import Context, now_iso
 from sync.gateway.ingest.fields import Invalid, Retry, clip, result
 from sync.gateway.ingest.handlers import HANDLERS, RECORD_ONLY_TYPES
+from sync.gateway.ingest.models import payload_problem
 from sync.gateway.ledger import AccountCache
 
 
@@ -173,6 +174,9 @@ class Batch:
                 return "accepted", None, None
             self.exception("rejected", "unknown_type", f"unknown op type {op['type']!r}", op)
             return "rejected", "unknown_type", f"unknown op type {op['type']!r}"
+        problem = payload_problem(op["type"], op["payload"])   # the type's payload model
+        if problem is not None:
+            raise Invalid("invalid_payload", problem)
         return handler(self, op)
 
     # -- writing

@@ -1,12 +1,15 @@
 """Envelope checks of an ops request (POST /v1/ops): JSON, the batch shape, and each
-op's envelope fields; raises ApiError 400/413 before anything is applied."""
+op's envelope fields (the batch and envelope models, ingest/models.py); raises ApiError
+400/413 before anything is applied."""
 from __future__ import annotations
 
 import json
 
 import fieldrules
 from sync.gateway.context import ApiError
-from sync.gateway.ingest.fields import MAX_INT
+from sync.gateway.ingest.models import first_bad_op
+
+_SHAPE = 'body must be {"ops": [envelope, ...]}'
 
 
 def parse_batch(body: bytes, max_ops: int) -> list[dict]:
@@ -16,34 +19,25 @@ def parse_batch(body: bytes, max_ops: int) -> list[dict]:
     except (ValueError, RecursionError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "request body is not valid JSON")
     if not isinstance(doc, dict) or not isinstance(doc.get("ops"), list):
-        raise ApiError(400, "invalid_envelope", 'body must be {"ops": [envelope, ...]}')
+        raise ApiError(400, "invalid_envelope", _SHAPE)
     ops = doc["ops"]
     if len(ops) > max_ops:
         raise ApiError(413, "batch_too_large", f"at most {max_ops} ops per batch")
-    for i, op in enumerate(ops):
-        problem = _envelope_problem(op)
-        if problem:
-            raise ApiError(400, "invalid_envelope", f"ops[{i}]: {problem}")
+    bad, problem = first_bad_op(doc)
+    if problem is not None and bad is None:
+        raise ApiError(400, "invalid_envelope", problem)
+    for i, op in enumerate(ops if bad is None else ops[:bad]):
+        text = _unstorable(op)
+        if text:
+            raise ApiError(400, "invalid_envelope", f"ops[{i}]: {text}")
+    if bad is not None:
+        raise ApiError(400, "invalid_envelope", f"ops[{bad}]: {problem}")
     return ops
 
 
-def _envelope_problem(op) -> str | None:
-    if not isinstance(op, dict):
-        return "must be an object"
-    if not isinstance(op.get("op_id"), str) or not 1 <= len(op["op_id"]) <= 100:
-        return "op_id must be a string of 1..100 characters"
-    seq = op.get("seq")
-    if type(seq) is not int or not 1 <= seq < MAX_INT:
-        return "seq must be an integer >= 1"
-    if not isinstance(op.get("type"), str) or not 1 <= len(op["type"]) <= 40:
-        return "type must be a string of 1..40 characters"
-    if not isinstance(op.get("payload"), dict):
-        return "payload must be an object"
-    if not isinstance(op.get("payload_sha256"), str) or len(op["payload_sha256"]) > 128:
-        return "payload_sha256 must be a hex string"
-    for key in ("device_time", "operator_id"):
-        if op.get(key) is not None and (not isinstance(op[key], str) or len(op[key]) > 64):
-            return f"{key} must be a string or null"
+def _unstorable(op: dict) -> str | None:
+    """A text field of a well-formed envelope that no database can store (NUL, a lone
+    surrogate): the captured-text rules every part follows (fieldrules)."""
     for key in ("op_id", "type", "device_time", "operator_id", "payload_sha256"):
         problem = fieldrules.unstorable(op.get(key), key)
         if problem:

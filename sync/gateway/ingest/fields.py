@@ -1,10 +1,13 @@
-"""Shared pieces of op ingest: the outcomes an op handler can raise and payload field
-checks (rejections carry a code and a message)."""
+"""Shared pieces of op ingest: the outcomes an op handler can raise (rejections carry a
+code and a message) and small helpers. Payload fields are checked by the payload models
+(ingest/models.py) before a handler runs."""
 from __future__ import annotations
 
 import re
 
-MAX_INT = 2 ** 53
+from sync.gateway.ingest.models import MAX_INT
+
+__all__ = ["HEX64", "MAX_INT", "Invalid", "Retry", "clip", "result"]
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -18,24 +21,6 @@ class Invalid(Exception):
 
 class Retry(Exception):
     """This op cannot be applied yet (e.g. a void whose payment is in a seq gap)."""
-
-
-def int_field(p: dict, key: str, lo: int = -MAX_INT, hi: int = MAX_INT, null: bool = True):
-    v = p.get(key)
-    if v is None and null:
-        return None
-    if type(v) is not int or not lo <= v <= hi:
-        raise Invalid("invalid_payload", f"{key} must be an integer in [{lo}, {hi}]")
-    return v
-
-
-def str_field(p: dict, key: str, null: bool = True, maxlen: int = 200):
-    v = p.get(key)
-    if v is None and null:
-        return None
-    if not isinstance(v, str) or not 0 < len(v) <= maxlen:
-        raise Invalid("invalid_payload", f"{key} must be a non-empty string")
-    return v
 
 
 def clip(value):

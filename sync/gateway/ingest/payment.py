@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from sync.gateway import db
-from sync.gateway.ingest.fields import MAX_INT, clip, int_field
+from sync.gateway.ingest.fields import MAX_INT, clip
 from sync.gateway.ingest.receipts import store_receipt
 from sync.gateway.ledger import apply_payment
 
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def handle_payment(b: Batch, op):
-    p = op["payload"]
-    amount = int_field(p, "amount_fen", null=False)
+    p = op["payload"]   # checked by PaymentPayload
+    amount = p["amount_fen"]
     account_no, agent_id = p.get("account_no"), p.get("agent_id")
     method = p.get("method")
     problems = []

@@ -6,25 +6,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from sync.gateway import db
-from sync.gateway.ingest.fields import Invalid, int_field, str_field
 
 if TYPE_CHECKING:
     from sync.gateway.ingest.batch import Batch
 
 
 def handle_reading(b: Batch, op):
-    p = op["payload"]
-    account_no = str_field(p, "account_no", null=False, maxlen=32)
-    status = p.get("status")
-    if status not in ("read", "skipped"):
-        raise Invalid("invalid_payload", "status must be 'read' or 'skipped'")
-    value = int_field(p, "value", 0)
-    consumption = int_field(p, "consumption")
-    kwh_e3 = int_field(p, "kwh_e3")
-    for key in ("meter_no", "route_id", "cycle", "skip_code", "trouble_code", "corrects"):
-        str_field(p, key)
-    if status == "read" and value is None:
-        raise Invalid("invalid_payload", "a read needs a value")
+    p = op["payload"]   # checked by ReadingPayload
+    account_no, status = p["account_no"], p["status"]
+    value, consumption, kwh_e3 = p.get("value"), p.get("consumption"), p.get("kwh_e3")
     row = {"op_id": op["op_id"], "device_id": b.device_id, "operator_id": op.get("operator_id"),
            "account_no": account_no, "meter_no": p.get("meter_no"), "route_id": p.get("route_id"),
            "cycle": p.get("cycle"), "status": status, "value": value,

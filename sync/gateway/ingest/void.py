@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 
 from sync.gateway import db
 from sync.gateway.context import now_s
-from sync.gateway.ingest.fields import Retry, int_field, str_field
+from sync.gateway.ingest.fields import Retry
 from sync.gateway.ingest.receipts import store_receipt
 from sync.gateway.ledger import reverse_payment
 
@@ -18,9 +18,8 @@ if TYPE_CHECKING:
 
 
 def handle_void(b: Batch, op):
-    p = op["payload"]
-    target = str_field(p, "payment_op_id", null=False, maxlen=100)
-    amount = int_field(p, "amount_fen", null=False)
+    p = op["payload"]   # checked by VoidPayload
+    target, amount = p["payment_op_id"], p["amount_fen"]
     pay = b.batch_payments.get(target) or b.db_payments.get(target)
     if pay is None:
         if b.has_gap_below(op["seq"]) and \
