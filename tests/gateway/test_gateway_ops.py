@@ -5,6 +5,7 @@ import json
 
 import requests
 
+from sync import protocol
 from sync.gateway.testing import GatewayProcess, OpFactory, enrol_device, thirdparty_payment
 
 R001_FIRST = "3101000001"
@@ -381,3 +382,20 @@ def test_thirdparty_for_unknown_account_goes_to_suspense(base_url, sv_headers):
     held = [e for e in exceptions(base_url, sv_headers, kind="suspense")
             if e["account_no"] == "0000000404"]
     assert held and held[0]["amount_fen"] == 700
+
+
+def test_payload_values_that_cannot_name_a_row_are_answered_not_5xx(base_url, device):
+    """A list or object where a name is expected (account, agent, payment) is a malformed
+    payload — rejected, or a payment held in suspense — never a failed batch."""
+    device["base"] = base_url
+    f = device["ops"]
+    pay = f.payment("3101000041", 300)
+    ops = [dict(pay, payload=dict(pay["payload"], account_no={"no": 1}))]
+    ops[0]["payload_sha256"] = protocol.sha256hex(ops[0]["payload"])
+    ops += [f.payment(None, 300, agent_id="A01",
+                      allocations=[{"account_no": ["3101000041"], "amount_fen": 300}]),
+            f.reading(["3101000042"], 5), f.reading("3101000042", 5, corrects={"x": 1}),
+            f.envelope("void", {"payment_op_id": ["x"], "amount_fen": 300})]
+    body = post(device, ops)
+    assert statuses(body) == [("accepted", "suspense")] * 2 + \
+        [("rejected", "invalid_payload")] * 3

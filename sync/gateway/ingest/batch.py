@@ -40,14 +40,16 @@ class Batch:
                                    "WHERE device_id = {p} AND seq IN ({in})",
                                 (d,), [o["seq"] for o in self.ops]))
         payloads = [o["payload"] for o in self.ops]
-        account_nos = {p.get("account_no") for p in payloads}
+        # only text can name a row (a malformed payload may hold a list: rejected later)
+        account_nos = {p.get("account_no") for p in payloads
+                       if isinstance(p.get("account_no"), str)}
         for p in payloads:
             allocations = p.get("allocations")
             if isinstance(allocations, list):
                 account_nos.update(a.get("account_no") for a in allocations
-                                   if isinstance(a, dict))
+                                   if isinstance(a, dict) and isinstance(a.get("account_no"), str))
         self.accounts.load(account_nos)
-        names = [a for a in account_nos if isinstance(a, str)]
+        names = list(account_nos)
         # (account_no, cycle) -> the current reading: a pending row dict or {"op_id", "db"}
         self.current = {(no, cycle): {"op_id": op_id, "db": True} for op_id, no, cycle in q(
             c, "SELECT op_id, account_no, cycle FROM readings WHERE account_no IN ({in}) "
@@ -55,8 +57,8 @@ class Batch:
         self.thirdparty_paid = dict(q(
             c, "SELECT account_no, sum(amount_fen) FROM thirdparty_payments "
                "WHERE account_no IN ({in}) AND NOT suspense GROUP BY account_no", (), names))
-        refs = {p.get("payment_op_id") for p in payloads} | {p.get("corrects") for p in payloads}
-        refs = [r for r in refs if isinstance(r, str)]
+        refs = [p.get(k) for p in payloads for k in ("payment_op_id", "corrects")]
+        refs = list({r for r in refs if isinstance(r, str)})
         cols = ("op_id", "account_no", "amount_fen", "voided_by", "applied")
         self.db_payments = {r[0]: dict(zip(cols, r)) for r in q(
             c, f"SELECT {', '.join(cols)} FROM payments WHERE op_id IN ({{in}})", (), refs)}
