@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+import fieldrules
+
 MAX_INT = 2 ** 53
 
 Int = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
@@ -181,6 +183,10 @@ def problem(error: dict, model: type[BaseModel]) -> str:
     words = _WORDS[model].get(key, "valid")
     if error["type"] == "missing":
         return f"{key} is required: {words}"
+    if error["type"] == "string_unicode":   # a lone surrogate: say so as the devices do
+        found = fieldrules.unstorable(error.get("input"), key)
+        if found:
+            return found.message_en
     return f"{key} must be {words}"
 
 
