@@ -8,9 +8,10 @@ arrive concurrently share one transaction (group commit); if it fails, each batc
 alone, and a batch that hits an integrity error is redone one op per transaction, so one
 bad op cannot take the others down.
 
-The modules: envelope (request checks), batch (application in seq order), one handler per
-op type (reading, payment, void, shift; receipts shared), commit (group commit), seqs
-(held and missing seqs).
+The modules: models (one typed model per message: batch, envelope, each op type's
+payload; the OpenAPI body is generated from them), envelope (request checks), batch
+(application in seq order), one handler per op type (reading, payment, void, shift;
+receipts shared), commit (group commit), seqs (held and missing seqs).
 """
 from sync.gateway.ingest.commit import ingest
 from sync.gateway.ingest.envelope import parse_batch
