@@ -239,7 +239,7 @@ def ops_schema() -> dict:
     variants = [{"title": f"{name} op", "properties": {
         "type": {"const": name}, "payload": model.model_json_schema()}}
         for name, model in PAYLOADS.items()]
-    variants.append({"title": "OtherOp", "description": "record-only types ("
+    variants.append({"title": "other op", "description": "record-only types ("
                      + ", ".join(RECORD_ONLY_TYPES) + ") kept as sent; an unknown type "
                      "is rejected per op (unknown_type)",
                      "properties": {"type": {"not": {"enum": sorted(PAYLOADS)}}}})
