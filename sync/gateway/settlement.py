@@ -101,6 +101,30 @@ class _Money:
         self.source = _source(conn, row)
         # a device's payment op: the balances that settle it name it as booked
         self.op_id = row["op_id"] if row["device_id"] and self.source else None
+        self.voided = self._lock_source()
+
+    def _lock_source(self) -> bool:
+        """Lock the payment the money came from before any balance (PostgreSQL: FOR UPDATE;
+        SQLite has one writer), the order a void or a platform reversal takes too, so the
+        two wait for each other and the second reads what the first wrote. True when the
+        payment has been voided: its money went back with the void."""
+        kind = self.source[0] if self.source else None
+        if kind == "device":
+            p = db.payments.c
+            return self.conn.execute(select(p.voided_by).where(p.op_id == self.source[1])
+                                     .with_for_update()).scalar() is not None
+        if kind == "channel":
+            c = db.channel_payments.c
+            self.conn.execute(select(c.trade_no).where(
+                c.platform == self.source[1], c.trade_no == self.source[2]).with_for_update())
+        return False
+
+    def _not_voided(self) -> None:
+        if self.voided:
+            raise refuse(409, "payment_voided",
+                         "该笔付款已作废，款项已随作废冲回，不能再入账、退款或改派",
+                         "this payment was voided and its money went back with the void: "
+                         "it cannot be credited, refunded or re-assigned again")
 
     def account(self, account_no: str | None, *, required: bool) -> dict | None:
         acc = self.cache.get(account_no) if account_no else None
@@ -128,6 +152,7 @@ class _Money:
         self._positive()
         if self.booked:
             return 0
+        self._not_voided()
         no = self.row["account_no"]
         acc = self.account(no, required=True)
         applied = apply_payment(acc["doc"], self.amount, self.op_id)
@@ -138,6 +163,7 @@ class _Money:
     def refund(self) -> int:
         """The money goes back to the payer: a booked amount is reversed first."""
         self._positive()
+        self._not_voided()
         if not self.booked:
             self._name_on_source_account()
             return 0
@@ -147,6 +173,7 @@ class _Money:
     def reassign(self, target: str) -> int:
         """Booked on `target` (which must exist), reversed from the first account."""
         self._positive()
+        self._not_voided()
         self.cache.load([a for a in (self.row["account_no"], target) if a])   # locks in order
         acc = self.account(target, required=True)
         if self.booked:

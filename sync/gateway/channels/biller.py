@@ -153,8 +153,9 @@ def reverse(ctx: Context, notice: dict) -> dict:
                 raise ApiError(409, "refund_mismatch", "this refund number was notified with "
                                                        "other data")
             return json.loads(prior.result)
-        pay = conn.execute(select(db.channel_payments).where(
-            p.platform == notice["platform"], p.trade_no == notice["trade_no"])).first()
+        pay = conn.execute(select(db.channel_payments).where(   # locked before the balance,
+            p.platform == notice["platform"], p.trade_no == notice["trade_no"])  # as a refund
+            .with_for_update()).first()
         if pay is None:
             raise ApiError(404, "unknown_trade", "no payment with this trade number")
         left = pay.amount_fen - pay.reversed_fen

@@ -58,6 +58,9 @@ WORDS = {
                            "is written off): nothing was changed"),
     "same_account": ("目标户号与原户号相同，未做任何更改", "The target is the payment's own "
                      "account: nothing was changed"),
+    "payment_voided": ("该笔付款已作废，款项已随作废冲回，未做任何更改",
+                       "This payment was voided and its money went back with the void: "
+                       "nothing was changed"),
     "nothing_to_settle": ("此异常没有可处理的金额，未做任何更改", "This exception carries no "
                           "amount: nothing was changed"),
     "settlements": ("异常处理（退款、核销等）", "Settlements (refunds, write-offs…)"),

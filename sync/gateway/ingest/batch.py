@@ -60,8 +60,12 @@ class Batch:
         refs = [p.get(k) for p in payloads for k in ("payment_op_id", "corrects")]
         refs = list({r for r in refs if isinstance(r, str)})
         cols = ("op_id", "account_no", "amount_fen", "voided_by", "applied")
+        # locked (PostgreSQL) before the balances they move, as a settlement locks them: a
+        # void and a refund of the same payment wait for each other (docs/ledger.md)
+        lock = "" if c.dialect.name == "sqlite" else " ORDER BY op_id FOR UPDATE"
         self.db_payments = {r[0]: dict(zip(cols, r)) for r in q(
-            c, f"SELECT {', '.join(cols)} FROM payments WHERE op_id IN ({{in}})", (), refs)}
+            c, f"SELECT {', '.join(cols)} FROM payments WHERE op_id IN ({{in}})" + lock, (),
+            refs)}
         self.db_readings = {r[0] for r in q(c, "SELECT op_id FROM readings "
                                                "WHERE op_id IN ({in})", (), refs)}
         self.receipt_nos = {r[0] for r in q(

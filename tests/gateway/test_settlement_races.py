@@ -1,0 +1,125 @@
+"""A payment's money goes back once (docs/ledger.md, "Settling an exception"): the handheld's
+void of a payment and the office's refund of the double collection it made lock the
+payment before any balance, so whichever comes second reads what the first wrote — a
+refund after the void is refused in both languages and changes nothing; a void after the
+refund takes back only what is left. Two real concurrent requests against a real gateway,
+on SQLite and PostgreSQL (tests/engines.py)."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import requests
+
+from sync.gateway.testing import OpFactory, enrol_device, thirdparty_payment
+from tests.gateway.office_kit import Office
+
+
+@pytest.fixture(scope="module")
+def office(base_url):
+    return Office(base_url)
+
+
+def balance(gw, account_no: str) -> dict:
+    [(doc,)] = gw.query("SELECT doc FROM accounts WHERE account_no = :a", a=account_no)
+    doc = json.loads(doc)
+    return {"arrears_fen": doc["arrears_fen"], "credit_fen": doc["credit_fen"]}
+
+
+def fresh_accounts(gw, n: int, used=set()) -> list[str]:   # noqa: B006 — untouched accounts
+    rows = gw.query("SELECT account_no FROM accounts WHERE route_id = 'R002' AND active = :t "
+                    "AND bill_fen > 0 ORDER BY account_no DESC", t=True)
+    out = [a for (a,) in rows if a not in used][:n]
+    used.update(out)
+    assert len(out) == n
+    return out
+
+
+def paid_twice(gw, device, account_no: str, txn: str) -> tuple[dict, dict, int, int]:
+    """Paid through a platform, then collected again on site: the handheld's payment lands
+    as credit and a `double_collection` exception names it. Returns its op, the balance
+    before the handheld's payment, the exception id and the credited amount."""
+    [(bill,)] = gw.query("SELECT bill_fen FROM accounts WHERE account_no = :a", a=account_no)
+    owed = balance(gw, account_no)["arrears_fen"]
+    thirdparty_payment(gw.base_url, account_no, owed or bill, txn)
+    before = balance(gw, account_no)
+    f = device["ops"]
+    pay = f.payment(account_no, bill)
+    ops = ([f.shift_open()] if f.seq == 0 else []) + [pay]
+    r = device["session"].post(gw.base_url + "/v1/ops", json={"ops": ops}, timeout=30)
+    assert r.ok, r.text
+    [(exc_id, credited)] = gw.query(
+        "SELECT id, credit_fen FROM exceptions WHERE kind = 'double_collection' "
+        "AND op_id = :o", o=pay["op_id"])
+    assert credited == bill and balance(gw, account_no)["credit_fen"] \
+        == before["credit_fen"] + bill
+    return pay, before, exc_id, credited
+
+
+def settled(gw, exc_id: int) -> list[tuple]:
+    return gw.query("SELECT action, amount_fen FROM exception_settlements "
+                    "WHERE exception_id = :i", i=exc_id)
+
+
+def test_a_refund_after_the_void_is_refused_and_moves_nothing(gateway, device, office):
+    [account_no] = fresh_accounts(gateway, 1)
+    pay, before, exc_id, _credited = paid_twice(gateway, device, account_no, "TXN-RACE-SEQ")
+    void = device["ops"].void(pay)
+    assert device["session"].post(gateway.base_url + "/v1/ops", json={"ops": [void]},
+                                  timeout=30).json()["results"][0]["status"] == "accepted"
+    assert balance(gateway, account_no) == before   # the void gave the whole payment back
+
+    refused = office.resolve(exc_id, "refund", "用户要求退款")
+    assert refused.status_code == 409 and "该笔付款已作废" in refused.text
+    english = office.resolve(exc_id, "reassign", target=account_no[:-1] + "0", lang="en")
+    assert english.status_code == 409 and "This payment was voided" in english.text
+    assert balance(gateway, account_no) == before and not settled(gateway, exc_id)
+    assert gateway.query("SELECT resolved_at FROM exceptions WHERE id = :i",
+                         i=exc_id) == [(None,)]
+
+
+def test_a_void_and_a_refund_sent_at_once_give_the_money_back_once(gateway, office):
+    """Each round: the handheld's void and the office's refund of the same payment at the
+    same moment; the account ends where it was before the handheld's payment, whichever
+    commits first."""
+    outcomes = []
+    for round_no, account_no in enumerate(fresh_accounts(gateway, 4)):
+        dev = enrol_device(gateway.base_url)
+        dev["session"] = requests.Session()
+        dev["session"].headers["Authorization"] = f"Bearer {dev['token']}"
+        dev["ops"] = OpFactory(dev)
+        pay, before, exc_id, credited = paid_twice(gateway, dev, account_no,
+                                                   f"TXN-RACE-{round_no}")
+        void = dev["ops"].void(pay)
+        start, got = threading.Barrier(2), {}
+
+        def send_void():
+            start.wait()
+            got["void"] = dev["session"].post(gateway.base_url + "/v1/ops",
+                                              json={"ops": [void]}, timeout=60)
+
+        def send_refund():
+            s = requests.Session()
+            s.cookies.update(office.s.cookies)
+            start.wait()
+            got["refund"] = s.post(f"{gateway.base_url}/console/exceptions/{exc_id}/resolve"
+                                   "?lang=zh", timeout=60, allow_redirects=False, data={
+                                       "csrf": office.csrf, "action": "refund",
+                                       "reason": "同时退款"})
+        threads = [threading.Thread(target=send_void), threading.Thread(target=send_refund)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got["void"].status_code == 200, got["void"].text
+        assert got["void"].json()["results"][0]["status"] == "accepted"
+        assert got["refund"].status_code in (303, 409), got["refund"].text
+        # the money of the payment went back exactly once, whoever won
+        assert balance(gateway, account_no) == before, (round_no, got["refund"].status_code)
+        if got["refund"].status_code == 409:
+            assert "该笔付款已作废" in got["refund"].text and not settled(gateway, exc_id)
+        else:
+            assert settled(gateway, exc_id) == [("refund", credited)]
+        outcomes.append(got["refund"].status_code)
+    print("refund outcomes (303 = refund first, 409 = void first):", outcomes)
