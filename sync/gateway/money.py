@@ -65,6 +65,11 @@ def _exception(conn, kind, code, message, account_no, amount, credit, detail):
         created_at=now_iso()))
 
 
+def closeout_net(sums_fen: dict) -> int:
+    """The money a closeout's sums say the shift kept: cash + card − void (fen)."""
+    return sum(sums_fen.get(k, 0) for k in ("cash", "card")) - sums_fen.get("void", 0)
+
+
 def closeout(ctx: Context, device_id: str, summary: dict) -> dict:
     """Reconcile a device's shift summary with the ops the server holds (contracts §3)."""
     if summary["device_id"] != device_id:
@@ -114,9 +119,13 @@ def closeout(ctx: Context, device_id: str, summary: dict) -> dict:
                                                   shift_id=summary["shift_id"], ok=ok,
                                                   report=db.dumps(report), at=now_iso()))
         if not ok:
+            expected, counted = closeout_net(dev_sums), closeout_net(sums)
             _exception(conn, "closeout", "closeout_mismatch",
-                       f"shift {summary['shift_id']} does not reconcile", None, None, None,
-                       {"device_id": device_id, "missing_seqs": missing, "extra_seqs": extra})
+                       f"shift {summary['shift_id']} does not reconcile; variance "
+                       f"{expected - counted} fen", None, expected - counted, None,
+                       {"device_id": device_id, "shift_id": summary["shift_id"],
+                        "missing_seqs": missing, "extra_seqs": extra,
+                        "expected_fen": expected, "counted_fen": counted})
     return report
 
 

@@ -13,7 +13,7 @@ import json
 
 from sqlalchemy import select
 
-from sync.gateway import db, supervisor
+from sync.gateway import db, money, supervisor
 from sync.gateway.context import ApiError, now_iso
 from sync.gateway.ledger import AccountCache, apply_payment, book, reverse_payment
 
@@ -97,6 +97,8 @@ class _Money:
         self.balances: dict[str, dict] = {}
         booked = row["kind"] == "double_collection"   # credited when it was flagged
         self.amount = (row["credit_fen"] if booked else row["amount_fen"]) or 0
+        if row["kind"] == "closeout" and row["amount_fen"] is None:
+            self.amount = _closeout_variance(conn, row)
         self.booked = booked
         self.source = _source(conn, row)
         # a device's payment op: the balances that settle it name it as booked
@@ -313,3 +315,19 @@ def _source(conn, row: dict) -> tuple | None:
     if isinstance(detail, dict) and detail.get("txn_id") and detail.get("platform"):
         return ("thirdparty", detail["platform"], detail["txn_id"])
     return None
+
+
+def _closeout_variance(conn, row: dict) -> int:
+    """A closeout mismatch queued before its exception carried the variance: expected −
+    counted, from the closeout report the gateway kept for the shift (0 when none)."""
+    detail = json.loads(row["detail"]) if row["detail"] else {}
+    shift_id = detail.get("shift_id") or (row["message"] or "").removeprefix(
+        "shift ").removesuffix(" does not reconcile")
+    c = db.closeouts.c
+    report = conn.execute(select(c.report).where(
+        c.device_id == detail.get("device_id"), c.shift_id == shift_id)).scalar()
+    if report is None:
+        return 0
+    report = json.loads(report)
+    return money.closeout_net(report["device"]["sums_fen"]) \
+        - money.closeout_net(report["server"]["sums_fen"])
