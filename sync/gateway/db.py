@@ -388,7 +388,7 @@ channel_payments = Table("channel_payments", metadata,
                          Column("body_sha256", String(64), nullable=False),
                          Column("status", String(20), nullable=False),  # booked|suspense|held
                          Column("source", String(20), nullable=False),  # notify|statement
-                         Column("applied", Text),         # [to_arrears, to_credit, due]
+                         Column("applied", Text),  # [to_arrears, to_credit, due(, {to: booking})]
                          Column("double_fen", Big, nullable=False, default=0),
                          Column("refunded_fen", Big, nullable=False, default=0),
                          Column("reversed_fen", Big, nullable=False, default=0),

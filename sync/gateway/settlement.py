@@ -247,11 +247,21 @@ class _Money:
         return applied[2] if applied else None
 
     def _add_booking(self, target: str, applied: list) -> None:
-        """A device payment re-assigned in part: its void reverses the target's share too."""
+        """A payment re-assigned in part: its void (device) or the platform's reversal
+        (channel: a fourth element {target: booking} of its `applied`) reverses the
+        target's share too, from the target."""
         if self.source and self.source[0] == "device":
             bookings = json.loads(self._payment()["applied"])
             bookings[target] = applied
             self._update_payment(applied=db.dumps(bookings))
+        elif self.source and self.source[0] == "channel" and self._channel().applied:
+            own = json.loads(self._channel().applied)
+            moved = own[3] if len(own) > 3 else {}
+            if target in moved:   # booked there before: the shares add up
+                applied = [moved[target][0] + applied[0], moved[target][1] + applied[1],
+                           moved[target][2]]
+            moved[target] = applied
+            self._update_channel(applied=json.dumps(own[:3] + [moved]))
 
     def _mark_booked(self, account_no: str, applied: list) -> None:
         """A suspense payment, now booked on `account_no`, leaves suspense."""

@@ -78,3 +78,46 @@ def signer_pay(sandbox, account_no: str, amount: int, trade_no: str) -> dict:
         "amount_fen": amount, "paid_at": "2026-12-04T12:00:00+08:00"})
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def test_a_reassigned_platform_payment_leaves_the_account_it_was_booked_to(gateway, sandbox):
+    """A double collection of a platform payment re-assigned to an account that sorts
+    before its own (and is not the first of the route): the credit leaves the account the
+    payment was booked to, lands on the target; the platform's later reversal of the whole
+    payment takes the re-assigned share back from the target and the rest from the
+    payment's own account, so both end as before the platform payment."""
+    [(account_no, bill)] = gateway.query(
+        "SELECT account_no, bill_fen FROM accounts WHERE route_id = 'R003' AND bill_fen > 0 "
+        "AND active = :t ORDER BY account_no DESC LIMIT 1 OFFSET 1", t=True)
+    [(target,)] = gateway.query(
+        "SELECT account_no FROM accounts WHERE route_id = 'R002' AND active = :t "
+        "ORDER BY account_no LIMIT 1 OFFSET 2", t=True)
+    assert target < account_no   # the target is found first in account order
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev)
+    assert post_ops(gateway.base_url, dev["token"], [f.shift_open(),
+                                                     f.payment(account_no, bill)]).ok
+    before = {no: _balance(gateway, no) for no in (account_no, target)}
+    paid = bill + 500
+    answer = signer_pay(sandbox, account_no, paid, "SETTLE-MOVE-1")
+    assert answer["status"] == "double_collection", answer
+    [(exc_id, credited)] = gateway.query(
+        "SELECT id, credit_fen FROM exceptions WHERE op_id = 'sandpay:SETTLE-MOVE-1'")
+    booked = _balance(gateway, account_no)
+
+    assert Office(gateway.base_url).resolve(exc_id, "reassign", "缴错户",
+                                            target=target).status_code == 303
+    assert _balance(gateway, account_no) == {"arrears_fen": booked["arrears_fen"],
+                                             "credit_fen": booked["credit_fen"] - credited}
+    moved = _balance(gateway, target)
+    assert moved["credit_fen"] - before[target]["credit_fen"] \
+        + before[target]["arrears_fen"] - moved["arrears_fen"] == credited
+    [(settled_on,)] = gateway.query("SELECT account_no FROM exception_settlements "
+                                    "WHERE exception_id = :i", i=exc_id)
+    assert settled_on == account_no
+
+    reversal = sandbox.signer().request("POST", "/v1/channels/reversals", {
+        "platform": "sandpay", "refund_no": "SETTLE-MOVE-R1", "trade_no": "SETTLE-MOVE-1",
+        "amount_fen": paid, "reversed_at": "2026-12-04T13:00:00+08:00"})
+    assert reversal.status_code == 200, reversal.text
+    assert {no: _balance(gateway, no) for no in (account_no, target)} == before

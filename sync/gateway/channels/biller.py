@@ -161,17 +161,12 @@ def reverse(ctx: Context, notice: dict) -> dict:
         left = pay.amount_fen - pay.reversed_fen
         if notice["amount_fen"] > left:
             raise ApiError(409, "over_reversal", f"only {left} fen of this payment is left")
-        cache = AccountCache(conn)
-        acc = cache.get(pay.account_no)
-        if pay.applied and acc is not None:
-            to_arrears, to_credit, due = json.loads(pay.applied)
-            from_credit = min(notice["amount_fen"], to_credit)
-            reverse_payment(acc["doc"], [notice["amount_fen"] - from_credit, from_credit, due])
-            cache.emit_balance(pay.account_no)
-            cache.flush()
+        values = {"reversed_fen": pay.reversed_fen + notice["amount_fen"]}
+        if pay.applied:
+            values["applied"] = _reverse_booked(AccountCache(conn), pay, notice["amount_fen"],
+                                                left)
         conn.execute(db.channel_payments.update().where(
-            p.platform == pay.platform, p.trade_no == pay.trade_no).values(
-            reversed_fen=pay.reversed_fen + notice["amount_fen"]))
+            p.platform == pay.platform, p.trade_no == pay.trade_no).values(**values))
         result = ReversalResult(status="reversed", platform=notice["platform"],
                                 refund_no=notice["refund_no"], trade_no=notice["trade_no"],
                                 amount_fen=notice["amount_fen"],
@@ -182,6 +177,36 @@ def reverse(ctx: Context, notice: dict) -> dict:
             reversed_at=notice["reversed_at"], body_sha256=body_hash,
             result=json.dumps(result), received_at=now_iso()))
     return result
+
+
+def _reverse_booked(cache: AccountCache, pay, amount: int, left: int) -> str:
+    """Take `amount` back from where the payment is booked: its own account first (credit
+    first, then arrears), then the shares the office re-assigned to other accounts
+    (`applied[3]`, sync/gateway/settlement.py), each from its target, credit first; the
+    shares taken shrink. Returns the payment's `applied` as it is afterwards."""
+    applied = json.loads(pay.applied)
+    to_arrears, to_credit, due = applied[:3]
+    moved = applied[3] if len(applied) > 3 else {}
+    elsewhere = sum(a + c for a, c, _d in moved.values())
+    own = min(amount, max(0, left - elsewhere))
+    rest = amount - own
+    acc = cache.get(pay.account_no)
+    if own and acc is not None:
+        from_credit = min(own, to_credit)
+        reverse_payment(acc["doc"], [own - from_credit, from_credit, due])
+        cache.emit_balance(pay.account_no)
+    for target in sorted(moved):
+        a, c, target_due = moved[target]
+        take = min(rest, a + c)
+        acc = cache.get(target)
+        if take and acc is not None:
+            from_credit = min(take, c)
+            reverse_payment(acc["doc"], [take - from_credit, from_credit, target_due])
+            cache.emit_balance(target)
+            moved[target] = [a - (take - from_credit), c - from_credit, target_due]
+        rest -= take
+    cache.flush()
+    return json.dumps(applied[:3] + [moved] if moved else applied[:3])
 
 
 def settle(ctx: Context, operator_id: str, platform: str, trade_no: str, action: str,
