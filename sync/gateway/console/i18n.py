@@ -65,6 +65,7 @@ WORDS = {
                           "amount: nothing was changed"),
     "settlements": ("异常处理（退款、核销等）", "Settlements (refunds, write-offs…)"),
     "refunded": ("已退款", "Refunded"), "balance_moved": ("余额变动", "Moved on balances"),
+    "net_kept": ("实收净额", "Net kept"),
     "approve": ("批准", "Approve"), "refuse": ("拒绝", "Refuse"), "pending": ("待审", "Pending"),
     "approved": ("已批准", "Approved"), "refused": ("已拒绝", "Refused"),
     "payment": ("原缴费", "Payment"), "requested_by": ("申请人", "Requested by"),

@@ -1,0 +1,105 @@
+"""The Reports page's daily collection by channel, and its CSV, show what went back (docs/
+ledger.md, "The daily collection"): handheld cash and card, an old-style platform payment
+and a signed platform's payment are collected; the office refunds a double collection of
+the handheld's cash, the platform reverses part of its payment, and a suspense payment is
+re-assigned (no money moves). Every figure equals what the test's own SQL reads from the
+gateway's database, and each day's net is collected − refunded. Real gateway and sandbox
+platform on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+from sync.gateway.testing import OpFactory, enrol_device, post_ops, thirdparty_payment
+from tests.gateway.office_kit import Office
+
+COLLECTED = """
+SELECT substr(received_at, 1, 10), CASE WHEN agent_id IS NOT NULL THEN 'agent'
+       ELSE method END, count(*), sum(amount_fen)
+  FROM payments WHERE voided_by IS NULL AND received_at >= :since GROUP BY 1, 2
+UNION ALL
+SELECT substr(received_at, 1, 10), 'platform:' || platform, count(*), sum(amount_fen)
+  FROM thirdparty_payments WHERE received_at >= :since GROUP BY 1, 2
+UNION ALL
+SELECT substr(received_at, 1, 10), 'platform:' || platform, count(*), sum(amount_fen)
+  FROM channel_payments WHERE received_at >= :since GROUP BY 1, 2
+"""
+REFUNDED = """
+SELECT substr(s.at, 1, 10), p.method, sum(s.amount_fen)
+  FROM exception_settlements s JOIN exceptions e ON e.id = s.exception_id
+  JOIN payments p ON p.op_id = e.op_id
+ WHERE s.action = 'refund' AND s.at >= :since GROUP BY 1, 2
+UNION ALL
+SELECT substr(received_at, 1, 10), 'platform:' || platform, sum(amount_fen)
+  FROM channel_reversals WHERE received_at >= :since GROUP BY 1, 2
+"""
+
+
+def test_daily_collection_subtracts_refunds_and_matches_the_database(gateway, sandbox):
+    rows = [a for (a,) in gateway.query(
+        "SELECT account_no FROM accounts WHERE route_id = 'R001' AND active = :t "
+        "AND bill_fen > 0 ORDER BY account_no LIMIT 4 OFFSET 3", t=True)]
+    twice, cash_at, card_at, online_at = rows
+    [(doc, bill)] = gateway.query("SELECT doc, bill_fen FROM accounts WHERE account_no = :a",
+                                  a=twice)
+    thirdparty_payment(gateway.base_url, twice, json.loads(doc)["arrears_fen"] or bill,
+                       "TXN-DAILY-1")   # paid online: the handheld's payment lands as credit
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev)
+    double = f.payment(twice, bill)
+    ops = [f.shift_open(), f.payment(cash_at, 1234), f.payment(card_at, 5678, "card"),
+           double, f.payment("0000000888", 700)]   # the last: unknown account, suspense
+    assert post_ops(gateway.base_url, dev["token"], ops).ok
+    signer = sandbox.signer()
+    paid = signer.request("POST", "/v1/channels/payments", {
+        "platform": "sandpay", "trade_no": "DAILY-1", "account_no": online_at,
+        "amount_fen": 5000, "paid_at": "2026-12-04T09:00:00+08:00"})
+    assert paid.status_code == 200, paid.text
+    back = signer.request("POST", "/v1/channels/reversals", {
+        "platform": "sandpay", "refund_no": "DAILY-R1", "trade_no": "DAILY-1",
+        "amount_fen": 1200, "reversed_at": "2026-12-04T09:30:00+08:00"})
+    assert back.status_code == 200, back.text
+
+    office = Office(gateway.base_url)
+    [(double_exc, credited)] = gateway.query(
+        "SELECT id, credit_fen FROM exceptions WHERE kind = 'double_collection' "
+        "AND op_id = :o", o=double["op_id"])
+    assert credited > 0
+    assert office.resolve(double_exc, "refund", "多收退回").status_code == 303
+    [(suspense_exc,)] = gateway.query("SELECT id FROM exceptions WHERE kind = 'suspense' "
+                                      "AND account_no = '0000000888'")
+    assert office.resolve(suspense_exc, "reassign", "缴错户号",
+                          target=cash_at).status_code == 303
+
+    since = (datetime.now(timezone.utc).date() - timedelta(days=30)).isoformat()
+    want: dict[tuple, dict] = {}
+    for day, channel, n, fen in gateway.query(COLLECTED, since=since):
+        row = want.setdefault((day, channel), {"count": 0, "amount_fen": 0, "refunded_fen": 0})
+        row["count"] += int(n)
+        row["amount_fen"] += int(fen)
+    for day, channel, fen in gateway.query(REFUNDED, since=since):
+        row = want.setdefault((day, channel), {"count": 0, "amount_fen": 0, "refunded_fen": 0})
+        row["refunded_fen"] += int(fen)
+    for row in want.values():
+        row["net_fen"] = row["amount_fen"] - row["refunded_fen"]
+
+    text = office.s.get(gateway.base_url + "/console/reports/daily.csv",
+                        timeout=30).content.decode("utf-8-sig")
+    got = {(r["day"], r["channel"]): {k: int(r[k]) for k in ("count", "amount_fen",
+                                                                  "refunded_fen", "net_fen")}
+           for r in csv.DictReader(io.StringIO(text))}
+    assert got == want
+    # what went back is in the report: the refunded cash and the platform's reversal
+    assert sum(r["refunded_fen"] for (_d, ch), r in got.items() if ch == "cash") == credited
+    assert sum(r["refunded_fen"] for (_d, ch), r in got.items()
+               if ch == "platform:sandpay") == 1200
+    assert sum(r["net_fen"] for r in got.values()) == sum(
+        r["amount_fen"] for r in want.values()) - credited - 1200
+
+    page = office.s.get(gateway.base_url + "/console/reports?report=daily&lang=zh",
+                        timeout=30).text
+    assert "实收净额" in page and 'data-channel="platform:sandpay"' in page
+    assert "Net kept" in office.s.get(gateway.base_url + "/console/reports?report=daily"
+                                      "&lang=en", timeout=30).text
