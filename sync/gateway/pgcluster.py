@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -51,9 +52,31 @@ def bindir() -> Path:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now, below the kernel's ephemeral range where one exists: the
+    server cannot be asked for port 0, and a port outside that range cannot be handed to
+    another program's port-0 socket between this pick, the start and a restart. A port
+    taken meanwhile anyway makes the first start pick again (`start`)."""
+    low = _ephemeral_low()
+    for _ in range(50):
+        port = random.randrange(10_000, low) if low > 11_000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free loopback port for PostgreSQL")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _port_taken(log: str) -> bool:
+    return "could not bind" in log or "could not create any TCP/IP sockets" in log
 
 
 class PgCluster:
@@ -74,6 +97,7 @@ class PgCluster:
                 break
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
         self.watchdog: subprocess.Popen | None = None
+        self._started = False        # once started, the port (and so the URL) is fixed
         self._lifeline: int | None = None   # write end of the watchdog's pipe
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -99,14 +123,20 @@ class PgCluster:
             self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
                       "-E", "UTF8", "--locale=C", "--no-sync")
             with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
-                for key, value in {**SETTINGS, "port": str(self.port),
+                for key, value in {**SETTINGS,
                                    "unix_socket_directories": f"'{self.dir}'"}.items():
                     conf.write(f"{key} = {value}\n")
-        result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"),
-                           "-w", "-t", "60", "start", check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{self.log()}")
-        return self
+        for attempt in range(5):
+            result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"),
+                               "-o", f"-p {self.port}", "-w", "-t", "60", "start", check=False)
+            if result.returncode == 0:
+                self._started = True
+                return self
+            if self._started or not _port_taken(self.log()) or attempt == 4:
+                break     # a restart keeps its port: the URLs handed out name it
+            self.port = _free_port()
+            self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{self.log()}")
 
     def stop(self, mode: str = "fast") -> None:
         if self.data.exists():

@@ -78,8 +78,12 @@ class Gateway:
     def __init__(self, process):
         self.process = process
         self.url = process.base_url
+        self._engine = None
 
     def stop(self):
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
         self.process.stop()
 
     def start(self):
@@ -95,14 +99,13 @@ class Gateway:
         return r.json()
 
     def query(self, sql: str, params=()):
-        """Rows from the gateway's own SQLite database (read-only)."""
-        import sqlite3
-        conn = sqlite3.connect(f"file:{self.process.db_path}?mode=ro", uri=True, timeout=10)
-        try:
-            conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute(sql, params)]
-        finally:
-            conn.close()
+        """Rows (as dicts) of a SELECT with `?` parameters, read through the gateway's
+        database URL (SQLAlchemy), as every test reads the gateway's state."""
+        from sqlalchemy import create_engine
+        if self._engine is None:
+            self._engine = create_engine(self.process.url)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.exec_driver_sql(sql, tuple(params))]
 
 
 @contextlib.contextmanager
