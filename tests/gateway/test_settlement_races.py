@@ -63,7 +63,7 @@ def settled(gw, exc_id: int) -> list[tuple]:
 
 
 def test_a_refund_after_the_void_is_refused_and_moves_nothing(gateway, device, office):
-    [account_no] = fresh_accounts(gateway, 1)
+    [account_no, other] = fresh_accounts(gateway, 2)
     pay, before, exc_id, _credited = paid_twice(gateway, device, account_no, "TXN-RACE-SEQ")
     void = device["ops"].void(pay)
     assert device["session"].post(gateway.base_url + "/v1/ops", json={"ops": [void]},
@@ -72,7 +72,7 @@ def test_a_refund_after_the_void_is_refused_and_moves_nothing(gateway, device, o
 
     refused = office.resolve(exc_id, "refund", "用户要求退款")
     assert refused.status_code == 409 and "该笔付款已作废" in refused.text
-    english = office.resolve(exc_id, "reassign", target=account_no[:-1] + "0", lang="en")
+    english = office.resolve(exc_id, "reassign", target=other, lang="en")
     assert english.status_code == 409 and "This payment was voided" in english.text
     assert balance(gateway, account_no) == before and not settled(gateway, exc_id)
     assert gateway.query("SELECT resolved_at FROM exceptions WHERE id = :i",
@@ -123,3 +123,15 @@ def test_a_void_and_a_refund_sent_at_once_give_the_money_back_once(gateway, offi
             assert settled(gateway, exc_id) == [("refund", credited)]
         outcomes.append(got["refund"].status_code)
     print("refund outcomes (303 = refund first, 409 = void first):", outcomes)
+
+
+def test_a_void_after_the_refund_takes_back_only_what_is_left(gateway, device, office):
+    [account_no] = fresh_accounts(gateway, 1)
+    pay, before, exc_id, credited = paid_twice(gateway, device, account_no, "TXN-RACE-AFTER")
+    assert office.resolve(exc_id, "refund", "已退回用户").status_code == 303
+    assert balance(gateway, account_no) == before   # the double collection went back
+    void = device["ops"].void(pay)
+    assert device["session"].post(gateway.base_url + "/v1/ops", json={"ops": [void]},
+                                  timeout=30).json()["results"][0]["status"] == "accepted"
+    assert balance(gateway, account_no) == before   # nothing was left to take back
+    assert settled(gateway, exc_id) == [("refund", credited)]
