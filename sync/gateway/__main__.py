@@ -84,11 +84,37 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return ap
 
 
-def _coerce(name: str, value):
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _coerce(name: str, value, source: str):
+    """`value` of option `name` as its type; anything else stops the gateway naming the
+    option and where the value came from (a config file's key, an environment variable)."""
     kind = OPTIONS[name][0]
     if kind is bool:
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise SystemExit(f"bad value {value!r} for {name} in {source}: give true or false")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value)
+        raise SystemExit(f"bad value {value!r} for {name} in {source}: give a whole number")
+    if isinstance(value, (dict, list)):
+        raise SystemExit(f"bad value {value!r} for {name} in {source}: give a string")
     return kind(value)
+
+
+def _env_value(name: str) -> tuple[str | None, str]:
+    """The option's value in the environment and the variable it came from:
+    CHAOSHOU_GATEWAY_<OPTION>, else the option's older name (CHAOSHOU_PLATFORM_KEY)."""
+    for var in (ENV_PREFIX + name.upper(), ENV_ALIASES.get(name)):
+        if var and os.environ.get(var) not in (None, ""):
+            return os.environ[var], var
+    return None, ENV_PREFIX + name.upper()
 
 
 def resolve(command: str, argv: list[str]) -> dict:
@@ -106,13 +132,13 @@ def resolve(command: str, argv: list[str]) -> dict:
             raise SystemExit(f"unknown option(s) in {config_path}: {', '.join(sorted(unknown))}")
     opts = {k: v for k, v in args.items() if k not in OPTIONS}
     for name, (_kind, default, _text) in OPTIONS.items():
-        env = os.environ.get(ENV_ALIASES.get(name, ENV_PREFIX + name.upper()))
+        env, var = _env_value(name)
         if args.get(name) is not None:
             opts[name] = args[name]
-        elif env not in (None, ""):
-            opts[name] = _coerce(name, env)
+        elif env is not None:
+            opts[name] = _coerce(name, env, f"the environment ({var})")
         elif name in from_file:
-            opts[name] = _coerce(name, from_file[name])
+            opts[name] = _coerce(name, from_file[name], f"config file {config_path}")
         else:
             opts[name] = default
     if opts["fault_after_commit"] is None:
@@ -123,7 +149,7 @@ def resolve(command: str, argv: list[str]) -> dict:
     if command == "serve" and not opts["platform_key"]:
         if not opts["seed_demo"]:   # never a guessable key on a real gateway
             raise SystemExit("refusing to start without a platform key: give --platform-key "
-                             "KEY (or CHAOSHOU_PLATFORM_KEY, or platform_key in --config)")
+                             "KEY (or CHAOSHOU_GATEWAY_PLATFORM_KEY, or platform_key in --config)")
         opts["platform_key"] = DEMO_PLATFORM_KEY
     return opts
 

@@ -1,8 +1,8 @@
 """Operations: structured logs through `logging`, Prometheus metrics (`prometheus-client`)
 and a bound on the requests one process works on at once.
 
-Logs are JSON lines on stderr: every record has `ts`, `level`, `logger`, `message`; the
-access log (`chaoshou.gateway.access`) adds `request_id` (the caller's `X-Request-Id` or a
+Logs are JSON lines on stderr: every record has `ts`, `level`, `logger`, `message` and
+`pid`; the access log (`chaoshou.gateway.access`) adds `request_id` (the caller's `X-Request-Id` or a
 new one, echoed in the answer), `device_id` (as announced in `X-Device-Id`), `method`,
 `path`, `status` and `ms`; errors carry their stack trace in `exc`.
 

@@ -48,5 +48,9 @@ def app_from_options(opts: dict):
 
 
 def app_from_env():
-    """The factory each worker process calls (`uvicorn … --factory`)."""
-    return app_from_options(json.loads(os.environ["CHAOSHOU_GATEWAY_SERVE"]))
+    """The factory each worker process calls (`uvicorn … --factory`): a spawned worker
+    starts a fresh interpreter, so it sets up the JSON logs (and access log) itself."""
+    from sync.gateway import observe
+    opts = json.loads(os.environ["CHAOSHOU_GATEWAY_SERVE"])
+    observe.setup_logging(opts["log_level"])
+    return app_from_options(opts)

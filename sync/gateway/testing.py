@@ -127,11 +127,15 @@ class GatewayProcess:
             self._engine.dispose()
             self._engine = None
 
-    def log(self) -> str:
+    def log(self, tail: int | None = 4000) -> str:
+        """The process's output (stdout and stderr): its last `tail` characters, or all."""
         if self._log is None:
             return ""
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")[-4000:]
+        # pread, not seek + read: the gateway's processes write through the same open file,
+        # and moving its offset would have them write over the start of the log
+        fd = self._log.fileno()
+        text = os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
+        return text if tail is None else text[-tail:]
 
     def wait_exit(self, timeout: float = 10.0) -> int:
         return self.proc.wait(timeout)
