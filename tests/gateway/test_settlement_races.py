@@ -12,13 +12,25 @@ import threading
 import pytest
 import requests
 
-from sync.gateway.testing import OpFactory, enrol_device, thirdparty_payment
+from sync.gateway.testing import (GatewayProcess, OpFactory, enrol_device,
+                                  thirdparty_payment)
+from tests import deadline
 from tests.gateway.office_kit import Office
 
 
 @pytest.fixture(scope="module")
 def office(base_url):
     return Office(base_url)
+
+
+@pytest.fixture(scope="module")
+def second(gateway):
+    """A second gateway process on the same database (each process keeps its own writes
+    in order; two processes race at the database)."""
+    gw = GatewayProcess(None, db_url=gateway.url, seed_demo=False, migrate=False)
+    gw.start()
+    yield gw
+    gw.stop()
 
 
 def balance(gw, account_no: str) -> dict:
@@ -79,16 +91,13 @@ def test_a_refund_after_the_void_is_refused_and_moves_nothing(gateway, device, o
                          i=exc_id) == [(None,)]
 
 
-def test_a_void_and_a_refund_sent_at_once_give_the_money_back_once(gateway, office):
-    """Each round: the handheld's void and the office's refund of the same payment at the
-    same moment; the account ends where it was before the handheld's payment, whichever
-    commits first."""
+def test_a_void_and_a_refund_sent_at_once_give_the_money_back_once(gateway, second, office):
+    """Each round: the handheld's void (to one gateway process) and the office's refund of
+    the same payment (to another) at the same moment; the account ends where it was before
+    the handheld's payment, whichever commits first."""
     outcomes = []
     for round_no, account_no in enumerate(fresh_accounts(gateway, 4)):
-        dev = enrol_device(gateway.base_url)
-        dev["session"] = requests.Session()
-        dev["session"].headers["Authorization"] = f"Bearer {dev['token']}"
-        dev["ops"] = OpFactory(dev)
+        dev = _device(gateway)
         pay, before, exc_id, credited = paid_twice(gateway, dev, account_no,
                                                    f"TXN-RACE-{round_no}")
         void = dev["ops"].void(pay)
@@ -103,7 +112,7 @@ def test_a_void_and_a_refund_sent_at_once_give_the_money_back_once(gateway, offi
             s = requests.Session()
             s.cookies.update(office.s.cookies)
             start.wait()
-            got["refund"] = s.post(f"{gateway.base_url}/console/exceptions/{exc_id}/resolve"
+            got["refund"] = s.post(f"{second.base_url}/console/exceptions/{exc_id}/resolve"
                                    "?lang=zh", timeout=60, allow_redirects=False, data={
                                        "csrf": office.csrf, "action": "refund",
                                        "reason": "同时退款"})
@@ -135,3 +144,54 @@ def test_a_void_after_the_refund_takes_back_only_what_is_left(gateway, device, o
                                   timeout=30).json()["results"][0]["status"] == "accepted"
     assert balance(gateway, account_no) == before   # nothing was left to take back
     assert settled(gateway, exc_id) == [("refund", credited)]
+
+
+def test_postgresql_a_void_and_a_refund_held_at_the_balance_reverse_once(gateway, second,
+                                                                         office, engine):
+    """The interleaving that reversed twice, made certain: the test holds the account's
+    row lock while the void (one gateway process) and the refund (another) arrive, so both
+    are inside their transactions, waiting, before either moves a balance (PostgreSQL row
+    locks; SQLite has one writer)."""
+    if engine != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    from sqlalchemy import create_engine, text
+
+    [account_no] = fresh_accounts(gateway, 1)
+    dev = _device(gateway)
+    pay, before, exc_id, _credited = paid_twice(gateway, dev, account_no, "TXN-RACE-HELD")
+    void = dev["ops"].void(pay)
+    holder = create_engine(gateway.url)
+    got = {}
+    with holder.connect() as conn:
+        tx = conn.begin()
+        conn.execute(text("SELECT doc FROM accounts WHERE account_no = :a FOR UPDATE"),
+                     {"a": account_no})
+        s = requests.Session()
+        s.cookies.update(office.s.cookies)
+        threads = [threading.Thread(target=lambda: got.__setitem__("void", dev["session"].post(
+                       gateway.base_url + "/v1/ops", json={"ops": [void]}, timeout=120))),
+                   threading.Thread(target=lambda: got.__setitem__("refund", s.post(
+                       f"{second.base_url}/console/exceptions/{exc_id}/resolve?lang=zh",
+                       timeout=120, allow_redirects=False,
+                       data={"csrf": office.csrf, "action": "refund", "reason": "同时退款"})))]
+        for t in threads:
+            t.start()
+        deadline.wait_until(lambda: gateway.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")[0][0] >= 2, what="the void and the refund "
+            "waiting on locks")
+        tx.rollback()
+    for t in threads:
+        t.join()
+    holder.dispose()
+    assert got["void"].json()["results"][0]["status"] == "accepted", got["void"].text
+    assert got["refund"].status_code in (303, 409), got["refund"].text
+    assert balance(gateway, account_no) == before   # reversed once, whoever went first
+
+
+def _device(gw) -> dict:
+    dev = enrol_device(gw.base_url)
+    dev["session"] = requests.Session()
+    dev["session"].headers["Authorization"] = f"Bearer {dev['token']}"
+    dev["ops"] = OpFactory(dev)
+    return dev
