@@ -142,6 +142,7 @@ class SyncWorker:
         try:
             self.store = Store(self.store_path, check=False)
             recovery.recover(self.store, cards=False)   # ops a dead worker left in flight
+            self._prune_photos()       # the disk budget holds offline too, from the start
             self._refresh_local()
             self._set(state="idle")
             while True:
@@ -290,11 +291,21 @@ class SyncWorker:
         never in the way of the ops: any failure waits for the next cycle."""
         try:
             sent = blobs.upload_photos(client, should_continue=go_on)
-            photos.prune(self.store)
+            self._prune_photos()
             self._set(last_photos=dict(uploaded=sent.uploaded, failed=sent.failed,
                                        at=now_iso()))
         except Exception:  # noqa: BLE001 — logged; the ops cycle goes on
             log.exception("photo upload failed")
+
+    def _prune_photos(self) -> None:
+        """The photo folder's disk budget (terminal/photos.py: photos uploaded more than 30
+        days ago go; one not uploaded never does): at start-up and after each upload pass."""
+        try:
+            gone = photos.prune(self.store)
+            if gone:
+                log.info("removed %d uploaded photo(s) from the device", gone)
+        except Exception:  # noqa: BLE001 — a full disk's cure must not stop the sync
+            log.exception("photo pruning failed")
 
     def _full_extras(self, client: SyncClient) -> None:
         """Reference data, receipt numbers, assignments, downloads and change feeds.

@@ -97,16 +97,23 @@ def pending_uploads(store: Store) -> list[dict]:
         "ORDER BY o.seq")]
 
 
-def mark_uploaded(store: Store, sha256: str) -> None:
+def _utc_iso(moment: dt.datetime | None) -> str:
+    """`moment` (now when None) as the UTC ISO text `uploaded_at` holds; text order = time."""
+    moment = moment or dt.datetime.now(dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def mark_uploaded(store: Store, sha256: str, now: dt.datetime | None = None) -> None:
     with store.transaction() as conn:
-        conn.execute("UPDATE photos SET uploaded_at=? WHERE sha256=?",
-                     (dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), sha256))
+        conn.execute("UPDATE photos SET uploaded_at=? WHERE sha256=?", (_utc_iso(now), sha256))
 
 
 def prune(store: Store, keep_days: int = DEFAULT_KEEP_DAYS, now: dt.datetime | None = None) -> int:
-    """Remove photos uploaded more than `keep_days` ago; returns how many files went."""
+    """Remove photos uploaded more than `keep_days` ago; returns how many files went. The
+    row stays (the reading's op still names the photo; the gateway holds it), and its
+    `uploaded_at` keeps the upload pass from ever sending it again."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    cutoff = (now - dt.timedelta(days=keep_days)).isoformat(timespec="seconds")   # UTC, as stored
+    cutoff = _utc_iso(now - dt.timedelta(days=keep_days))
     gone = 0
     for (sha,) in store.conn.execute("SELECT sha256 FROM photos WHERE uploaded_at IS NOT NULL "
                                      "AND uploaded_at < ?", (cutoff,)).fetchall():

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from sqlalchemy import create_engine
 
 from sync.client import SyncClient, TransientError
 from sync.gateway.testing import database_url
-from terminal import outbox
+from terminal import outbox, photos
 from terminal.store import Store
 from tests.deadline import Deadline
 
@@ -217,3 +219,16 @@ def assert_exactly_once(gw_path, store: Store) -> None:
     types = [r["type"] for r in held]
     assert n_read[0] == n_read[1] == types.count("reading")
     assert n_pay[0] == n_pay[1] == types.count("payment")
+
+
+def age_photo_upload(store: Store, sha: str, when: dt.datetime) -> None:
+    """Date a photo's upload back to `when` (its age for the disk budget)."""
+    photos.mark_uploaded(store, sha, now=when)
+
+
+def age_photo_file(store: Store, sha: str, when: dt.datetime) -> None:
+    """Date a kept photo's file (mtime) and its taking back to `when`."""
+    os.utime(photos.photo_path(store, sha), (when.timestamp(), when.timestamp()))
+    with store.transaction() as conn:
+        conn.execute("UPDATE photos SET taken_at=? WHERE sha256=?",
+                     (when.isoformat(timespec="seconds"), sha))

@@ -1,14 +1,16 @@
 """Photo blobs against a real gateway: sent after their op, in chunks; resumed from where
 the gateway stands after a cut; sent again without effect; refused when the bytes are not
-the hash; and never in the way of the ops queue."""
+the hash; and never in the way of the ops queue. The photo folder's disk budget."""
+import datetime as dt
 import hashlib
 import io
+import json
 
 import requests
 from PIL import Image
 
 from sync import blobs
-from sync_kit import assign, device, local_accounts
+from sync_kit import age_photo_file, age_photo_upload, assign, device, local_accounts
 from terminal import outbox, photos, readings
 
 
@@ -76,3 +78,47 @@ def test_photos_follow_their_ops_resumably_and_idempotently(gw, tmp_path):
     client.base_url = real
     assert blobs.upload_photos(client).uploaded == 1
     assert photos.pending_uploads(store) == [] and len(other) > 0
+
+
+def test_the_disk_budget_removes_only_photos_uploaded_longer_ago_than_the_limit(gw, tmp_path):
+    """Photos uploaded more than 30 days ago leave the device; one uploaded 29 days ago
+    stays; one not uploaded stays however old it is. The reading that names a removed photo
+    still reads, the gateway still holds the photo, and it is never sent again."""
+    store, client = device(tmp_path, gw.url, "budget")
+    client.refresh_reference()
+    assign(gw.url, "R002", store.get_meta("device_id"), "1002")
+    client.download_route("R002")
+    first, second, third = (a["account_no"] for a in local_accounts(store, "R002", 3))
+    old, recent, waiting = _photo(store, 11), _photo(store, 12), _photo(store, 13)
+    old_op = _skip_with_photo(store, first, old)
+    _skip_with_photo(store, second, recent)
+    client.upload()
+    assert blobs.upload_photos(client).uploaded == 2
+    waiting_op = _skip_with_photo(store, third, waiting)     # its op not even sent yet
+
+    now = dt.datetime.now(dt.timezone.utc)
+    age_photo_upload(store, old, now - dt.timedelta(days=31))
+    age_photo_upload(store, recent, now - dt.timedelta(days=29))
+    age_photo_file(store, waiting, now - dt.timedelta(days=400))
+    before = photos.folder_bytes(store)
+    size_old = photos.photo_path(store, old).stat().st_size
+
+    assert photos.prune(store, keep_days=30, now=now) == 1
+    assert not photos.photo_path(store, old).exists()
+    assert photos.photo_path(store, recent).exists() and photos.photo_path(store, waiting).exists()
+    assert photos.folder_bytes(store) == before - size_old
+    assert photos.prune(store, keep_days=30, now=now) == 0          # nothing more to remove
+
+    # the reading still reads and still names its photo; the gateway has the photo
+    assert readings.reading_of(store, old_op)["status"] == "skipped"
+    assert json.loads(outbox.get(store, old_op)["payload"])["photo"] == old
+    held = gw.db.with_name(gw.db.name + ".blobs") / old
+    assert hashlib.sha256(held.read_bytes()).hexdigest() == old
+    # and the upload pass never reaches for the removed file
+    client.upload()
+    assert [p["sha256"] for p in photos.pending_uploads(store)] == [waiting]
+    report = blobs.upload_photos(client)
+    assert (report.uploaded, report.failed) == (1, 0)
+    assert photos.pending_uploads(store) == [] and photos.photo_path(store, waiting).exists()
+    assert photos.prune(store, keep_days=30, now=now) == 0          # uploaded just now: kept
+    assert outbox.get(store, waiting_op)["state"] == "accepted"

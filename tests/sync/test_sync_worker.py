@@ -1,12 +1,16 @@
-"""The sync worker against a real gateway: triggers, status, backoff, blocked states, stop."""
+"""The sync worker against a real gateway: triggers, status, backoff, blocked states, stop,
+the photo folder's disk budget."""
+import datetime as dt
 import json
 import time
 
+from sync import blobs
 from sync.client import Backoff
 from sync.faultproxy import FaultProxy
 from sync.worker import SyncWorker
-from sync_kit import (DEMO_CODE, READER, assert_exactly_once, assign, capture_readings,
-                      device, local_accounts, supervisor)
+from sync_kit import (DEMO_CODE, READER, age_photo_file, age_photo_upload,
+                      assert_exactly_once, assign, capture_readings, device, local_accounts,
+                      supervisor)
 from terminal import shifts
 from terminal.canonical import sha256_hex
 from terminal.store import Store
@@ -211,3 +215,71 @@ def test_retry_after_sets_the_next_attempt_and_sync_now_overrides_it(gw, tmp_pat
             assert proxy.stats["requests"] > seen
         finally:
             worker.stop()
+
+
+def _photo_on_skip(store, account_no: str | None, seed: int) -> str:
+    """A real JPEG kept as a photo; named by a skip of `account_no` (None: by nothing)."""
+    import io
+
+    from PIL import Image
+
+    from terminal import photos, readings
+    out = io.BytesIO()
+    Image.effect_noise((320, 240), 40 + seed).convert("RGB").save(out, "JPEG")
+    sha = photos.store_photo(store, out.getvalue())
+    if account_no is not None:
+        assert readings.ReadingEntry(store, account_no, READER).skip(
+            "S04", note="表盘破裂", photo=sha).saved
+    return sha
+
+
+def _uploaded_at(store, sha: str):
+    return store.conn.execute("SELECT uploaded_at FROM photos WHERE sha256=?",
+                              (sha,)).fetchone()[0]
+
+
+def test_the_worker_keeps_the_photo_budget_after_uploads_and_at_start(gw, tmp_path):
+    """After its photo upload pass the worker removes photos uploaded more than 30 days ago
+    (the test dates the upload back); a photo never uploaded stays, however old its file.
+    At start-up it prunes too, so the budget holds on a device that cannot reach the
+    gateway."""
+    from terminal import photos, readings
+
+    store, client = device(tmp_path, gw.url, "budget")
+    client.refresh_reference()
+    assign(gw.url, "R002", store.get_meta("device_id"))
+    client.download_route("R002")
+    first, second = (a["account_no"] for a in local_accounts(store, "R002", 2))
+    sha = _photo_on_skip(store, first, 1)
+    stray = _photo_on_skip(store, None, 2)              # kept, never named: never uploaded
+    now = dt.datetime.now(dt.timezone.utc)
+    age_photo_file(store, stray, now - dt.timedelta(days=400))
+
+    worker = fast_worker(store.path, period=3600).start()
+    try:
+        wait_for(lambda: _uploaded_at(store, sha), what="the photo uploaded by the worker")
+        assert photos.photo_path(store, sha).exists()   # uploaded just now: kept
+        age_photo_upload(store, sha, now - dt.timedelta(days=31))
+        worker.poke()
+        wait_for(lambda: not photos.photo_path(store, sha).exists(),
+                 what="the old uploaded photo removed after the upload pass")
+        assert photos.photo_path(store, stray).exists() and _uploaded_at(store, stray) is None
+    finally:
+        worker.stop()
+
+    later = _photo_on_skip(store, second, 3)
+    client.upload()
+    assert blobs.upload_photos(client).uploaded == 1
+    age_photo_upload(store, later, now - dt.timedelta(days=31))
+    third = local_accounts(store, "R002", 3)[2]["account_no"]
+    assert readings.ReadingEntry(store, third, READER).skip("S01").saved   # waits to go
+    store.set_meta("gateway_url", "http://127.0.0.1:9")      # the gateway out of reach
+    worker = fast_worker(store.path, period=3600).start()
+    try:
+        wait_for(lambda: not photos.photo_path(store, later).exists(),
+                 what="the old uploaded photo removed at start-up")
+        wait_for(lambda: worker.status()["online"] is False, what="the worker offline")
+        assert photos.photo_path(store, stray).exists()
+        assert worker.status()["pending_total"] == 1
+    finally:
+        worker.stop()
