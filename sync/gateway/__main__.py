@@ -143,6 +143,9 @@ def resolve(command: str, argv: list[str]) -> dict:
             opts[name] = default
     if opts["fault_after_commit"] is None:
         opts["fault_after_commit"] = parse_fault(os.environ.get("CHAOSHOU_GATEWAY_FAULT"))
+    for name in ("workers", "pool_size", "max_in_flight"):   # 0 would serve nothing
+        if opts[name] < 1:
+            raise SystemExit(f"bad value {opts[name]} for {name}: give at least 1")
     if bool(opts["db"]) == bool(opts["db_url"]):
         raise SystemExit("give exactly one of --db FILE or --db-url URL")
     opts["url"] = opts["db_url"] or "sqlite:///" + str(Path(opts["db"]).resolve())

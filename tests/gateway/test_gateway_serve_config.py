@@ -130,14 +130,18 @@ def _run(tmp_path, args, env=None):
     ('workers = "two"\n', "workers"),
     ('workers = 2.5\n', "workers"),
     ('no_access_log = "perhaps"\n', "no_access_log"),
+    ('workers = 0\n', "workers"),
 ])
 def test_a_bad_config_file_stops_the_gateway_naming_the_option(tmp_path, text, named):
+    """An unknown key or a value of the wrong type names the option and the file; a
+    number out of range (no worker at all) names the option."""
     config = tmp_path / "gateway.toml"
     config.write_text(text, encoding="utf-8")
     run = _run(tmp_path, ["--config", str(config)])
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
-    assert named in last and str(config) in last and "Traceback" not in run.stderr
+    assert named in last and "Traceback" not in run.stderr
+    assert str(config) in last or "at least 1" in last
     assert not (tmp_path / "gw.db").exists()      # stopped before touching the database
 
 
