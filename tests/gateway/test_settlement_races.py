@@ -195,3 +195,52 @@ def _device(gw) -> dict:
     dev["session"].headers["Authorization"] = f"Bearer {dev['token']}"
     dev["ops"] = OpFactory(dev)
     return dev
+
+
+def test_postgresql_a_batch_paying_the_account_and_voiding_while_a_refund_waits(
+        gateway, second, office, engine):
+    """A handheld's batch that pays the account again and voids the first payment, and the
+    office's refund of that payment, both held at the account's row lock: each takes the
+    payment's lock before the balances, so neither waits on the other in a circle (which
+    PostgreSQL breaks by failing one of them); the money goes back once."""
+    if engine != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    from sqlalchemy import create_engine, text
+
+    [account_no] = fresh_accounts(gateway, 1)
+    dev = _device(gateway)
+    pay, before, exc_id, _credited = paid_twice(gateway, dev, account_no, "TXN-RACE-CIRCLE")
+    again = dev["ops"].payment(account_no, 300)
+    void = dev["ops"].void(pay)
+    holder = create_engine(gateway.url)
+    got = {}
+
+    def waiting() -> int:
+        return gateway.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                             "'Lock' AND datname = current_database()")[0][0]
+    s = requests.Session()
+    s.cookies.update(office.s.cookies)
+    threads = [threading.Thread(target=lambda: got.__setitem__("batch", dev["session"].post(
+                   gateway.base_url + "/v1/ops", json={"ops": [again, void]}, timeout=120))),
+               threading.Thread(target=lambda: got.__setitem__("refund", s.post(
+                   f"{second.base_url}/console/exceptions/{exc_id}/resolve?lang=zh",
+                   timeout=120, allow_redirects=False,
+                   data={"csrf": office.csrf, "action": "refund", "reason": "同时退款"})))]
+    with holder.connect() as conn:
+        tx = conn.begin()
+        conn.execute(text("SELECT doc FROM accounts WHERE account_no = :a FOR UPDATE"),
+                     {"a": account_no})
+        threads[0].start()   # the batch first: it queues at the lock first
+        deadline.wait_until(lambda: waiting() >= 1, what="the batch waiting on a lock")
+        threads[1].start()
+        deadline.wait_until(lambda: waiting() >= 2, what="the batch and the refund waiting")
+        tx.rollback()
+    for t in threads:
+        t.join()
+    holder.dispose()
+    assert got["batch"].status_code == 200, got["batch"].text
+    assert [r["status"] for r in got["batch"].json()["results"]] == ["accepted", "accepted"]
+    assert got["refund"].status_code in (303, 409), got["refund"].text
+    after = balance(gateway, account_no)   # the new 300 fen is all that is left booked
+    assert after["credit_fen"] - before["credit_fen"] \
+        + before["arrears_fen"] - after["arrears_fen"] == 300

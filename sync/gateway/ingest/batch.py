@@ -40,6 +40,16 @@ class Batch:
                                    "WHERE device_id = {p} AND seq IN ({in})",
                                 (d,), [o["seq"] for o in self.ops]))
         payloads = [o["payload"] for o in self.ops]
+        refs = [p.get(k) for p in payloads for k in ("payment_op_id", "corrects")]
+        refs = list({r for r in refs if isinstance(r, str)})
+        cols = ("op_id", "account_no", "amount_fen", "voided_by", "applied")
+        # locked (PostgreSQL) before any balance, as a settlement locks them: a void and a
+        # refund of the same payment wait for each other, and take their locks in the same
+        # order — payment, then accounts — so they never deadlock (docs/ledger.md)
+        lock = "" if c.dialect.name == "sqlite" else " ORDER BY op_id FOR UPDATE"
+        self.db_payments = {r[0]: dict(zip(cols, r)) for r in q(
+            c, f"SELECT {', '.join(cols)} FROM payments WHERE op_id IN ({{in}})" + lock, (),
+            refs)}
         # only text can name a row (a malformed payload may hold a list: rejected later)
         account_nos = {p.get("account_no") for p in payloads
                        if isinstance(p.get("account_no"), str)}
@@ -57,15 +67,6 @@ class Batch:
         self.thirdparty_paid = dict(q(
             c, "SELECT account_no, sum(amount_fen) FROM thirdparty_payments "
                "WHERE account_no IN ({in}) AND NOT suspense GROUP BY account_no", (), names))
-        refs = [p.get(k) for p in payloads for k in ("payment_op_id", "corrects")]
-        refs = list({r for r in refs if isinstance(r, str)})
-        cols = ("op_id", "account_no", "amount_fen", "voided_by", "applied")
-        # locked (PostgreSQL) before the balances they move, as a settlement locks them: a
-        # void and a refund of the same payment wait for each other (docs/ledger.md)
-        lock = "" if c.dialect.name == "sqlite" else " ORDER BY op_id FOR UPDATE"
-        self.db_payments = {r[0]: dict(zip(cols, r)) for r in q(
-            c, f"SELECT {', '.join(cols)} FROM payments WHERE op_id IN ({{in}})" + lock, (),
-            refs)}
         self.db_readings = {r[0] for r in q(c, "SELECT op_id FROM readings "
                                                "WHERE op_id IN ({in})", (), refs)}
         self.receipt_nos = {r[0] for r in q(
