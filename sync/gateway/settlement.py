@@ -117,11 +117,20 @@ class _Money:
                                      .with_for_update()).scalar() is not None
         if kind == "channel":
             c = db.channel_payments.c
-            self.conn.execute(select(c.trade_no).where(
-                c.platform == self.source[1], c.trade_no == self.source[2]).with_for_update())
+            amount, reversed_fen, refunded = self.conn.execute(
+                select(c.amount_fen, c.reversed_fen, c.refunded_fen).where(
+                    c.platform == self.source[1], c.trade_no == self.source[2])
+                .with_for_update()).one()
+            self.reversed = amount - reversed_fen - refunded < self.amount
         return False
 
+    reversed = False   # a platform's payment: what is to go back already went back
+
     def _not_voided(self) -> None:
+        if self.reversed:
+            raise refuse(409, "payment_reversed", "该笔付款已由支付平台退回，不能再入账、退款或改派",
+                         "the platform has already given this payment back: it cannot be "
+                         "credited, refunded or re-assigned again")
         if self.voided:
             raise refuse(409, "payment_voided",
                          "该笔付款已作废，款项已随作废冲回，不能再入账、退款或改派",

@@ -121,3 +121,37 @@ def test_a_reassigned_platform_payment_leaves_the_account_it_was_booked_to(gatew
         "amount_fen": paid, "reversed_at": "2026-12-04T13:00:00+08:00"})
     assert reversal.status_code == 200, reversal.text
     assert {no: _balance(gateway, no) for no in (account_no, target)} == before
+
+
+def test_a_double_collection_the_platform_gave_back_is_not_refunded_again(gateway, sandbox):
+    """The platform reverses the whole payment before the office settles its double
+    collection: the money already went back, so a refund or a re-assignment is refused in
+    both languages and moves nothing; keeping it as credit (nothing moves) still closes it."""
+    [(account_no, bill)] = gateway.query(
+        "SELECT account_no, bill_fen FROM accounts WHERE route_id = 'R003' AND bill_fen > 0 "
+        "AND active = :t ORDER BY account_no DESC LIMIT 1 OFFSET 2", t=True)
+    dev = enrol_device(gateway.base_url)
+    f = OpFactory(dev)
+    assert post_ops(gateway.base_url, dev["token"], [f.shift_open(),
+                                                     f.payment(account_no, bill)]).ok
+    before = _balance(gateway, account_no)
+    assert signer_pay(sandbox, account_no, bill, "SETTLE-GONE-1")["status"] \
+        == "double_collection"
+    [(exc_id,)] = gateway.query(
+        "SELECT id FROM exceptions WHERE op_id = 'sandpay:SETTLE-GONE-1'")
+    reversal = sandbox.signer().request("POST", "/v1/channels/reversals", {
+        "platform": "sandpay", "refund_no": "SETTLE-GONE-R1", "trade_no": "SETTLE-GONE-1",
+        "amount_fen": bill, "reversed_at": "2026-12-04T14:00:00+08:00"})
+    assert reversal.status_code == 200, reversal.text
+    assert _balance(gateway, account_no) == before
+
+    office = Office(gateway.base_url)
+    refused = office.resolve(exc_id, "refund", "退回")
+    assert refused.status_code == 409 and "该笔付款已由支付平台退回" in refused.text
+    english = office.resolve(exc_id, "reassign", target="3101000001", lang="en")
+    assert english.status_code == 409 and "already given this payment back" in english.text
+    assert _balance(gateway, account_no) == before
+    assert gateway.query("SELECT count(*) FROM exception_settlements WHERE exception_id = :i",
+                         i=exc_id) == [(0,)]
+    assert office.resolve(exc_id, "credit", "平台已退款", lang="zh").status_code == 303
+    assert _balance(gateway, account_no) == before

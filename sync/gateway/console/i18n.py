@@ -61,6 +61,9 @@ WORDS = {
     "payment_voided": ("该笔付款已作废，款项已随作废冲回，未做任何更改",
                        "This payment was voided and its money went back with the void: "
                        "nothing was changed"),
+    "payment_reversed": ("该笔付款已由支付平台退回，未做任何更改",
+                         "The platform has already given this payment back: nothing was "
+                         "changed"),
     "nothing_to_settle": ("此异常没有可处理的金额，未做任何更改", "This exception carries no "
                           "amount: nothing was changed"),
     "settlements": ("异常处理（退款、核销等）", "Settlements (refunds, write-offs…)"),
