@@ -3,7 +3,8 @@ ledger.md, "The daily collection"): handheld cash and card, an old-style platfor
 and a signed platform's payment are collected; the office refunds a double collection of
 the handheld's cash, the platform reverses part of its payment, and a suspense payment is
 re-assigned (no money moves). Every figure equals what the test's own SQL reads from the
-gateway's database, and each day's net is collected − refunded. Real gateway and sandbox
+gateway's database, and each day's net is collected − refunded; the Today page shows the same
+figures as the report's rows for today (table and chart). Real gateway and sandbox
 platform on SQLite and PostgreSQL."""
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import csv
 import io
 import json
 from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
 
 from sync.gateway.testing import OpFactory, enrol_device, post_ops, thirdparty_payment
 from tests.gateway.office_kit import Office
@@ -103,3 +105,72 @@ def test_daily_collection_subtracts_refunds_and_matches_the_database(gateway, sa
     assert "实收净额" in page and 'data-channel="platform:sandpay"' in page
     assert "Net kept" in office.s.get(gateway.base_url + "/console/reports?report=daily"
                                       "&lang=en", timeout=30).text
+
+    # the Today page shows the report's rows for today (one query for both), both languages
+    for lang, heading in (("zh", "实收净额"), ("en", "Net kept")):
+        html = office.s.get(gateway.base_url + f"/console/?lang={lang}", timeout=30).text
+        assert heading in html
+        today = TodayChannels()
+        today.feed(html)
+        [day] = {attrs["data-day"] for attrs, _cells in today.rows}
+        shown = {}
+        for attrs, cells in today.rows:
+            figures = {k: int(attrs["data-" + k.replace("_", "-")])
+                       for k in ("count", "amount_fen", "refunded_fen", "net_fen")}
+            # what is read is what the page writes: count and yuan in the cells
+            assert cells[1:] == [str(figures["count"])] + [
+                f"{figures[k] / 100:,.2f}" for k in ("amount_fen", "refunded_fen", "net_fen")]
+            shown[attrs["data-channel"]] = figures
+        report_today = {ch: r for (d, ch), r in got.items() if d == day}
+        assert report_today and {ch: shown[ch] for ch in report_today} == report_today
+        assert all(not any(f.values()) for ch, f in shown.items() if ch not in report_today)
+        assert {"cash", "platform:sandpay"} <= set(report_today)
+        assert shown["platform:sandpay"]["refunded_fen"] > 0   # the reversal is on Today too
+        # the chart draws each channel's collected amount, in the table's order
+        assert today.labels == [f"{f['amount_fen'] / 100:,.2f}" for f in shown.values()]
+
+
+class TodayChannels(HTMLParser):
+    """The Today page's collections by channel: each table row's data attributes and cell
+    texts, and the chart's amount labels."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[tuple[dict, list[str]]] = []
+        self.labels: list[str] = []
+        self._in_section = self._in_svg = False
+        self._text: list[str] | None = None
+        self._svg_texts = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self._in_section = attrs.get("id") == "channels"
+        elif not self._in_section:
+            return
+        elif tag == "svg":
+            self._in_svg = True
+        elif tag == "tr" and attrs.get("class") == "today-channel":
+            self.rows.append((attrs, []))
+        elif tag == "td" and self.rows:
+            self._text = []
+        elif tag == "text" and self._in_svg:
+            self._svg_texts += 1
+            self._text = []
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self._in_section = False
+        elif tag == "svg":
+            self._in_svg = False
+        elif tag == "td" and self._text is not None:
+            self.rows[-1][1].append("".join(self._text).strip())
+            self._text = None
+        elif tag == "text" and self._text is not None:
+            if self._svg_texts % 2 == 0:   # name, then amount, per channel
+                self.labels.append("".join(self._text).strip())
+            self._text = None

@@ -138,7 +138,7 @@ def router(console: Console) -> APIRouter:
     async def today_page(request: Request):
         await console.user(request)
         data = await run_in_threadpool(today_q.today, ctx)
-        top = max([c["fen"] for c in data["channels"]] + [1])
+        top = max([c["amount_fen"] for c in data["channels"]] + [1])
         return render(request, "today.html", page="today", top=top, **data)
 
     @r.get("/console/accounts")

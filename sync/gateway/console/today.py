@@ -1,4 +1,4 @@
-"""What the Today page shows, each figure one grouped query (no per-row queries)."""
+"""What the Today page shows, each figure from grouped queries (no per-row queries)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, func, select
 
 from sync.gateway import db, supervisor
+from sync.gateway.console import collection
 from sync.gateway.context import Context, now
 
 CHANNELS = ("cash", "card", "agent")
@@ -16,26 +17,14 @@ def day_start(days_ago: int = 0) -> str:
     return day.isoformat()
 
 
-def collections_by_channel(conn, since: str, until: str | None = None) -> list[dict]:
-    """Handheld cash, handheld card, agents and each platform: count and fen."""
-    p, t = db.payments, db.thirdparty
-    q = (select(p.c.method, p.c.agent_id.is_not(None).label("agent"), func.count(),
-                func.coalesce(func.sum(p.c.amount_fen), 0))
-         .where(p.c.received_at >= since, p.c.voided_by.is_(None))
-         .group_by(p.c.method, p.c.agent_id.is_not(None)))
-    tq = (select(t.c.platform, func.count(), func.coalesce(func.sum(t.c.amount_fen), 0))
-          .where(t.c.received_at >= since).group_by(t.c.platform))
-    if until:
-        q, tq = q.where(p.c.received_at < until), tq.where(t.c.received_at < until)
-    sums: dict[str, list[int]] = {c: [0, 0] for c in CHANNELS}
-    for method, agent, n, fen in conn.execute(q):
-        key = "agent" if agent else method
-        entry = sums.setdefault(key, [0, 0])
-        entry[0] += n
-        entry[1] += fen
-    for platform, n, fen in conn.execute(tq):
-        sums[f"platform:{platform}"] = [n, fen]
-    return [{"channel": k, "count": v[0], "fen": v[1]} for k, v in sums.items()]
+def collections_by_channel(conn, day: str) -> list[dict]:
+    """The day's rows of the daily collection report (the same query): per channel count,
+    collected, refunded and net kept; cash, card and agent always listed, first."""
+    rows = {r["channel"]: r for r in collection.by_day_and_channel(conn, day)
+            if r["day"] == day}
+    zero = {"count": 0, "amount_fen": 0, "refunded_fen": 0, "net_fen": 0}
+    return ([{"day": day, "channel": c, **zero, **rows.pop(c, {})} for c in CHANNELS]
+            + sorted(rows.values(), key=lambda r: r["channel"]))
 
 
 def open_exceptions(conn) -> list[dict]:
