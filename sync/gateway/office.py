@@ -26,7 +26,7 @@ def Text(max_length: int, min_length: int = 0):
     return Annotated[str, Field(min_length=min_length, max_length=max_length)]
 
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s]+$")]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s\x00]+$")]  # no NUL
 IsoDate = Annotated[str, AfterValidator(_iso_date)]
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
 Count = Annotated[int, Field(ge=0, le=10 ** 12)]

@@ -37,7 +37,7 @@ class PlatformIn(Message):
     scheme: Literal["rsa", "hmac"]
     public_key: Annotated[str, Field(max_length=4000)] | None = None
     secret: Annotated[str, Field(pattern=r"^([0-9a-f]{2}){16,64}$")] | None = None
-    checkout_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,300}$")] | None = Field(
+    checkout_url: Annotated[str, Field(pattern=r"^https?://[^\s\x00]{1,300}$")] | None = Field(
         None, description="the platform's checkout page for the customer pages")
 
 
