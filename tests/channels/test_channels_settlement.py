@@ -15,6 +15,19 @@ def _balance(gw, account_no: str) -> dict:
     return {"arrears_fen": doc["arrears_fen"], "credit_fen": doc["credit_fen"]}
 
 
+def _collected_on_a_handheld(gw, offset: int) -> tuple[str, int]:
+    """An account of route R003 with a bill (the `offset`-th from the end), its bill
+    collected in cash on a freshly enrolled handheld: (account_no, bill_fen)."""
+    [(account_no, bill)] = gw.query(
+        "SELECT account_no, bill_fen FROM accounts WHERE route_id = 'R003' AND bill_fen > 0 "
+        f"AND active = :t ORDER BY account_no DESC LIMIT 1 OFFSET {offset}", t=True)
+    dev = enrol_device(gw.base_url)
+    f = OpFactory(dev)
+    assert post_ops(gw.base_url, dev["token"], [f.shift_open(),
+                                                f.payment(account_no, bill)]).ok
+    return account_no, bill
+
+
 def test_reassigned_suspense_payment_is_booked_there_and_its_reversal_comes_from_there(
         gateway, sandbox):
     signer = sandbox.signer()
@@ -46,13 +59,7 @@ def test_reassigned_suspense_payment_is_booked_there_and_its_reversal_comes_from
 
 def test_a_double_collection_refunded_in_the_console_is_not_settled_again(gateway, sandbox,
                                                                           office):
-    [(account_no, bill)] = gateway.query(
-        "SELECT account_no, bill_fen FROM accounts WHERE route_id = 'R003' AND bill_fen > 0 "
-        "AND active = :t ORDER BY account_no DESC LIMIT 1", t=True)
-    dev = enrol_device(gateway.base_url)
-    f = OpFactory(dev)
-    assert post_ops(gateway.base_url, dev["token"], [f.shift_open(),
-                                                     f.payment(account_no, bill)]).ok
+    account_no, bill = _collected_on_a_handheld(gateway, 0)
     answer = signer_pay(sandbox, account_no, bill, "SETTLE-DOUBLE-1")
     assert answer["status"] == "double_collection", answer
     [(exc_id, credited)] = gateway.query(
@@ -127,13 +134,7 @@ def test_a_double_collection_the_platform_gave_back_is_not_refunded_again(gatewa
     """The platform reverses the whole payment before the office settles its double
     collection: the money already went back, so a refund or a re-assignment is refused in
     both languages and moves nothing; keeping it as credit (nothing moves) still closes it."""
-    [(account_no, bill)] = gateway.query(
-        "SELECT account_no, bill_fen FROM accounts WHERE route_id = 'R003' AND bill_fen > 0 "
-        "AND active = :t ORDER BY account_no DESC LIMIT 1 OFFSET 2", t=True)
-    dev = enrol_device(gateway.base_url)
-    f = OpFactory(dev)
-    assert post_ops(gateway.base_url, dev["token"], [f.shift_open(),
-                                                     f.payment(account_no, bill)]).ok
+    account_no, bill = _collected_on_a_handheld(gateway, 2)
     before = _balance(gateway, account_no)
     assert signer_pay(sandbox, account_no, bill, "SETTLE-GONE-1")["status"] \
         == "double_collection"
