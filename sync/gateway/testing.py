@@ -11,7 +11,8 @@ receipts, voids, shift ops) and closeout summaries; `post_ops(base_url, token, o
 
 `GatewayProcess` gives control for fault tests: `start()`, `stop()`, `kill()`,
 `restart()`, `wait_exit(timeout)`, `base_url`, `port` (kept across restarts), `proc`,
-`query(sql, **params)` (read the gateway's rows), `advance_clock(seconds)` (moves the
+`query(sql, **params)` (read the gateway's rows), `log()` (its output; tests/gateway/conftest.py
+shows it under a failed test), `advance_clock(seconds)` (moves the
 gateway's clock forward: a TTL expires without sleeping). Server-side fault: pass
 `args=["--fault-after-commit", "N"]` or `env={"CHAOSHOU_GATEWAY_FAULT":
 "crash_after_commit:N"}` (an inherited CHAOSHOU_GATEWAY_FAULT is ignored, so a restart with
@@ -127,15 +128,22 @@ class GatewayProcess:
             self._engine.dispose()
             self._engine = None
 
-    def log(self, tail: int | None = 4000) -> str:
-        """The process's output (stdout and stderr): its last `tail` characters, or all."""
+    def log(self, tail: int | None = 4000, since: int = 0) -> str:
+        """The process's output (stdout and stderr): its last `tail` characters, or all;
+        `since`: only what came after that `log_mark()`."""
         if self._log is None:
             return ""
         # pread, not seek + read: the gateway's processes write through the same open file,
         # and moving its offset would have them write over the start of the log
         fd = self._log.fileno()
-        text = os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
+        size = os.fstat(fd).st_size
+        since = since if since <= size else 0          # restarted since: a new log
+        text = os.pread(fd, size - since, since).decode("utf-8", "replace")
         return text if tail is None else text[-tail:]
+
+    def log_mark(self) -> int:
+        """Where the output is now (give it to `log(since=...)`)."""
+        return 0 if self._log is None else os.fstat(self._log.fileno()).st_size
 
     def wait_exit(self, timeout: float = 10.0) -> int:
         return self.proc.wait(timeout)

@@ -1,4 +1,8 @@
-"""Fixtures for the gateway tests: a real gateway subprocess on loopback (sync.gateway.testing)."""
+"""Fixtures for the gateway tests: a real gateway subprocess on loopback (sync.gateway.testing).
+A test that fails with the shared `gateway` running shows what the gateway logged meanwhile
+(its errors with their tracebacks, then its last lines): a 500 seen once can be explained."""
+import json
+
 import pytest
 import requests
 
@@ -39,3 +43,37 @@ def device(base_url):
     dev["session"] = session
     dev["ops"] = OpFactory(dev)
     return dev
+
+
+LOG_TAIL_LINES = 60
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    gw = item.funcargs.get("gateway")
+    mark = gw.log_mark() if isinstance(gw, GatewayProcess) else None
+    outcome = yield
+    if mark is not None and outcome.excinfo is not None:
+        item.add_report_section("call", "gateway log", gateway_log_report(gw.log(None, mark)))
+
+
+def gateway_log_report(text: str) -> str:
+    """The records above INFO in full (a traceback as its lines), then the last lines."""
+    lines = text.splitlines()
+    errors = []
+    for line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            if "Traceback" in line or "Error" in line:
+                errors.append(line)
+            continue
+        if doc.get("level") not in (None, "DEBUG", "INFO"):
+            errors.append(json.dumps({k: v for k, v in doc.items() if k != "exc"},
+                                     ensure_ascii=False))
+            errors.extend(str(doc.get("exc", "")).splitlines())
+    return (f"{len(errors)} lines of errors and warnings:\n" + "\n".join(errors)
+            + f"\n--- the last {LOG_TAIL_LINES} of {len(lines)} lines:\n"
+            + "\n".join(lines[-LOG_TAIL_LINES:]))

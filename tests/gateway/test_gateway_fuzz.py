@@ -46,7 +46,8 @@ def fuzz_operation(base_url, operation, tokens, mode):
                 headers["Authorization"] = f"Bearer {token}"
             response = case.call(base_url=base_url, session=session, headers=headers)
             assert response.status_code < 500, (who, case.method, case.path,
-                                                 response.status_code, response.text[:300])
+                                                 response.status_code, response.text[:300],
+                                                 repr(case.body)[:3000])
             if operation.path not in PUBLIC and who == "none":   # authenticated first
                 assert response.status_code == 401, (case.method, case.path,
                                                      response.status_code)
