@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from sqlalchemy import Table
 
+import fieldrules
+
 SQLITE_CHUNK = 500   # values per IN list on SQLite (its bound-parameter limit)
 
 
@@ -23,8 +25,11 @@ def _pg(conn) -> bool:
 
 def in_query(conn, sql: str, fixed: tuple, values) -> list:
     """Rows of `sql`, whose `{p}` placeholders take `fixed` and whose `IN ({in})` takes the
-    list `values` (empty: no rows, no query)."""
-    values = list(values)
+    list `values` (empty: no rows, no query). A text no database can store (a NUL, a lone
+    surrogate: fieldrules) names no row and is left out: PostgreSQL refuses it even as a
+    parameter, SQLite's driver refuses a lone surrogate, and an op holding one is rejected
+    per op once its content is checked (ingest/batch.py)."""
+    values = [v for v in values if not (isinstance(v, str) and fieldrules.unstorable(v))]
     if not values:
         return []
     if _pg(conn):
