@@ -3,7 +3,8 @@ receipt) with text no database can store — a NUL, a lone UTF-16 surrogate — 
 its own in the 200 batch answer, its seq held, the rest of the batch applied, on SQLite and
 on PostgreSQL alike (docs/contracts.md §2). PostgreSQL refuses such text even as a query
 parameter, so it must not reach the lookups made before each op is checked (a 500 found by
-the API fuzz test on PostgreSQL)."""
+the API fuzz test on PostgreSQL). A reference longer than its column is refused the same
+way on both engines, never cut short."""
 import pytest
 
 from sync import protocol
@@ -62,3 +63,23 @@ def test_unstorable_reference_rejects_that_op_only(base_url, device, case, reaso
     again = device["session"].post(base_url + "/v1/ops", json={"ops": [bad]}, timeout=30)
     assert again.status_code == 200, again.text     # the same answer when sent again
     assert again.json()["results"][0]["code"] == reason
+
+
+def test_a_correction_names_an_op_id_of_at_most_100_characters(gateway, base_url, device):
+    """`corrects` names an op_id (1-100 characters): longer is rejected on its own on both
+    engines — PostgreSQL's readings column holds 100 and would cut it short silently — and
+    100 is kept whole."""
+    f = device["ops"]
+    longest, too_long = "c" * 100, "d" * 101
+    ops = [f.reading("3101000009", 400, corrects=longest),
+           f.reading("3101000009", 401, corrects=too_long)]
+    r = device["session"].post(base_url + "/v1/ops", json={"ops": ops}, timeout=30)
+    assert r.status_code == 200, r.text
+    first, second = r.json()["results"]
+    assert first["status"] == "accepted"
+    assert (second["status"], second["code"]) == ("rejected", "invalid_payload")
+    assert "corrects" in second["message"]
+    assert gateway.query("SELECT corrects FROM readings WHERE op_id = :o",
+                         o=ops[0]["op_id"]) == [(longest,)]
+    assert gateway.query("SELECT count(*) FROM readings WHERE op_id = :o",
+                         o=ops[1]["op_id"]) == [(0,)]

@@ -53,7 +53,8 @@ class ReadingPayload(_Message):
     cycle: Text | None = Field(None, description="billing cycle; null: the route's current")
     skip_code: Text | None = None
     trouble_code: Text | None = None
-    corrects: Text | None = Field(None, description="op_id of the reading this corrects")
+    corrects: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="op_id of the reading this corrects")
     rollover: Any = _kept("bool: the meter went past its top value")
     note: Any = _kept("captured text (docs/contracts.md §0)")
     warnings: Any = _kept("[str]: plausibility warnings shown at capture")
