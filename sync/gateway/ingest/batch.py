@@ -10,7 +10,7 @@ import fieldrules
 from sync import protocol
 from sync.gateway import bulk, db
 from sync.gateway.context import Context, now_iso
-from sync.gateway.ingest.fields import Invalid, Retry, clip, result
+from sync.gateway.ingest.fields import MAX_INT, Invalid, Retry, clip, result
 from sync.gateway.ingest.handlers import HANDLERS, RECORD_ONLY_TYPES
 from sync.gateway.ingest.models import payload_problem
 from sync.gateway.ledger import AccountCache
@@ -22,7 +22,9 @@ class Batch:
     def __init__(self, ctx: Context, conn, device: dict, ops: list[dict]):
         self.ctx, self.conn, self.device, self.now = ctx, conn, device, now_iso()
         self.device_id = device["device_id"]
-        self.ops = sorted(ops, key=lambda o: o["seq"])
+        # copies: masking a card number replaces an op's payload here, and a batch redone
+        # (op by op, or after a failed group) must see the payloads as they were sent
+        self.ops = sorted((dict(o) for o in ops), key=lambda o: o["seq"])
         self.accounts = AccountCache(conn)
         self.sync_rows, self.readings, self.payments, self.voids = [], [], [], []
         self.receipts, self.shift_rows, self.exceptions = [], [], []
@@ -125,7 +127,8 @@ class Batch:
                 self.exception("review", "card_number_masked",
                                f"{found} text(s) held a card number, masked on arrival; check "
                                "the device and its card terminal", op, masked.get("account_no"),
-                               amount if type(amount) is int else None)
+                               amount if type(amount) is int and abs(amount) <= MAX_INT
+                               else None)   # a bad amount: the op is rejected below
             op["_stored"] = stored
             try:
                 status, code, message = self._apply(op)
