@@ -99,11 +99,12 @@ def load(base_url: str, tmp: Path, label: str, think: str) -> dict:
     ops = round(float(applied["Average Content Size"]) * int(applied["Request Count"])) \
         if applied else 0
     served = stats.get("ops", {})
-    at = steady(f"{prefix}_stats_history.csv")
-    return {"ops": ops, "whole_run_ops_per_s": round(ops / SECONDS, 1),
+    at, whole = steady(f"{prefix}_stats_history.csv"), ops / SECONDS
+    steady_found = at["ops_per_s"] is not None
+    return {"ops": ops, "whole_run_ops_per_s": round(whole, 1),
             # steady state when there was one, else (flagged) the whole run's figure
-            "ops_per_s": round(ops / SECONDS if at["ops_per_s"] is None else at["ops_per_s"], 1),
-            "steady": at["ops_per_s"] is not None, "routes_ready_s": at["routes_ready_s"],
+            "ops_per_s": round(at["ops_per_s"] if steady_found else whole, 1),
+            "steady": steady_found, "routes_ready_s": at["routes_ready_s"],
             "steady_window_s": at["window_s"], "think_s": think,
             "p50_ms": float(served.get("50%") or 0), "p99_ms": float(served.get("99%") or 0),
             "batches": count("ops"), "busy": sum(count(n) for n in stats if n.endswith("busy")),

@@ -11,7 +11,7 @@ from sync.gateway.testing import OpFactory, enrol_device
 PAN = "6228480402564890018"   # passes the Luhn check: masked to its last four digits
 
 
-def _with_pan(f: OpFactory, op: dict) -> dict:
+def _with_pan(op: dict) -> dict:
     op["payload"]["note"] = f"paid with card {PAN}"
     op["payload_sha256"] = protocol.sha256hex(op["payload"])
     return op
@@ -24,7 +24,7 @@ def test_a_masked_payment_redone_op_by_op_is_still_applied(base_url, device):
                       headers={"Authorization": f"Bearer {other['token']}"})
     assert r.json()["results"][0]["status"] == "accepted", r.text
     f = device["ops"]
-    pay = _with_pan(f, f.payment("3101000012", 1500))
+    pay = _with_pan(f.payment("3101000012", 1500))
     clash = f.reading("3101000013", 600)
     clash["op_id"] = taken["op_id"]       # already held for the other device
     r = device["session"].post(base_url + "/v1/ops", json={"ops": [pay, clash]}, timeout=30)
@@ -39,7 +39,7 @@ def test_a_masked_payment_with_an_amount_beyond_any_column_is_rejected_alone(bas
     f = device["ops"]
     pay = f.payment("3101000014", 1500)
     pay["payload"]["amount_fen"] = 2 ** 63
-    ops = [_with_pan(f, pay), f.shift_open("SH-next")]
+    ops = [_with_pan(pay), f.shift_open("SH-next")]
     r = device["session"].post(base_url + "/v1/ops", json={"ops": ops}, timeout=30)
     assert r.status_code == 200, r.text
     first, second = r.json()["results"]
