@@ -8,9 +8,11 @@ lock half-way; readers use a deferred BEGIN and never wait for the writer.
 from __future__ import annotations
 
 import json
+import time
 
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table,
                         Text, create_engine, event)
+from sqlalchemy import exc as exc_mod
 from sqlalchemy.engine import Engine
 
 import fieldrules
@@ -333,8 +335,10 @@ def make_engine(db_url: str, pool_size: int = 10) -> Engine:
     if is_sqlite:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True)
+        kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
     engine = create_engine(db_url, **kwargs)
+    if not is_sqlite:
+        _ping_when_idle(engine)
     if is_sqlite:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
@@ -351,6 +355,37 @@ def make_engine(db_url: str, pool_size: int = 10) -> Engine:
             write = conn.get_execution_options().get("sqlite_write")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
     return engine
+
+
+IDLE_PING_S = 1.0   # a pooled PostgreSQL connection idle longer is pinged before use
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has been idle for a while.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: a round trip on every request
+    of a busy gateway (two on an ops upload: the token, then the batch). A connection used
+    within the last second is used without one; one that sat idle (PostgreSQL restarted
+    meanwhile, a firewall dropped it) is pinged, and a dead one makes the pool drop every
+    connection made before it and connect afresh. A connection that a restart cuts while
+    in use fails its statement, and SQLAlchemy drops the pool's connections the same way
+    (the request fails once; the handheld sends its batch again)."""
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= IDLE_PING_S:
+            return                                   # fresh, or in use a moment ago
+        try:
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT 1")
+            cur.close()
+            dbapi_conn.rollback()
+        except Exception as exc:  # noqa: BLE001 — any failure: the connection is gone
+            raise exc_mod.InvalidatePoolError(str(exc)) from exc
 
 
 def is_transient(exc: Exception) -> bool:
