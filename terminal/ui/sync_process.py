@@ -8,6 +8,10 @@ with the UI thread for Python's GIL (a frame must not wait for JSON encoding of 
 real SyncWorker on the same SQLite file (WAL: the app keeps capturing meanwhile); status
 snapshots come back through a queue and reach listeners on a reader thread here. The child
 exits when told to, or by itself when this process is gone.
+
+The child runs at background priority (`BACKGROUND_NICE`, Android's background level): on
+a handheld's few cores the scheduler then gives a frame's CPU time to the UI first and the
+upload the rest, so scrolling stays smooth while thousands of ops go up.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ import queue
 import threading
 
 log = logging.getLogger(__name__)
+
+BACKGROUND_NICE = 10      # Android's THREAD_PRIORITY_BACKGROUND
 
 
 class RemoteSyncError(Exception):
@@ -35,6 +41,10 @@ class RemoteSyncError(Exception):
 
 
 def _child(store_path: str, options: dict, commands, events) -> None:
+    try:
+        os.nice(BACKGROUND_NICE)
+    except (AttributeError, OSError):    # no niceness here: run at the app's priority
+        pass
     from sync.worker import SyncWorker
     parent = os.getppid()
     worker = SyncWorker(store_path, listener=lambda snap: events.put(("status", snap)), **options)
@@ -161,6 +171,10 @@ class ProcessSyncWorker:
 
     def add_listener(self, fn) -> None:
         self._listeners.append(fn)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
 
     @property
     def alive(self) -> bool:

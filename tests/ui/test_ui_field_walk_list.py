@@ -58,3 +58,34 @@ def test_rows_in_view_follow_walk_order_wherever_scrolled(make_ui, gateway, ui_f
     ui.touch_at(x, y)
     ui.wait_screen("account")
     assert ui.screen.account_no == order[-1]
+
+
+def test_a_fling_never_refills_a_text_texture_a_recent_frame_drew(make_ui, gateway, ui_flows):
+    """Scrolling 40 px a frame (a brisk fling) up and down the route: the rows' text
+    textures are re-filled for the rows coming in (the cache stays bounded), but never one
+    that one of the last `quiet` frames drew — re-filling such a texture makes the GL
+    driver wait for that frame (terminal/ui/widgets/walk_list.py)."""
+    from terminal.ui.widgets.walk_list import TEXTURES
+    ui = make_ui(gateway=gateway, enrol=True)
+    ui_flows.login(ui, "1001", "1234", shot=False)
+    ui_flows.download_route(ui, "R001", gateway=gateway)
+    ui.app.go("home")
+    walk = tap_tile(ui, "walk")
+    ui.wait_for(lambda: not walk.loading and walk.ids.rv.data, 10, "rows")
+    rv = walk.ids.rv
+    rv.scroll_y = 1.0
+    ui.wait_for(lambda: _rows_in_view(rv), 5, "rows at the top")
+    refills, fresh, hot = TEXTURES.refills, TEXTURES.fresh, TEXTURES.hot_refills
+    direction, bounces = -1, 0
+    while bounces < 2:
+        scrollable = max(1.0, rv.layout_manager.height - rv.height)
+        y = rv.scroll_y + direction * 40.0 / scrollable
+        if y <= 0 or y >= 1:
+            direction, bounces = -direction, bounces + 1
+            y = min(1.0, max(0.0, y))
+        rv.scroll_y = y
+        ui.pump()
+    assert TEXTURES.refills > refills, "rows coming in re-used spare textures"
+    assert TEXTURES.hot_refills == hot, "a texture a recent frame drew was re-filled"
+    assert len(TEXTURES._cache) <= TEXTURES.most
+    assert TEXTURES.fresh - fresh <= TEXTURES.most - TEXTURES.limit

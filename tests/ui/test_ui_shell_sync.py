@@ -62,3 +62,21 @@ def test_supervisor_resolves_an_exception(gateway, make_ui, ui_flows):
     ui.shot("resolved")
     row = gateway.query("SELECT resolved_by, resolution_note FROM exceptions WHERE id=?", (exception_id,))[0]
     assert row == {"resolved_by": "9001", "resolution_note": "photo sent by e-mail"}
+
+
+def test_the_sync_worker_process_runs_at_background_priority(gateway, make_ui):
+    """The upload shares the handheld's few cores with the UI: its process runs niced
+    (terminal/ui/sync_process.py), so the scheduler serves the frames first."""
+    import os
+
+    import psutil
+
+    from terminal.ui.sync_process import BACKGROUND_NICE, ProcessSyncWorker
+    ui = make_ui(gateway=gateway, enrol=True)
+    ui.app.services.start_worker()
+    worker = ui.app.services.worker
+    assert isinstance(worker, ProcessSyncWorker)
+    wanted = min(19, os.nice(0) + BACKGROUND_NICE)
+    ui.wait_for(lambda: worker.pid and psutil.Process(worker.pid).nice() >= wanted, 20,
+                "the worker process niced")
+    assert os.nice(0) < wanted, "the app itself keeps its priority"

@@ -10,6 +10,7 @@ scrolled into view when each row held its own Labels.
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from kivy.clock import Clock
 from kivy.core.text import Label as CoreLabel
 from kivy.core.text.markup import MarkupLabel
 from kivy.graphics import ScissorPop, ScissorPush, StencilPop, StencilPush, StencilUnUse, StencilUse
@@ -19,20 +20,32 @@ from kivy.uix.recycleview import RecycleView
 from terminal.ui import fonts
 
 TEXTURE_CACHE_SIZE = 72    # the ~55 texts on screen and a few spare
+TEXTURE_CACHE_MAX = 120    # room for spares that rest while a fling releases texts fast
+QUIET_FRAMES = 3           # frames a texture rests, drawn by none, before it is re-filled
 
 
 class TextTextures:
     """White one-line text textures (tinted by a Color when drawn) of a fixed width per
-    style, one per (text, size, width, halign), counted by the rows that show them. Beyond
-    `limit` entries, the least recently used one that no row shows is reused: its label is
-    re-rendered for the new text into the same texture (same style, so same size), which
-    no frame draws any more. Textures are not made and dropped while scrolling: in the GL
-    driver each one made costs memory that stays."""
+    style, one per (text, size, width, halign), counted by the rows that show them.
 
-    def __init__(self, limit: int = TEXTURE_CACHE_SIZE):
-        self.limit = limit
-        self._cache = OrderedDict()   # key → kivy.core.text.Label holding the texture
+    Beyond `limit` entries a spare (no row shows it) of the same style is re-filled: its
+    label is re-rendered for the new text into the same texture. Only a spare that no
+    frame has drawn for `quiet` frames is re-filled, the longest-resting first: re-filling
+    one that a frame still in the GL driver's hands draws makes the driver wait for that
+    frame (Mesa's llvmpipe: 20–90 ms a frame, measured, against 1–3 ms for a frame that
+    re-fills none). A row scrolled out gives its texts back in the very frame that the row
+    coming in takes new ones, so the texts just given back were drawn by the frame
+    before. While no spare has rested long enough, the cache makes new textures up to
+    `most` entries, and only past that re-fills a recently drawn one. Textures are not made
+    and dropped while scrolling: in the GL driver each one made costs memory that stays."""
+
+    def __init__(self, limit: int = TEXTURE_CACHE_SIZE, most: int = TEXTURE_CACHE_MAX,
+                 quiet: int = QUIET_FRAMES):
+        self.limit, self.most, self.quiet = limit, max(limit, most), quiet
+        self._cache = {}              # key → kivy.core.text.Label holding the texture
         self._users = {}              # key → rows showing it
+        self._spare = OrderedDict()   # key shown by no row → frame it was given back
+        self.refills = self.fresh = self.hot_refills = 0   # counts, for tests and the benchmark
 
     def acquire(self, text: str, font_size: float, width: float, halign: str = "left"):
         """(key, texture) for the text, counted as shown until release(key)."""
@@ -40,10 +53,9 @@ class TextTextures:
             return None, None
         key = (text, font_size, int(width), halign)
         label = self._cache.get(key)
-        if label is not None:
-            self._cache.move_to_end(key)
-        else:
+        if label is None:
             label = self._make(key)
+        self._spare.pop(key, None)
         self._users[key] = self._users.get(key, 0) + 1
         return key, label.texture
 
@@ -52,22 +64,41 @@ class TextTextures:
             self._users[key] -= 1
             if self._users[key] <= 0:
                 del self._users[key]
+                self._spare[key] = Clock.frames
+
+    def _reusable(self):
+        """The spare to re-fill (or drop) for a new text, or None to make a new texture."""
+        if len(self._cache) < self.limit or not self._spare:
+            return None
+        rested = Clock.frames - self.quiet
+        oldest = next(iter(self._spare))
+        if self._spare[oldest] <= rested or len(self._cache) >= self.most:
+            return oldest
+        return None
 
     def _make(self, key):
         text, font_size, width, halign = key
         label = None
-        if len(self._cache) >= self.limit:
-            spare = [k for k in self._cache if k not in self._users]
-            same = next((k for k in spare if k[1:] == key[1:]), None)
+        spare = self._reusable()
+        if spare is not None:
+            rested = Clock.frames - self.quiet
+            same = next((k for k, since in self._spare.items()
+                         if k[1:] == key[1:] and (since <= rested or len(self._cache) >= self.most)),
+                        None)
             if same is not None:
                 label = self._cache.pop(same)
-            elif spare:
-                del self._cache[spare[0]]
+                self.hot_refills += self._spare.pop(same) > rested
+            else:
+                del self._cache[spare]
+                del self._spare[spare]
         marked = fonts.markup(text)          # rare characters: runs in the fallback fonts
         cls = CoreLabel if "[font=" not in marked else MarkupLabel
         if label is None or label.__class__ is not cls:
             label = cls(font_size=font_size, text_size=(max(1, width), None),
                         shorten=True, shorten_from="right", halign=halign)
+            self.fresh += 1
+        else:
+            self.refills += 1
         label.text = text if cls is CoreLabel else marked
         label.refresh()
         self._cache[key] = label
