@@ -12,6 +12,8 @@ trips there and stay.
 """
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import Table
 
 import fieldrules
@@ -33,8 +35,7 @@ def in_query(conn, sql: str, fixed: tuple, values) -> list:
     if not values:
         return []
     if _pg(conn):
-        text = sql.replace("{p}", "%s").replace("IN ({in})", "= ANY(%b)")
-        return conn.exec_driver_sql(text, (*fixed, values)).fetchall()
+        return conn.exec_driver_sql(_pg_in(sql), (*fixed, values)).fetchall()
     out = []
     for i in range(0, len(values), SQLITE_CHUNK):
         chunk = values[i:i + SQLITE_CHUNK]
@@ -43,24 +44,16 @@ def in_query(conn, sql: str, fixed: tuple, values) -> list:
     return out
 
 
-def _array_types(conn, table: Table, cols) -> list[str]:
-    return [table.c[c].type.compile(dialect=conn.dialect) + "[]" for c in cols]
-
-
 def insert_many(conn, table: Table, rows: list[dict]) -> None:
     """Insert same-shaped dict rows."""
     if not rows:
         return
-    cols = list(rows[0])
-    quote = conn.dialect.identifier_preparer.quote
-    into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+    cols = tuple(rows[0])
+    sql = _insert_sql(conn.dialect, table, cols)
     if _pg(conn):
-        arrays = ", ".join(f"%b::{t}" for t in _array_types(conn, table, cols))
-        conn.exec_driver_sql(into + f"SELECT * FROM unnest({arrays})",
-                             tuple([r[c] for r in rows] for c in cols))
+        conn.exec_driver_sql(sql, tuple([r[c] for r in rows] for c in cols))
     else:
-        conn.exec_driver_sql(into + f"VALUES ({', '.join('?' * len(cols))})",
-                             [tuple(r[c] for c in cols) for r in rows])
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
 
 
 def update_many(conn, table: Table, key: str, rows: list[dict]) -> None:
@@ -69,17 +62,43 @@ def update_many(conn, table: Table, key: str, rows: list[dict]) -> None:
     if not rows:
         return
     rows = list({r[key]: r for r in rows}.values())
-    cols = [c for c in rows[0] if c != key]
-    quote = conn.dialect.identifier_preparer.quote
-    name = quote(table.name)
+    cols = tuple(c for c in rows[0] if c != key)
+    sql = _update_sql(conn.dialect, table, key, cols)
     if _pg(conn):
-        arrays = ", ".join(f"%b::{t}" for t in _array_types(conn, table, [key, *cols]))
-        sets = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in cols)
-        conn.exec_driver_sql(
-            f"UPDATE {name} SET {sets} FROM unnest({arrays}) AS v({quote(key)}, "
-            f"{', '.join(quote(c) for c in cols)}) WHERE {name}.{quote(key)} = v.{quote(key)}",
-            tuple([r[c] for r in rows] for c in [key, *cols]))
+        conn.exec_driver_sql(sql, tuple([r[c] for r in rows] for c in (key, *cols)))
     else:
-        sets = ", ".join(f"{quote(c)} = ?" for c in cols)
-        conn.exec_driver_sql(f"UPDATE {name} SET {sets} WHERE {quote(key)} = ?",
-                             [tuple(r[c] for c in [*cols, key]) for r in rows])
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in (*cols, key)) for r in rows])
+
+
+# Statement texts, made once per (dialect, table, columns): the hot path only fills them.
+
+@functools.lru_cache(maxsize=256)
+def _pg_in(sql: str) -> str:
+    return sql.replace("{p}", "%s").replace("IN ({in})", "= ANY(%b)")
+
+
+def _array_types(dialect, table: Table, cols) -> list[str]:
+    return [table.c[c].type.compile(dialect=dialect) + "[]" for c in cols]
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(dialect, table: Table, cols: tuple) -> str:
+    quote = dialect.identifier_preparer.quote
+    into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+    if dialect.name == "postgresql":
+        arrays = ", ".join(f"%b::{t}" for t in _array_types(dialect, table, cols))
+        return into + f"SELECT * FROM unnest({arrays})"
+    return into + f"VALUES ({', '.join('?' * len(cols))})"
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(dialect, table: Table, key: str, cols: tuple) -> str:
+    quote = dialect.identifier_preparer.quote
+    name = quote(table.name)
+    if dialect.name == "postgresql":
+        arrays = ", ".join(f"%b::{t}" for t in _array_types(dialect, table, [key, *cols]))
+        sets = ", ".join(f"{quote(c)} = v.{quote(c)}" for c in cols)
+        return (f"UPDATE {name} SET {sets} FROM unnest({arrays}) AS v({quote(key)}, "
+                f"{', '.join(quote(c) for c in cols)}) WHERE {name}.{quote(key)} = v.{quote(key)}")
+    sets = ", ".join(f"{quote(c)} = ?" for c in cols)
+    return f"UPDATE {name} SET {sets} WHERE {quote(key)} = ?"
