@@ -6,7 +6,7 @@ import hashlib
 import json
 import secrets
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from sync.gateway import db, feed
 from sync.gateway.channels import agents as channel_agents
@@ -227,25 +227,36 @@ def purge_changes(ctx: Context) -> None:
         feed.raise_to(conn, feed.FLOOR, top)
 
 
+# The change feed read in one statement, so in one snapshot on both engines (a pull costs
+# one round trip): whether the route exists, the committed feed version V, the floor below
+# which changes were purged, and the route's changes after `since` up to V. One snapshot is
+# what the feed's invariant needs (feed.py): a transaction that took a version <= V has
+# committed in any snapshot that sees V, and a purge drops rows and raises the floor in one
+# transaction, so the rows read are never missing a purged one without the floor saying so.
+_CHANGES = text(
+    "SELECT EXISTS (SELECT 1 FROM routes WHERE route_id = :route), v.value, f.value, "
+    "r.version, r.change FROM counters v JOIN counters f ON f.name = :floor "
+    "LEFT JOIN (SELECT version, change FROM route_changes WHERE route_id = :route "
+    "AND version > :since ORDER BY version LIMIT :n) r ON r.version <= v.value "
+    "WHERE v.name = :feed ORDER BY r.version")
+
+
 def changes(ctx: Context, route_id: str, since: int) -> str:
     """The route's changes after `since` as JSON text: {"version", "changes", "has_more"}
     (the stored canonical change documents are spliced in unparsed)."""
     purge_changes(ctx)
     with ctx.peek() as conn:
-        _route(conn, route_id)
-        version = current_version(conn)   # every version up to this one has committed
-        if since > version:
-            raise ApiError(410, "cursor_expired", "cursor is ahead of this server; reload")
-        rows = conn.execute(select(db.route_changes.c.version, db.route_changes.c.change)
-                            .where(db.route_changes.c.route_id == route_id,
-                                   db.route_changes.c.version > since,
-                                   db.route_changes.c.version <= version)
-                            .order_by(db.route_changes.c.version).limit(MAX_CHANGES + 1)).all()
-        # read after the rows: a purge that removed some of them has raised it by now
-        floor = feed.get(conn, feed.FLOOR)
-        if since < floor:
-            raise ApiError(410, "cursor_expired",
-                           f"changes before version {floor} are no longer kept; reload the route")
+        found = conn.execute(_CHANGES, {"route": route_id, "since": since, "feed": feed.FEED,
+                                        "floor": feed.FLOOR, "n": MAX_CHANGES + 1}).all()
+    exists, version, floor = found[0][:3]
+    if not exists:
+        raise ApiError(404, "unknown_route", f"no route {route_id!r}")
+    if since > version:
+        raise ApiError(410, "cursor_expired", "cursor is ahead of this server; reload")
+    if since < floor:
+        raise ApiError(410, "cursor_expired",
+                       f"changes before version {floor} are no longer kept; reload the route")
+    rows = [(v, c) for _e, _v, _f, v, c in found if v is not None]
     has_more = len(rows) > MAX_CHANGES
     rows = rows[:MAX_CHANGES]
     if has_more:

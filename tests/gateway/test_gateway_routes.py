@@ -246,3 +246,17 @@ def test_reference_sends_a_reader_verifier_only_to_devices_of_the_readers_routes
     on_a, on_b = operators(a), operators(b)
     assert "1002" in on_a and "1002" not in on_b
     assert {"2001", "9001"} <= on_a & on_b
+
+
+def test_change_feed_of_an_unknown_route_is_404_and_a_cursor_ahead_is_410(base_url, device):
+    s = device["session"]
+    r = s.get(f"{base_url}/v1/routes/NOPE/changes", params={"since": 0})
+    assert r.status_code == 404 and r.json()["error"] == "unknown_route"
+    feed = s.get(f"{base_url}/v1/routes/R001/changes", params={"since": 0}).json()
+    assert feed["has_more"] is False
+    assert all(c["kind"] for c in feed["changes"]) and isinstance(feed["version"], int)
+    r = s.get(f"{base_url}/v1/routes/R001/changes", params={"since": feed["version"] + 1000})
+    assert r.status_code == 410 and r.json()["error"] == "cursor_expired"
+    assert "ahead" in r.json()["message"]
+    again = s.get(f"{base_url}/v1/routes/R001/changes", params={"since": feed["version"]})
+    assert again.status_code == 200 and again.json()["version"] >= feed["version"]
