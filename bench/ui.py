@@ -26,7 +26,9 @@ heap and the textures — the GL driver's and the libraries' own memory.
 - `ui.frame_p99_ms`: p99 frame time while scrolling the walk list and the sync worker
   uploads 10,000 ops to a real gateway; baseline: the same p99 with no sync running.
   Breakdown (`frame_sync`, `frame_idle`): ms a frame spent drawing (GL), updating the
-  list's views, refilling rows, making text textures, and the rest; the drawing's p99.
+  list's views, refilling rows, making text textures, and the rest; the drawing's p99; the
+  text textures made, of them re-filled, new, and re-filled while a recent frame drew them
+  (`texture_hot_refills`: each makes the GL driver wait for that frame).
   The app runs the sync worker in its own process; the same measurement with the worker
   on a thread of the UI process is reported beside it (`sync_in_thread_p99_ms`).
 
@@ -291,7 +293,15 @@ def _frame_timer():
     timer.wrap(wm.WalkRow, "refresh_view_attrs", "rows_ms")
     timer.wrap(wm.TextTextures, "_make", "textures_ms")
     timer.watch_frames(Window)
+    timer.texture_counts = _texture_counts()
     return timer
+
+
+def _texture_counts() -> dict:
+    from terminal.ui.screens import walk as wm
+    t = wm.TEXTURES
+    return {"texture_refills": t.refills, "textures_fresh": t.fresh,
+            "texture_hot_refills": t.hot_refills}
 
 
 def _frame_parts(timer, times: list) -> dict:
@@ -306,6 +316,9 @@ def _frame_parts(timer, times: list) -> dict:
     out["other_ms"] = round(sum(times) / n - sum(out.values()), 2)
     out["draw_p99_ms"] = round(percentile(draws, 99), 2) if draws else 0.0
     out["textures_made"] = timer.calls["textures_ms"]
+    now = _texture_counts()     # of those: re-filled, new, and re-filled while recently drawn
+    out.update({k: v - timer.texture_counts[k] for k, v in now.items()})
+    timer.texture_counts = now
     timer.ms.clear()
     timer.calls.clear()
     timer.frames.clear()

@@ -2,10 +2,11 @@
 textures the rows draw, a RecycleBoxLayout of equal-height rows placed by arithmetic, and a
 RecycleView clipped by a scissor box.
 
-Rows draw their texts as textures from the cache keyed by text, one texture per text and
-never re-filled: re-filling a texture that the previous frame drew makes the GL driver wait
-for that frame (Mesa's llvmpipe stalls ~5–15 ms per label), which was the cost of every row
-scrolled into view when each row held its own Labels.
+Rows draw their texts as textures from the cache keyed by text, one texture per text, and
+a texture is re-filled for another text only once no recent frame draws it: re-filling a
+texture that a frame still in the GL driver's hands draws makes the driver wait for that
+frame (Mesa's llvmpipe: 5–90 ms), which was the cost of every row scrolled into view when
+each row held its own Labels, and later of the spare texture a row had just given back.
 """
 from collections import OrderedDict
 from collections.abc import Sequence
