@@ -38,33 +38,33 @@ def url(pg_server):
     return pg_server.create_database()
 
 
-def test_an_idle_connection_whose_server_side_is_gone_is_replaced_before_use(
-        url, monkeypatch):
-    monkeypatch.setattr(db, "IDLE_PING_S", 0.0)     # every returned connection counts idle
+@pytest.fixture
+def cut_after_use(url):
+    """(engine, backend pid): a one-connection pool whose connection was used, returned,
+    then cut on the server side."""
     engine = db.make_engine(url, pool_size=1)
-    try:
-        with engine.connect() as conn:
-            first = _backend(conn)
-        _terminate(url, first)
-        with engine.connect() as conn:               # pinged, found dead, replaced: no error
-            assert _backend(conn) != first
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        first = _backend(conn)
+    _terminate(url, first)
+    yield engine, first
+    engine.dispose()
+
+
+def test_an_idle_connection_whose_server_side_is_gone_is_replaced_before_use(
+        cut_after_use, monkeypatch):
+    monkeypatch.setattr(db, "IDLE_PING_S", 0.0)     # every returned connection counts idle
+    engine, first = cut_after_use
+    with engine.connect() as conn:                   # pinged, found dead, replaced: no error
+        assert _backend(conn) != first
 
 
 def test_a_connection_used_a_moment_ago_is_not_pinged_and_a_cut_one_fails_once(
-        url, monkeypatch):
+        cut_after_use, monkeypatch):
     monkeypatch.setattr(db, "IDLE_PING_S", 3600.0)  # every returned connection counts busy
-    engine = db.make_engine(url, pool_size=1)
-    try:
-        with engine.connect() as conn:
-            first = _backend(conn)
-        _terminate(url, first)
-        with engine.connect() as conn:               # no ping: the statement meets the cut
-            with pytest.raises(OperationalError) as failed:
-                _backend(conn)
-        assert failed.value.connection_invalidated
-        with engine.connect() as conn:               # the pool connected afresh
-            assert _backend(conn) != first
-    finally:
-        engine.dispose()
+    engine, first = cut_after_use
+    with engine.connect() as conn:                   # no ping: the statement meets the cut
+        with pytest.raises(OperationalError) as failed:
+            _backend(conn)
+    assert failed.value.connection_invalidated
+    with engine.connect() as conn:                   # the pool connected afresh
+        assert _backend(conn) != first

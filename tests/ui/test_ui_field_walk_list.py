@@ -24,13 +24,19 @@ def _rows_in_view(rv):
     return [row for _ry, row in sorted(rows, key=lambda pair: -pair[0])]
 
 
-def test_rows_in_view_follow_walk_order_wherever_scrolled(make_ui, gateway, ui_flows):
+def _open_walk(make_ui, gateway, ui_flows):
+    """The app signed in with route R001 downloaded, its walk open and its rows filled."""
     ui = make_ui(gateway=gateway, enrol=True)
     ui_flows.login(ui, "1001", "1234", shot=False)
     ui_flows.download_route(ui, "R001", gateway=gateway)
     ui.app.go("home")
     walk = tap_tile(ui, "walk")
     ui.wait_for(lambda: not walk.loading and walk.ids.rv.data, 10, "rows")
+    return ui, walk
+
+
+def test_rows_in_view_follow_walk_order_wherever_scrolled(make_ui, gateway, ui_flows):
+    ui, walk = _open_walk(make_ui, gateway, ui_flows)
     rv = walk.ids.rv
     order = [r["account_no"] for r in route_walk.walk(ui.store, walk.route_id)]
     assert [r["account_no"] for r in rv.data] == order
@@ -66,12 +72,7 @@ def test_a_fling_never_refills_a_text_texture_a_recent_frame_drew(make_ui, gatew
     that one of the last `quiet` frames drew — re-filling such a texture makes the GL
     driver wait for that frame (terminal/ui/widgets/walk_list.py)."""
     from terminal.ui.widgets.walk_list import TEXTURES
-    ui = make_ui(gateway=gateway, enrol=True)
-    ui_flows.login(ui, "1001", "1234", shot=False)
-    ui_flows.download_route(ui, "R001", gateway=gateway)
-    ui.app.go("home")
-    walk = tap_tile(ui, "walk")
-    ui.wait_for(lambda: not walk.loading and walk.ids.rv.data, 10, "rows")
+    ui, walk = _open_walk(make_ui, gateway, ui_flows)
     rv = walk.ids.rv
     rv.scroll_y = 1.0
     ui.wait_for(lambda: _rows_in_view(rv), 5, "rows at the top")
