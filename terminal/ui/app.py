@@ -37,7 +37,7 @@ from kivy.uix.floatlayout import FloatLayout  # noqa: E402
 from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
 
 import terminal.ui.screens as screens_pkg  # noqa: E402
-from terminal.ui.widgets import MessageBanner, StatusBar  # noqa: E402
+from terminal.ui.widgets import MessageBanner, StatusBar, walk_list  # noqa: E402
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -177,6 +177,7 @@ class ChaoshouApp(App):
     # --- building -----------------------------------------------------------------------
     def build(self):
         heap.tune()     # texture rendering's short-lived buffers go back when freed
+        walk_list.TEXTURES.clear()   # no rows of an earlier app in this process hold any
         self.set_language(self.config.get("app", "language"))
         # the banner floats over the screen's title, under the status bar: a message
         # appearing never moves the buttons below it; a tap on it dismisses it.

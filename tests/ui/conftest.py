@@ -216,6 +216,14 @@ class UI:
         """A real touch (down + up) at the centre of the widget (scrolled into view), once
         the window has settled; returns when the touch has been delivered completely."""
         self.settle()
+        widget, x, y = self.wait_for(lambda: self._in_view(target), 5,
+                                     f"{target!r} scrolled onto the screen")
+        self.touch_at(x, y, pump=pump)
+        return widget
+
+    def _in_view(self, target):
+        """(widget, x, y) of the target's centre once scrolled into view, else None (the
+        screen may rebuild its widgets meanwhile, e.g. when counts refresh: asked again)."""
         widget = self.find(target)
         node = widget.parent
         while node is not None and node is not Window:
@@ -227,10 +235,7 @@ class UI:
                 break
             node = node.parent
         x, y = widget.to_window(*widget.center)
-        if not (0 <= x < Window.width and 0 <= y < Window.height):
-            raise AssertionError(f"{target!r} is off screen at {(x, y)}")
-        self.touch_at(x, y, pump=pump)
-        return widget
+        return (widget, x, y) if 0 <= x < Window.width and 0 <= y < Window.height else None
 
     def touch_at(self, x: float, y: float, *, pump: int = 3) -> None:
         """A touch down and up at window coordinates, with no frame in between (a frame

@@ -48,6 +48,13 @@ class TextTextures:
         self._spare = OrderedDict()   # key shown by no row → frame it was given back
         self.refills = self.fresh = self.hot_refills = 0   # counts, for tests and the benchmark
 
+    def clear(self) -> None:
+        """Forget every texture (a new app in this process: the rows that counted as showing
+        them are gone, and would otherwise hold them for good)."""
+        self._cache.clear()
+        self._users.clear()
+        self._spare.clear()
+
     def acquire(self, text: str, font_size: float, width: float, halign: str = "left"):
         """(key, texture) for the text, counted as shown until release(key)."""
         if not text:
