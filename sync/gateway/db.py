@@ -339,7 +339,7 @@ def make_engine(db_url: str, pool_size: int = 10) -> Engine:
     engine = create_engine(db_url, **kwargs)
     if not is_sqlite:
         _ping_when_idle(engine)
-    if is_sqlite:
+    else:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves

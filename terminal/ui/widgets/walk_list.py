@@ -74,25 +74,16 @@ class TextTextures:
                 del self._users[key]
                 self._spare[key] = Clock.frames
 
-    def _reusable(self):
-        """The spare to re-fill (or drop) for a new text, or None to make a new texture."""
-        if len(self._cache) < self.limit or not self._spare:
-            return None
-        rested = Clock.frames - self.quiet
-        oldest = next(iter(self._spare))
-        if self._spare[oldest] <= rested or len(self._cache) >= self.most:
-            return oldest
-        return None
-
     def _make(self, key):
         text, font_size, width, halign = key
         label = None
-        spare = self._reusable()
-        if spare is not None:
-            rested = Clock.frames - self.quiet
+        rested = Clock.frames - self.quiet     # a spare given back by then has rested
+        full = len(self._cache) >= self.most   # past `most`: even a recently drawn one
+        spare = next(iter(self._spare), None)  # the longest-resting spare
+        if len(self._cache) >= self.limit and spare is not None and \
+                (self._spare[spare] <= rested or full):
             same = next((k for k, since in self._spare.items()
-                         if k[1:] == key[1:] and (since <= rested or len(self._cache) >= self.most)),
-                        None)
+                         if k[1:] == key[1:] and (since <= rested or full)), None)
             if same is not None:
                 label = self._cache.pop(same)
                 self.hot_refills += self._spare.pop(same) > rested
