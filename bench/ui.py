@@ -5,7 +5,9 @@
 - `ui.rss_mb`: resident memory at the route walk screen showing a 5,000-account route;
   baseline: the bare Kivy app.
 - `ui.rss_after_scroll_mb`: the same after scrolling the walk list from top to bottom a
-  screenful a frame (every row drawn once); baseline: the naive list below, scrolled alike.
+  screenful a frame (every row drawn once), once the list has come to rest and given the
+  freed heap back (`while_scrolling_mb`: just before); baseline: the naive list below,
+  scrolled alike.
 - `ui.route_open_ms`: `app.go("walk", route_id=…)` until the 5,000 rows are in the
   RecycleView and a frame is drawn, the median of OPEN_RUNS fresh app processes whose
   frames are paced as the app runs them (Kivy's 60 fps: the UI thread sleeps between
@@ -24,13 +26,21 @@ own RSS is not used), the live textures and those of text (count, bytes), Kivy's
 entries, glibc malloc's in-use and free-but-kept bytes, and `rest_mb`: RSS less the Python
 heap and the textures — the GL driver's and the libraries' own memory.
 - `ui.frame_p99_ms`: p99 frame time while scrolling the walk list and the sync worker
-  uploads 10,000 ops to a real gateway; baseline: the same p99 with no sync running.
-  Breakdown (`frame_sync`, `frame_idle`): ms a frame spent drawing (GL), updating the
+  uploads 10,000 ops to a real gateway, the frames paced as the app runs them (Kivy's 60
+  fps), pooled over FRAME_RUNS fresh app processes, each with a fresh gateway and device
+  (~150 frames a run; `runs`: each run's p99); baseline: the same p99 with no sync running.
+  The same measured in one child drawing uncapped is given beside (`uncapped_p99_ms`).
+  The gateway runs at the lowest priority: it stands for the central system on its own
+  machine, and on these two cores took CPU from the handheld's processes.
+  Breakdown (`paced_frame_sync`, `paced_frame_idle` of the median run; `frame_sync`,
+  `frame_idle` of the uncapped child): ms a frame spent drawing (GL), updating the
   list's views, refilling rows, making text textures, and the rest; the drawing's p99; the
   text textures made, of them re-filled, new, and re-filled while a recent frame drew them
   (`texture_hot_refills`: each makes the GL driver wait for that frame).
   The app runs the sync worker in its own process; the same measurement with the worker
-  on a thread of the UI process is reported beside it (`sync_in_thread_p99_ms`).
+  on a thread of the UI process is reported beside it (`sync_in_thread_p99_ms`, uncapped).
+  `ui.rss_after_scroll_mb` also gives each paced run's RSS at its end, once the list has
+  rested (`after_frames_mb`).
 
 The parent sets up a real gateway (`--bench-route-accounts 5000`), an enrolled device
 store with the route and 10,000 captured readings (5,000 + 5,000 corrections), then
@@ -52,6 +62,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROUTE = "R900"
 OPEN_RUNS = 3
+FRAME_RUNS = 3
 ACCOUNTS = 5000
 
 
@@ -64,6 +75,7 @@ def _setup(tmp: Path) -> dict:
     from terminal.store import Store
     gw = GatewayProcess(tmp / "gw.db", args=["--bench-route-accounts", str(ACCOUNTS)])
     gw.start(timeout=120)
+    _background(gw.proc.pid)
     data = tmp / "device"
     store = Store(data / "chaoshou.db")
     client = SyncClient(store, gw.base_url)
@@ -82,6 +94,14 @@ def _setup(tmp: Path) -> dict:
     ops = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0]
     store.close()
     return {"gateway": gw, "data": data, "ops": ops}
+
+
+def _background(pid: int) -> None:
+    """Run the gateway at the lowest priority: it stands for the central system on its own
+    machine, so it takes only the CPU that the handheld's processes leave (every thread;
+    threads it starts later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.setpriority(os.PRIO_PROCESS, int(task.name), 19)
 
 
 def _child(args: list[str], env_extra: dict | None = None, timeout: float = 120) -> tuple[float, list[dict]]:
@@ -105,7 +125,7 @@ def _child(args: list[str], env_extra: dict | None = None, timeout: float = 120)
 
 
 def run() -> list[dict]:
-    from bench.common import row
+    from bench.common import percentile, row
     with tempfile.TemporaryDirectory(prefix="chaoshou-bench-ui-") as tmpname:
         tmp = Path(tmpname)
         setup = _setup(tmp)
@@ -125,6 +145,15 @@ def run() -> list[dict]:
                 opens += _child(["walk", str(tmp / f"device-open-{i}"), str(tmp / "kivy"),
                                  "process", "open"], timeout=300)[1]
             _, naive = _child(["naive", str(setup["data"]), str(tmp / "kivy")], timeout=300)
+            paced = []   # frames while syncing as the app runs them: a fresh gateway and device each
+            for i in range(FRAME_RUNS):
+                (tmp / f"frames-{i}").mkdir()
+                run_setup = _setup(tmp / f"frames-{i}")
+                try:
+                    paced += _child(["walk", str(run_setup["data"]), str(tmp / "kivy"), "process"],
+                                    timeout=300)[1]
+                finally:
+                    run_setup["gateway"].stop()
             shutil.copytree(setup["data"], tmp / "device-trace")
             _, walk_traced = _child(["walk", str(tmp / "device-trace"), str(tmp / "kivy"), "process",
                                      "trace"], timeout=300)
@@ -134,7 +163,10 @@ def run() -> list[dict]:
             setup["gateway"].stop()
     w = {k: v for r in walk for k, v in r.items()}
     n, wt, nt = naive[0], walk_traced[0], naive_traced[0]
-    paced = sorted(opens, key=lambda r: r["route_open_ms"])[len(opens) // 2]   # the median
+    paced_open = sorted(opens, key=lambda r: r["route_open_ms"])[len(opens) // 2]   # the median
+    busy = [t for r in paced for t in r["sync_frames"]]     # the runs' frames pooled
+    idle = [t for r in paced for t in r["idle_frames"]]
+    median_run = sorted(paced, key=lambda r: r["frame_p99_sync_ms"])[len(paced) // 2]
     mem_open, mem_scroll = _memory(w, wt, "open_"), _memory(w, wt, "scroll_")
     naive_open, naive_scroll = _memory(n, nt, "open_"), _memory(n, nt, "scroll_")
     return [
@@ -143,17 +175,27 @@ def run() -> list[dict]:
         row("ui.rss_mb", round(w["rss_mb"], 1), "MB", baseline=round(bare_rss, 1), target_le=200,
             accounts=ACCOUNTS, memory=mem_open, naive_memory=naive_open),
         row("ui.rss_after_scroll_mb", mem_scroll["rss_mb"], "MB", baseline=naive_scroll["rss_mb"],
-            target_le=200, accounts=ACCOUNTS, frames=w["scroll_frames"], memory=mem_scroll,
+            target_le=200, accounts=ACCOUNTS, frames=w["scroll_frames"],
+            while_scrolling_mb=mem_scroll.pop("while_scrolling_mb"),
+            after_frames_mb=[round(r["rss_end_mb"], 1) for r in paced], memory=mem_scroll,
             naive_memory=naive_scroll),
-        row("ui.route_open_ms", round(paced["route_open_ms"], 1), "ms",
+        row("ui.route_open_ms", round(paced_open["route_open_ms"], 1), "ms",
             baseline=round(n["naive_open_ms"], 1), target_le=300, accounts=ACCOUNTS,
-            runs=[round(r["route_open_ms"], 1) for r in opens], open=paced["open"],
+            runs=[round(r["route_open_ms"], 1) for r in opens], open=paced_open["open"],
             uncapped_ms=round(w["route_open_ms"], 1), uncapped_open=w["open"],
             naive_open=n["open"]),
-        row("ui.frame_p99_ms", round(w["frame_p99_sync_ms"], 2), "ms",
-            baseline=round(w["frame_p99_idle_ms"], 2), target_le=33, target_ratio_ge=0.5,
-            frames=w["frames_sync"], ops=setup["ops"], ops_uploaded=w["ops_uploaded"],
-            sync_s=round(w["sync_s"], 2),
+        row("ui.frame_p99_ms", round(percentile(busy, 99), 2), "ms",
+            baseline=round(percentile(idle, 99), 2), target_le=33, target_ratio_ge=0.5,
+            frames=len(busy), idle_frames=len(idle), ops=setup["ops"],
+            runs=[round(r["frame_p99_sync_ms"], 2) for r in paced],
+            idle_runs=[round(r["frame_p99_idle_ms"], 2) for r in paced],
+            ops_uploaded=[r["ops_uploaded"] for r in paced],
+            sync_s=[round(r["sync_s"], 2) for r in paced],
+            paced_frame_sync=median_run["frame_sync"], paced_frame_idle=median_run["frame_idle"],
+            uncapped_p99_ms=round(w["frame_p99_sync_ms"], 2),
+            uncapped_idle_p99_ms=round(w["frame_p99_idle_ms"], 2),
+            uncapped_frames=w["frames_sync"], uncapped_ops_uploaded=w["ops_uploaded"],
+            uncapped_sync_s=round(w["sync_s"], 2),
             sync_in_thread_p99_ms=round(walk_thread[0]["frame_p99_sync_ms"], 2),
             sync_in_thread_idle_p99_ms=round(walk_thread[0]["frame_p99_idle_ms"], 2),
             frame_sync=w["frame_sync"], frame_idle=w["frame_idle"]),
@@ -219,6 +261,17 @@ def child_cold(data: str, kivy_home: str) -> None:
     loop.idle()
     print("DRAWN", flush=True)
     app.shutdown()
+
+
+def _rested_rss(loop, rv) -> float:
+    """RSS (MB) once the walk list has come to rest after a scroll and given the freed
+    heap back; the frames meanwhile paced as the app runs them (an uncapped loop of empty
+    frames alone grows the heap)."""
+    trims = rv.trims
+    while rv.trims == trims:
+        loop.idle()
+        time.sleep(1 / 60)
+    return _rss_mb()
 
 
 def _walk(app, loop):
@@ -345,7 +398,10 @@ def child_walk(data: str, kivy_home: str, sync_mode: str = "process", mode: str 
     rss = _rss_mb()
     opened = memory("open_")
     scroll_frames = scroll_through(loop, rv)
+    scrolling = _rss_mb()
+    _rested_rss(loop, rv)
     scrolled = memory("scroll_")
+    scrolled["scroll_while_scrolling_mb"] = round(scrolling, 1)
     if mode:
         print(json.dumps({"route_open_ms": open_ms, "open": parts, **opened, **scrolled}),
               flush=True)
@@ -371,8 +427,11 @@ def child_walk(data: str, kivy_home: str, sync_mode: str = "process", mode: str 
                       "scroll_frames": scroll_frames, **opened, **scrolled,
                       "frame_p99_idle_ms": percentile(idle, 99),
                       "frame_p99_sync_ms": percentile(busy[5:], 99), "frames_sync": len(busy),
+                      "idle_frames": [round(t, 2) for t in idle],
+                      "sync_frames": [round(t, 2) for t in busy[5:]],
                       "frame_idle": idle_parts, "frame_sync": sync_parts,
-                      "ops_uploaded": pending_before - left, "sync_s": sync_s}), flush=True)
+                      "ops_uploaded": pending_before - left, "sync_s": sync_s,
+                      "rss_end_mb": _rested_rss(loop, rv)}), flush=True)
     app.shutdown()
 
 

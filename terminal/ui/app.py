@@ -176,7 +176,7 @@ class ChaoshouApp(App):
 
     # --- building -----------------------------------------------------------------------
     def build(self):
-        heap.tune()     # texture rendering's short-lived buffers go back when freed
+        heap.tune()     # the GL driver's large buffers go back when freed
         walk_list.TEXTURES.clear()   # no rows of an earlier app in this process hold any
         self.set_language(self.config.get("app", "language"))
         # the banner floats over the screen's title, under the status bar: a message

@@ -18,7 +18,7 @@ from kivy.graphics import ScissorPop, ScissorPush, StencilPop, StencilPush, Sten
 from kivy.uix.recycleboxlayout import RecycleBoxLayout
 from kivy.uix.recycleview import RecycleView
 
-from terminal.ui import fonts
+from terminal.ui import fonts, heap
 
 TEXTURE_CACHE_SIZE = 72    # the ~55 texts on screen and a few spare
 TEXTURE_CACHE_MAX = 120    # room for spares that rest while a fling releases texts fast
@@ -179,10 +179,18 @@ class WalkList(RecycleView):
     buffer. A StencilView draws its whole area twice into the stencil buffer and tests
     every pixel of the rows against it on every frame; a scissor box (a rectangle in
     window coordinates, kept in step with the list's position) costs the rasteriser
-    nothing."""
+    nothing.
+
+    Once the list has rested `REST_S` after a scroll, it gives the heap's free pages back
+    (terminal/ui/heap.py): rendering the texts of the rows scrolled through leaves freed
+    buffers resident. `rest_trim` is the pending give-back; `trims` counts them."""
+    REST_S = 0.5
 
     def __init__(self, **kw):
         super().__init__(**kw)
+        self.trims = 0
+        self.rest_trim = Clock.create_trigger(self._trim, self.REST_S)
+        self.fbind("scroll_y", self._scrolled)
         self._drop_stencil(self.canvas.before, StencilPush, StencilUse)
         self._drop_stencil(self.canvas.after, StencilUnUse, StencilPop)
         self._scissor = ScissorPush()
@@ -216,3 +224,11 @@ class WalkList(RecycleView):
         x, y = self.to_window(self.x, self.y)
         s = self._scissor
         s.x, s.y, s.width, s.height = int(x), int(y), int(self.width), int(self.height)
+
+    def _scrolled(self, *_):
+        self.rest_trim.cancel()
+        self.rest_trim()
+
+    def _trim(self, *_):
+        heap.trim()
+        self.trims += 1
