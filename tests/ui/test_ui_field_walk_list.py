@@ -94,17 +94,21 @@ def test_a_fling_never_refills_a_text_texture_a_recent_frame_drew(make_ui, gatew
 
 def test_the_list_gives_the_freed_heap_back_once_it_has_rested(make_ui, gateway, ui_flows):
     """Scrolled, the list gives the heap's free pages back (terminal/ui/heap.py) once, and
-    only after it has rested `REST_S` since its last move: never in a frame that scrolls."""
+    only after no frame has been drawn for `REST_S`: never in a frame that scrolls, nor
+    while the scroll bar still fades."""
     import time
     ui, walk = _open_walk(make_ui, gateway, ui_flows)
     rv = walk.ids.rv
     ui.wait_for(lambda: not rv.rest_trim.is_triggered, 5, "the open's own rest")
-    trims, moved = rv.trims, []
-    rv.fbind("scroll_y", lambda *_: moved.append(time.perf_counter()))
-    for y in (0.9, 0.7, 0.5):
-        rv.scroll_y = y
-        ui.pump()
-    ui.wait_for(lambda: rv.trims > trims, 5, "a trim once the list rests")
-    rested = time.perf_counter() - moved[-1]
+    trims, drawn = rv.trims, []
+    uid = Window.fbind("on_flip", lambda *_: drawn.append(time.perf_counter()))
+    try:
+        for y in (0.9, 0.7, 0.5):
+            rv.scroll_y = y
+            ui.pump()
+        ui.wait_for(lambda: rv.trims > trims, 5, "a trim once the list rests")
+        rested = time.perf_counter() - drawn[-1]
+    finally:
+        Window.unbind_uid("on_flip", uid)
     assert rv.trims == trims + 1
-    assert rested >= rv.REST_S / 2, f"trimmed {rested:.2f} s after the last move"
+    assert rested >= rv.REST_S / 2, f"trimmed {rested:.2f} s after the last frame drawn"

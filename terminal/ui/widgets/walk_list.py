@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from kivy.clock import Clock
 from kivy.core.text import Label as CoreLabel
+from kivy.core.window import Window
 from kivy.core.text.markup import MarkupLabel
 from kivy.graphics import ScissorPop, ScissorPush, StencilPop, StencilPush, StencilUnUse, StencilUse
 from kivy.uix.recycleboxlayout import RecycleBoxLayout
@@ -181,16 +182,19 @@ class WalkList(RecycleView):
     window coordinates, kept in step with the list's position) costs the rasteriser
     nothing.
 
-    Once the list has rested `REST_S` after a scroll, it gives the heap's free pages back
-    (terminal/ui/heap.py): rendering the texts of the rows scrolled through leaves freed
-    buffers resident. `rest_trim` is the pending give-back; `trims` counts them."""
+    Once the list has been scrolled and then no frame has been drawn for `REST_S` (the
+    scroll bar's fade ends after the scroll), it gives the heap's free pages back
+    (terminal/ui/heap.py): rendering the texts of the rows scrolled through, and the GL
+    driver's per-frame buffers, leave freed memory resident. `rest_trim` is the pending
+    give-back; `trims` counts them."""
     REST_S = 0.5
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.trims = 0
+        self.trims, self._moved = 0, False
         self.rest_trim = Clock.create_trigger(self._trim, self.REST_S)
         self.fbind("scroll_y", self._scrolled)
+        Window.bind(on_flip=self._drawn)      # a weak reference: the list may go
         self._drop_stencil(self.canvas.before, StencilPush, StencilUse)
         self._drop_stencil(self.canvas.after, StencilUnUse, StencilPop)
         self._scissor = ScissorPush()
@@ -226,9 +230,15 @@ class WalkList(RecycleView):
         s.x, s.y, s.width, s.height = int(x), int(y), int(self.width), int(self.height)
 
     def _scrolled(self, *_):
-        self.rest_trim.cancel()
-        self.rest_trim()
+        self._moved = True
+        self._drawn()
+
+    def _drawn(self, *_):
+        if self._moved:
+            self.rest_trim.cancel()
+            self.rest_trim()
 
     def _trim(self, *_):
         heap.trim()
+        self._moved = False
         self.trims += 1
