@@ -55,12 +55,24 @@ class Flows:
             ui.wait_screen("routes")
         ui.wait_for(lambda: ui.exists(f"download_{route_id}"), 15, f"route {route_id} listed")
         ui.shot(f"routes-before-{route_id}")
-        ui.tap(f"download_{route_id}")
-        count = ui.wait_for(lambda: ui.store.conn.execute(
-            "SELECT COUNT(*) FROM accounts WHERE route_id=?", (route_id,)).fetchone()[0],
-            timeout, f"route {route_id} in the store")
-        ui.wait_for(lambda: (ui.services.download or {}).get("state") == "done", timeout,
-                    "download finished")
+        # The download the tap asks for: the worker's run starts with no total yet. A
+        # "done" seen before that is an earlier download's (the one an assignment
+        # started), whose status may arrive after the tap.
+        seen = []
+        uid = ui.services.fbind("download", lambda _s, value: seen.append(dict(value or {})))
+
+        def finished():
+            start = next((i for i, d in enumerate(seen) if d.get("route_id") == route_id
+                          and d.get("state") == "running" and d.get("total") is None), None)
+            return start is not None and any(d.get("state") == "done" for d in seen[start:])
+        try:
+            ui.tap(f"download_{route_id}")
+            ui.wait_for(finished, timeout, "download finished")
+        finally:
+            ui.services.unbind_uid("download", uid)
+        count = ui.store.conn.execute(
+            "SELECT COUNT(*) FROM accounts WHERE route_id=?", (route_id,)).fetchone()[0]
+        assert count, f"route {route_id} in the store"
         screen = ui.screen
 
         def ready():
