@@ -55,24 +55,21 @@ class Flows:
             ui.wait_screen("routes")
         ui.wait_for(lambda: ui.exists(f"download_{route_id}"), 15, f"route {route_id} listed")
         ui.shot(f"routes-before-{route_id}")
-        # The download the tap asks for: the worker's run starts with no total yet. A
-        # "done" seen before that is an earlier download's (the one an assignment
-        # started), whose status may arrive after the tap.
-        seen = []
-        uid = ui.services.fbind("download", lambda _s, value: seen.append(dict(value or {})))
-
-        def finished():
-            start = next((i for i, d in enumerate(seen) if d.get("route_id") == route_id
-                          and d.get("state") == "running" and d.get("total") is None), None)
-            return start is not None and any(d.get("state") == "done" for d in seen[start:])
-        try:
-            ui.tap(f"download_{route_id}")
-            ui.wait_for(finished, timeout, "download finished")
-        finally:
-            ui.services.unbind_uid("download", uid)
+        # The download the tap asks for ends with a new snapshot in the store (each
+        # download is one): a "done" without it is an earlier download's (the one an
+        # assignment started), whose status may arrive after the tap.
+        def snapshot():
+            row = ui.store.conn.execute("SELECT snapshot_id FROM routes WHERE route_id=?",
+                                        (route_id,)).fetchone()
+            return row[0] if row else None
+        before = snapshot()
+        ui.tap(f"download_{route_id}")
+        ui.wait_for(lambda: snapshot() not in (None, before), timeout,
+                    f"route {route_id} in the store")
+        ui.wait_for(lambda: (ui.services.download or {}).get("state") == "done", timeout,
+                    "download finished")
         count = ui.store.conn.execute(
             "SELECT COUNT(*) FROM accounts WHERE route_id=?", (route_id,)).fetchone()[0]
-        assert count, f"route {route_id} in the store"
         screen = ui.screen
 
         def ready():
