@@ -6,13 +6,13 @@ Two things, both measured with `python -m bench ui` (README, Benchmarks):
   (up to 32 MB) as large blocks are freed, after which the software GL driver's large
   buffers come from the heap and, freed between long-lived objects, stay resident: an
   uncapped frame loop grew by 300–400 MB. A fixed threshold any lower (32 kB) served the
-  driver's per-draw buffers (between 32 and 128 kB) by mmap and munmap: each draw then
-  faulted fresh pages in and each munmap interrupted the rasteriser threads on the other
-  core, and a scrolling frame's p99 doubled (41 against 20 ms).
+  driver's per-frame scene blocks (Mesa llvmpipe: 64 kB, ~90 a frame) by mmap and munmap:
+  each draw then faulted fresh pages in and each munmap interrupted the rasteriser
+  threads on the other core, and a scrolling frame's p99 doubled (41 against 20 ms).
 - `trim()` gives the heap's free pages back. Every text texture is rendered through
   buffers of 30–100 kB (the SDL surface, the pixel copy handed to GL) that live for one
   call; served from the heap, the freed ones that lie between long-lived objects stay
-  resident: 15–20 MB after scrolling a 5,000-account route walk end to end. The walk list
+  resident: 15–25 MB after scrolling a 5,000-account route walk end to end. The walk list
   calls it once it comes to rest (terminal/ui/widgets/walk_list.py), ~2 ms.
 """
 import ctypes
