@@ -57,7 +57,13 @@ class Flows:
         ui.shot(f"routes-before-{route_id}")
         # The download the tap asks for ends with a new snapshot in the store (each
         # download is one): a "done" without it is an earlier download's (the one an
-        # assignment started), whose status may arrive after the tap.
+        # assignment started), whose status may arrive after the tap. A tap while the
+        # worker downloads this route is served by that download (the request is dropped
+        # when it ends), so the tap waits until the worker is between cycles.
+        ui.wait_for(lambda: ui.services.sync_state != "syncing"
+                    and (ui.services.download or {}).get("state") != "running", timeout,
+                    "the sync worker between cycles")
+
         def snapshot():
             row = ui.store.conn.execute("SELECT snapshot_id FROM routes WHERE route_id=?",
                                         (route_id,)).fetchone()
