@@ -13,7 +13,6 @@ totals and, when tracemalloc runs, the Python heap. Linux only (the benchmark's 
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import threading
 import time
@@ -91,22 +90,14 @@ def _status_kb() -> dict:
     return out
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
-
-
 def _malloc() -> dict:
     """glibc's totals over all arenas: bytes in use, and bytes free but kept."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallinfo2.restype = _MallInfo2
-        m = libc.mallinfo2()
-    except (OSError, AttributeError):
+    from terminal.ui import heap
+    totals = heap.usage()
+    if totals is None:
         return {}
-    return {"malloc_in_use_mb": round((m.uordblks + m.hblkhd) / MB, 1),
-            "malloc_free_kept_mb": round(m.fordblks / MB, 1)}
+    return {"malloc_in_use_mb": round(totals["in_use"] / MB, 1),
+            "malloc_free_kept_mb": round(totals["free_kept"] / MB, 1)}
 
 
 _BYTES = {"rgba": 4, "bgra": 4, "rgb": 3, "bgr": 3, "luminance_alpha": 2, "luminance": 1,

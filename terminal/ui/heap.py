@@ -14,6 +14,8 @@ Two things, both measured with `python -m bench ui` (README, Benchmarks):
   call; served from the heap, the freed ones that lie between long-lived objects stay
   resident: 15–25 MB after scrolling a 5,000-account route walk end to end. The walk list
   calls it once it comes to rest (terminal/ui/widgets/walk_list.py), ~2 ms.
+
+`usage()` reads glibc's totals (the UI benchmark's memory breakdown and the tests).
 """
 import ctypes
 import sys
@@ -49,3 +51,20 @@ def trim() -> bool:
     malloc_trim.argtypes = (ctypes.c_size_t,)
     malloc_trim(0)
     return True
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def usage() -> dict | None:
+    """glibc's totals over all arenas in bytes: `in_use` (mapped blocks included) and
+    `free_kept` (free but held by the heap); None where there is no glibc `mallinfo2`."""
+    mallinfo2 = _libc("mallinfo2")
+    if mallinfo2 is None:
+        return None
+    mallinfo2.restype = _MallInfo2
+    m = mallinfo2()
+    return {"in_use": m.uordblks + m.hblkhd, "free_kept": m.fordblks}

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from kivy.clock import Clock
 from kivy.core.text import Label as CoreLabel
-from kivy.core.window import Window
 from kivy.core.text.markup import MarkupLabel
+from kivy.core.window import Window
 from kivy.graphics import ScissorPop, ScissorPush, StencilPop, StencilPush, StencilUnUse, StencilUse
 from kivy.uix.recycleboxlayout import RecycleBoxLayout
 from kivy.uix.recycleview import RecycleView
