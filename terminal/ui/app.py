@@ -37,6 +37,7 @@ from kivy.uix.floatlayout import FloatLayout  # noqa: E402
 from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
 
 import terminal.ui.screens as screens_pkg  # noqa: E402
+from terminal.ui import softgl  # noqa: E402
 from terminal.ui.widgets import MessageBanner, StatusBar, walk_list  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ class ChaoshouApp(App):
     # --- building -----------------------------------------------------------------------
     def build(self):
         heap.tune()     # the GL driver's large buffers go back when freed
+        softgl.finish_frames(Window)     # a software GL driver keeps one scene, not many
         walk_list.TEXTURES.clear()   # no rows of an earlier app in this process hold any
         self.set_language(self.config.get("app", "language"))
         # the banner floats over the screen's title, under the status bar: a message
