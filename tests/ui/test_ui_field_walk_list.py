@@ -112,3 +112,32 @@ def test_the_list_gives_the_freed_heap_back_once_it_has_rested(make_ui, gateway,
         Window.unbind_uid("on_flip", uid)
     assert rv.trims == trims + 1
     assert rested >= rv.REST_S / 2, f"trimmed {rested:.2f} s after the last frame drawn"
+
+
+def test_a_software_gl_driver_holds_no_more_heap_after_a_scroll_end_to_end(
+        make_ui, gateway, ui_flows):
+    """Under Mesa's software GL (the tests' display), the app waits for the driver after
+    each frame (terminal/ui/softgl.py): scrolling the walk end to end, a screen a frame,
+    and letting the scroll bar fade leaves no more of the heap in use than before. While
+    frames overlapped, the driver made a scene per frame in flight and each kept its last
+    frame's blocks."""
+    import pytest
+    from kivy.graphics.opengl import GL_RENDERER, glGetString
+    from terminal.ui import heap, softgl
+    if heap.usage() is None:
+        pytest.skip("glibc's heap totals are read on Linux only")
+    if not softgl.is_software(glGetString(GL_RENDERER)):
+        pytest.skip(f"a GPU driver draws here: {glGetString(GL_RENDERER)!r}")
+    ui, walk = _open_walk(make_ui, gateway, ui_flows)
+    rv = walk.ids.rv
+    ui.wait_for(lambda: not rv.rest_trim.is_triggered, 5, "the open's own rest")
+    before, trims = heap.usage()["in_use"], rv.trims
+    for _ in range(3):
+        rv.scroll_y = 1.0
+        while rv.scroll_y > 0:
+            scrollable = max(1.0, rv.layout_manager.height - rv.height)
+            rv.scroll_y = max(0.0, rv.scroll_y - rv.height / scrollable)
+            ui.pump()
+    ui.wait_for(lambda: rv.trims > trims, 10, "the list at rest")
+    grown = (heap.usage()["in_use"] - before) / 2**20
+    assert grown < 12, f"{grown:.1f} MB more of the heap in use after the scroll"
