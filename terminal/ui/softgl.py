@@ -10,9 +10,10 @@ Scrolling a 5,000-account walk end to end and letting the scroll bar fade left 4
 more of the heap in use (`python -m bench ui`, README, Benchmarks).
 
 `finish_frames()` waits for the driver after each frame is shown (`glFinish`), so the next
-frame always finds the first scene finished and no others are made. The wait is what the
-UI thread would spend anyway: llvmpipe's rasterisers share the same cores. A GPU driver
-is left alone (its frames overlap the next one's Python work on another processor).
+frame always finds the first scene finished and no others are made. Measured, the wait
+made frames faster, not slower: frame p99 while syncing 31–32 → 17–18 ms, and on one core
+75 → 18 ms. A GPU driver is left alone: it manages its own frames in flight, and a
+handheld's GPU works beside the CPU rather than on its cores.
 """
 from kivy.graphics.opengl import GL_RENDERER, glFinish, glGetString
 
