@@ -18,7 +18,6 @@ handheld's GPU works beside the CPU rather than on its cores.
 from kivy.graphics.opengl import GL_RENDERER, glFinish, glGetString
 
 SOFTWARE = (b"llvmpipe", b"softpipe", b"swrast")
-_finishing = set()      # ids of the windows already bound (one app after another)
 
 
 def is_software(renderer: bytes) -> bool:
@@ -28,12 +27,11 @@ def is_software(renderer: bytes) -> bool:
 
 def finish_frames(window) -> bool:
     """Wait for the GL driver after each flip of `window` under a software renderer;
-    True when it will (once per window, however many apps it shows in turn)."""
+    True when it will."""
     if not is_software(glGetString(GL_RENDERER) or b""):
         return False
-    if id(window) not in _finishing:
-        _finishing.add(id(window))
-        window.fbind("on_flip", _finish)
+    window.funbind("on_flip", _finish)       # bound once, however many apps in turn
+    window.fbind("on_flip", _finish)
     return True
 
 
