@@ -228,6 +228,13 @@ class SyncWorker:
             self._manual = True
         return device_id
 
+    def _uploaded(self, report) -> None:
+        """Show an upload that sent ops as the last upload; one with nothing to send leaves
+        the last one shown (the Sync screen's "Last upload: N done")."""
+        if report.requests:
+            self._set(last_upload=dict(requests=report.requests, done=report.done,
+                                       attention=report.attention, at=now_iso()))
+
     def _cycle(self, kind: str) -> None:
         now = self.clock()
         self._last_attempt = now
@@ -239,13 +246,11 @@ class SyncWorker:
         try:
             if not self.store.get_meta("device_token"):
                 raise NotEnrolled()
-            report = client.upload(should_continue=go_on)
-            self._set(last_upload=dict(requests=report.requests, done=report.done,
-                                       attention=report.attention, at=now_iso()))
+            self._uploaded(client.upload(should_continue=go_on))
             self._photos(client, go_on)
             if kind == "full" and not self._stopping:
                 self._full_extras(client)
-                client.upload(should_continue=go_on)   # captures made meanwhile
+                self._uploaded(client.upload(should_continue=go_on))   # captures made meanwhile
         except NotEnrolled as exc:
             self._next_full = self.clock() + self.period
             self._set(state="needs_enrolment", enrolled=False, last_error=self._err(exc))

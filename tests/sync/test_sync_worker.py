@@ -9,8 +9,8 @@ from sync.client import Backoff
 from sync.faultproxy import FaultProxy
 from sync.worker import SyncWorker
 from sync_kit import (DEMO_CODE, READER, age_photo_file, age_photo_upload,
-                      assert_exactly_once, assign, capture_readings, device, local_accounts,
-                      supervisor)
+                      assert_exactly_once, assign, capture_readings, collector_on_route, device,
+                      local_accounts, supervisor)
 from terminal import shifts
 from terminal.canonical import sha256_hex
 from terminal.store import Store
@@ -51,11 +51,19 @@ def test_enrol_download_capture_poke_closeout(gw, tmp_path):
         assert any(s["download"] and s["download"]["state"] == "running" for s in snapshots)
 
         store = Store(path)                       # the UI's own connection
+        seen = len(snapshots)
         shifts.open_shift(store, READER, 0)
         capture_readings(store, local_accounts(store, "R001")[:30], "R001")
         worker.poke()
-        wait_for(lambda: worker.status()["pending_total"] == 0 and worker.status()["last_upload"]
-                 and worker.status()["last_upload"]["done"] == 31, what=worker.status)
+
+        def uploaded():
+            """Ops done by the uploads shown since the captures: a cycle that sync_now()
+            queued may still run and send some of them before the poke's cycle."""
+            shown = [s["last_upload"] for s in snapshots[max(0, seen - 1):]]
+            return sum(now["done"] for before, now in zip(shown, shown[1:])
+                       if now and now != before)
+        wait_for(lambda: worker.status()["pending_total"] == 0 and uploaded() == 31,
+                 what=worker.status)
         st = worker.status()
         assert st["last_success_at"] and st["last_error"] is None and st["pending"] == {}
 
@@ -77,6 +85,26 @@ def test_enrol_download_capture_poke_closeout(gw, tmp_path):
     finally:
         worker.stop()
     assert not worker._thread.is_alive() and worker.status()["state"] == "stopped"
+
+
+def test_a_cycle_with_nothing_to_send_leaves_the_last_upload_shown(gw, tmp_path):
+    """The Sync screen's "Last upload: N done" is the last upload that carried ops: a
+    cycle with nothing pending (a poke, the next full sync) does not turn it into 0."""
+    store, _client, accounts = collector_on_route(tmp_path, gw.url, "last", "R001")
+    capture_readings(store, accounts[40:45], "R001")     # read by no other test here
+    ops = store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    snapshots = []
+    worker = fast_worker(store.path, period=3600, listener=snapshots.append).start()
+    try:
+        wait_for(lambda: worker.status()["pending_total"] == 0
+                 and (worker.status()["last_upload"] or {}).get("done") == ops, what=worker.status)
+        shown, seen = worker.status()["last_upload"], len(snapshots)
+        worker.sync_now()                    # a full cycle with nothing to upload
+        wait_for(lambda: any(s["state"] == "syncing" for s in snapshots[seen:])
+                 and snapshots[-1]["state"] == "idle", what=worker.status)
+        assert worker.status()["last_upload"] == shown
+    finally:
+        worker.stop()
 
 
 def test_supervisor_download_request_is_seen_and_cleared(gw, tmp_path):
