@@ -182,3 +182,39 @@ def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, pri
     assert rows[0]["receipt_no"] == approved_receipt
     card = json.loads(rows[1]["payload"])["card"]
     assert card["masked_pan"] and "*" in card["masked_pan"] or "E" in card["masked_pan"]
+
+
+def test_cancel_tapped_before_the_exchange_began_still_aborts(make_ui, gateway, printer_sim,
+                                                              zvt_sim, ui_flows):
+    """Cancel tapped while the payment job is still writing its intent to the store (the
+    driver not yet in the exchange, so the abort finds the terminal idle and goes on its
+    own): the abort is sent again in answer to the terminal's first status, and nothing
+    is charged. Before, the customer's card was charged."""
+    from devices.sim.zvt import Script
+    ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim, terminal=zvt_sim)
+    assign(gateway, ui, "R001", "3001")
+    ui_flows.login(ui, "3001", "1234")
+    ui_flows.download_route(ui, "R001")
+    ui.app.go("home")
+    open_shift(ui)
+    account_no = ui.store.conn.execute(
+        "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 1").fetchone()[0]
+    zvt_sim.sim.queue(Script(outcome="approve", customer_delay=0.2))
+    blocker = ui.store.conn
+    blocker.execute("BEGIN IMMEDIATE")      # the job's intent write waits for this lock
+    try:
+        pay = card_pay(ui, account_no, "1500")
+        ui.wait_for(lambda: pay.card_state == "busy" and pay._card._term is not None, 10,
+                    "the job begun on the terminal's thread")
+        ui.tap("cancel_card")
+        ui.wait_for(lambda: (0x06, 0xB0) in zvt_sim.sim.received, 10, "the lone abort sent")
+    finally:
+        blocker.execute("ROLLBACK")
+    ui.wait_for(lambda: pay.card_state == "declined", 30, "cancelled")
+    ui.shot("card-cancelled-early")
+    assert "取消" in pay.card_text
+    assert zvt_sim.sim.received.count((0x06, 0xB0)) == 2, "the lone abort, then one answering a status"
+    state = ui.store.conn.execute(
+        "SELECT state FROM payments WHERE account_no=? ORDER BY rowid DESC LIMIT 1",
+        (account_no,)).fetchone()[0]
+    assert state != "approved"

@@ -52,7 +52,11 @@ class CardJob:
         self._services().run_terminal(job, on_done=alive(on_done), on_error=alive(on_error))
 
     def _status(self, _code, text) -> None:
-        # called on the terminal's thread
+        # called on the terminal's thread, inside the exchange: a Cancel tapped after the
+        # job began but before the exchange did (its abort found the terminal idle and
+        # was answered on its own) is sent now, in answer to this status
+        if self.cancelling and self._term is not None:
+            self._term.abort()
         app = App.get_running_app()
         if app is not None and self._on_status is not None:
             app.services.post(alive(lambda: self._on_status(text)))
