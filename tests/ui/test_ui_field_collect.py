@@ -24,6 +24,18 @@ def open_shift(ui, float_digits="20000"):
     return shift
 
 
+def collector_on_shift(make_ui, gateway, ui_flows, **devices):
+    """The app enrolled (with `devices`: printer, terminal), collector 3001 signed in with
+    route R001 assigned and downloaded and a shift open, back at home."""
+    ui = make_ui(gateway=gateway, enrol=True, **devices)
+    device_id = assign(gateway, ui, "R001", "3001")
+    ui_flows.login(ui, "3001", "1234")
+    ui_flows.download_route(ui, "R001")
+    ui.app.go("home")
+    open_shift(ui)
+    return ui, device_id
+
+
 def test_collector_search_partial_cash_receipt_png_and_sync(make_ui, gateway, printer_sim, ui_flows):
     ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim)
     device_id = assign(gateway, ui, "R001", "3001")
@@ -113,12 +125,8 @@ def card_pay(ui, account_no: str, amount_digits: str):
 def test_card_approved_declined_and_dropped_line_recovered(make_ui, gateway, printer_sim, zvt_sim,
                                                            ui_flows):
     from devices.sim.zvt import Script
-    ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim, terminal=zvt_sim)
-    device_id = assign(gateway, ui, "R001", "3001")
-    ui_flows.login(ui, "3001", "1234")
-    ui_flows.download_route(ui, "R001")
-    ui.app.go("home")
-    open_shift(ui)
+    ui, device_id = collector_on_shift(make_ui, gateway, ui_flows, printer=printer_sim,
+                                       terminal=zvt_sim)
     accts = [r[0] for r in ui.store.conn.execute(
         "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 4")]
 
@@ -191,12 +199,8 @@ def test_cancel_tapped_before_the_exchange_began_still_aborts(make_ui, gateway, 
     own): the abort is sent again in answer to the terminal's first status, and nothing
     is charged. Before, the customer's card was charged."""
     from devices.sim.zvt import Script
-    ui = make_ui(gateway=gateway, enrol=True, printer=printer_sim, terminal=zvt_sim)
-    assign(gateway, ui, "R001", "3001")
-    ui_flows.login(ui, "3001", "1234")
-    ui_flows.download_route(ui, "R001")
-    ui.app.go("home")
-    open_shift(ui)
+    ui, _device_id = collector_on_shift(make_ui, gateway, ui_flows, printer=printer_sim,
+                                        terminal=zvt_sim)
     account_no = ui.store.conn.execute(
         "SELECT account_no FROM accounts WHERE route_id='R001' ORDER BY seq LIMIT 1").fetchone()[0]
     zvt_sim.sim.queue(Script(outcome="approve", customer_delay=0.2))

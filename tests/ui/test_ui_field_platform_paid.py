@@ -4,19 +4,13 @@ pulls the change, the account and payment screens say "paid via 支付宝 at HH:
 nothing is left to collect. Real app offscreen, real gateway and sandbox processes."""
 import json
 
-from test_ui_field_collect import open_shift
-from test_ui_field_reader import assign
+from test_ui_field_collect import collector_on_shift
 
 from sync.sandbox_platform.process import SandboxProcess
 
 
 def test_platform_payment_shows_on_the_account_and_payment_screens(make_ui, gateway, ui_flows):
-    ui = make_ui(gateway=gateway, enrol=True)
-    assign(gateway, ui, "R001", "3001")
-    ui_flows.login(ui, "3001", "1234")
-    ui_flows.download_route(ui, "R001")
-    ui.app.go("home")
-    open_shift(ui)
+    ui, _device_id = collector_on_shift(make_ui, gateway, ui_flows)
     acct = ui.store.conn.execute(
         "SELECT account_no, arrears_fen FROM accounts WHERE route_id='R001' AND arrears_fen > 0"
         " AND agent_id IS NULL AND last_third_party IS NULL ORDER BY seq LIMIT 1").fetchone()
